@@ -1,0 +1,119 @@
+//! Every knob of a hub, with its default. The defaults are the Socket.IO
+//! server's (pingInterval 25 s, pingTimeout 20 s, maxHttpBufferSize 1 MB,
+//! connectTimeout 45 s, path `/socket.io/`), plus wshub's own limits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What happens when a socket's outbound queue is full (a slow consumer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowConsumerPolicy {
+    /// Close the connection (reason "transport error"); the client reconnects.
+    Disconnect,
+    /// Drop the new frame and keep the connection.
+    DropNewest,
+}
+
+/// The hub's configuration. Build it with [`crate::HubBuilder`] or edit a
+/// `Config::default()`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on. Port 0 picks a free port (see `Hub::local_addr`).
+    pub bind: SocketAddr,
+    /// Engine.IO path, with leading and trailing slash.
+    pub path: String,
+    /// Path of the plain WebSocket endpoint; `None` turns it off.
+    pub raw_path: Option<String>,
+    /// Interval between the server's pings.
+    pub ping_interval: Duration,
+    /// How long the server waits for a pong before it closes the session.
+    pub ping_timeout: Duration,
+    /// How long a new Engine.IO session may go without joining a namespace.
+    pub connect_timeout: Duration,
+    /// How long the server waits for the upgrade probe sequence to finish.
+    pub upgrade_timeout: Duration,
+    /// Largest message (Engine.IO packet, polling body or WebSocket message), in bytes.
+    pub max_payload: usize,
+    /// Most frames queued for one connection before the slow-consumer policy applies.
+    pub max_queued_frames: usize,
+    /// What to do with a slow consumer.
+    pub slow_consumer: SlowConsumerPolicy,
+    /// Most packets sent in one long-polling response (python-socketio's
+    /// client drops a connection whose polling response has more than 16).
+    pub max_packets_per_poll: usize,
+    /// Allow the polling transport.
+    pub allow_polling: bool,
+    /// Allow the WebSocket transport (and the upgrade to it).
+    pub allow_websocket: bool,
+    /// Origins allowed by CORS on the polling transport ("*" allows any);
+    /// empty sends no CORS headers (same-origin pages only).
+    pub cors_origins: Vec<String>,
+    /// Folder with the `socket.io-client` dist files served under `<path>`.
+    pub client_bundle_dir: Option<PathBuf>,
+    /// Folder served for every other GET.
+    pub static_dir: Option<PathBuf>,
+    /// Largest HTTP request head, in bytes.
+    pub max_http_head: usize,
+    /// Most simultaneous TCP connections; more are closed at accept.
+    pub max_connections: usize,
+    /// Worker threads of the hub's runtime.
+    pub worker_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            path: "/socket.io/".into(),
+            raw_path: Some("/ws".into()),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            connect_timeout: Duration::from_millis(45_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            max_queued_frames: 4096,
+            slow_consumer: SlowConsumerPolicy::Disconnect,
+            max_packets_per_poll: 16,
+            allow_polling: true,
+            allow_websocket: true,
+            cors_origins: Vec::new(),
+            client_bundle_dir: None,
+            static_dir: None,
+            max_http_head: 16 * 1024,
+            max_connections: 100_000,
+            worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
+
+impl Config {
+    /// Checks the values that would make the hub misbehave.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let bad = |m: &str| Err(crate::Error::Config(m.to_string()));
+        if !self.path.starts_with('/') || !self.path.ends_with('/') {
+            return bad("path must start and end with '/'");
+        }
+        if let Some(p) = &self.raw_path {
+            if !p.starts_with('/') || p.starts_with(self.path.as_str()) {
+                return bad("raw_path must start with '/' and lie outside path");
+            }
+        }
+        if self.ping_interval.is_zero() || self.ping_timeout.is_zero() {
+            return bad("ping_interval and ping_timeout must be positive");
+        }
+        if self.max_payload < 64 {
+            return bad("max_payload must be at least 64 bytes");
+        }
+        if self.max_queued_frames == 0 || self.max_packets_per_poll == 0 {
+            return bad("max_queued_frames and max_packets_per_poll must be positive");
+        }
+        if !self.allow_polling && !self.allow_websocket {
+            return bad("at least one transport must be allowed");
+        }
+        if self.worker_threads == 0 {
+            return bad("worker_threads must be positive");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! Engine.IO v4 packet codec: pure functions over bytes.
+//!
+//! A text packet is one type digit followed by its data; a binary WebSocket
+//! message is a `message` packet whose data is the raw bytes. Over
+//! long-polling, packets are joined by the record separator 0x1e and binary
+//! packets travel as `b` + base64.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use tungstenite::Utf8Bytes;
+
+/// The record separator between packets of one polling payload.
+pub const SEPARATOR: u8 = 0x1e;
+
+/// One decoded Engine.IO packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet {
+    Open,
+    Close,
+    Ping(Utf8Bytes),
+    Pong(Utf8Bytes),
+    /// A text message: the Socket.IO packet (or raw text) it carries.
+    Message(Utf8Bytes),
+    /// A binary message.
+    Binary(Bytes),
+    Upgrade,
+    Noop,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("empty packet")]
+    Empty,
+    #[error("unknown packet type {0:?}")]
+    UnknownType(char),
+    #[error("invalid base64 in binary packet")]
+    Base64,
+    #[error("payload is not valid UTF-8")]
+    Utf8,
+}
+
+/// Decodes one text packet (from a WebSocket text frame or a polling payload).
+pub fn decode_text(text: Utf8Bytes) -> Result<Packet, DecodeError> {
+    let first = *text.as_bytes().first().ok_or(DecodeError::Empty)?;
+    let data = || slice_after_type(&text);
+    Ok(match first {
+        b'0' => Packet::Open,
+        b'1' => Packet::Close,
+        b'2' => Packet::Ping(data()),
+        b'3' => Packet::Pong(data()),
+        b'4' => Packet::Message(data()),
+        b'5' => Packet::Upgrade,
+        b'6' => Packet::Noop,
+        b'b' => {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(&text.as_bytes()[1..])
+                .map_err(|_| DecodeError::Base64)?;
+            Packet::Binary(Bytes::from(raw))
+        }
+        other => return Err(DecodeError::UnknownType(other as char)),
+    })
+}
+
+fn slice_after_type(text: &Utf8Bytes) -> Utf8Bytes {
+    let bytes: Bytes = Bytes::from(text.clone()).slice(1..);
+    // The type is one ASCII byte, so the rest is still valid UTF-8.
+    Utf8Bytes::try_from(bytes).unwrap_or_default()
+}
+
+/// Splits a polling POST body into its packets.
+pub fn decode_payload(body: Bytes) -> Result<Vec<Packet>, DecodeError> {
+    if body.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let text = Utf8Bytes::try_from(body).map_err(|_| DecodeError::Utf8)?;
+    let whole = Bytes::from(text);
+    let mut packets = Vec::new();
+    let mut start = 0;
+    for (i, _) in whole.iter().enumerate().filter(|(_, b)| **b == SEPARATOR) {
+        packets.push(decode_text(utf8_slice(&whole, start, i))?);
+        start = i + 1;
+    }
+    packets.push(decode_text(utf8_slice(&whole, start, whole.len()))?);
+    Ok(packets)
+}
+
+/// A sub-slice of known-UTF-8 bytes cut at ASCII separators stays UTF-8.
+fn utf8_slice(whole: &Bytes, start: usize, end: usize) -> Utf8Bytes {
+    Utf8Bytes::try_from(whole.slice(start..end)).unwrap_or_default()
+}
+
+/// One outbound frame, encoded once and shared by every receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete Engine.IO text packet, type digit included (`"4..."`, `"2"`).
+    Text(Utf8Bytes),
+    /// A binary message packet: the raw bytes.
+    Binary(Bytes),
+}
+
+impl Frame {
+    pub fn text(s: String) -> Frame {
+        Frame::Text(Utf8Bytes::from(s))
+    }
+    pub const PING: Frame = Frame::Text(Utf8Bytes::from_static("2"));
+    pub const NOOP: Frame = Frame::Text(Utf8Bytes::from_static("6"));
+    pub const CLOSE: Frame = Frame::Text(Utf8Bytes::from_static("1"));
+
+    /// Bytes this frame takes in a polling payload.
+    pub fn polling_len(&self) -> usize {
+        match self {
+            Frame::Text(t) => t.len(),
+            Frame::Binary(b) => 1 + b.len().div_ceil(3) * 4,
+        }
+    }
+}
+
+/// Joins frames into one polling response body.
+pub fn encode_payload(frames: &[Frame]) -> Vec<u8> {
+    let len: usize = frames.iter().map(|f| f.polling_len() + 1).sum();
+    let mut out = Vec::with_capacity(len);
+    for (i, frame) in frames.iter().enumerate() {
+        if i > 0 {
+            out.push(SEPARATOR);
+        }
+        match frame {
+            Frame::Text(t) => out.extend_from_slice(t.as_bytes()),
+            Frame::Binary(b) => {
+                out.push(b'b');
+                let start = out.len();
+                out.resize(start + b.len().div_ceil(3) * 4, 0);
+                let written = base64::engine::general_purpose::STANDARD
+                    .encode_slice(b, &mut out[start..])
+                    .unwrap_or(0);
+                out.truncate(start + written);
+            }
+        }
+    }
+    out
+}
+
+/// The handshake's open packet.
+pub fn open_packet(sid: &str, upgrades: &[&str], ping_interval_ms: u128, ping_timeout_ms: u128, max_payload: usize) -> Frame {
+    let upgrades = upgrades.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(",");
+    Frame::text(format!(
+        "0{{\"sid\":\"{sid}\",\"upgrades\":[{upgrades}],\"pingInterval\":{ping_interval_ms},\"pingTimeout\":{ping_timeout_ms},\"maxPayload\":{max_payload}}}"
+    ))
+}

@@ -1,0 +1,89 @@
+//! The HTTP long-polling transport: a GET waits for queued packets and takes
+//! up to `max_packets_per_poll` of them; a POST carries packets from the
+//! client. One GET and one POST at a time per session, as the protocol says.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::packet::{self, Frame};
+use super::session::{EngineSession, PollBatch, Protocol, Transport};
+use super::{on_packet, open_session, ErrorCode, EioQuery};
+use crate::hub::{DisconnectReason, HubCore};
+use crate::server::http::{Request, Response};
+
+pub async fn handle(core: &Arc<HubCore>, req: &Request, query: EioQuery) -> Response {
+    let Some(sid) = query.sid else {
+        let session = open_session(core, req, Protocol::SocketIo, Transport::Polling);
+        return poll(core, req, &session).await;
+    };
+    let Some(session) = core.session(&sid) else {
+        return ErrorCode::UnknownSid.response(req, core);
+    };
+    match req.method.as_str() {
+        "GET" => {
+            if session.transport() == Transport::WebSocket {
+                return ErrorCode::BadRequest.response(req, core);
+            }
+            if session.poll_active.swap(true, Ordering::AcqRel) {
+                // Two concurrent GETs break the protocol: close the session.
+                session.close(DisconnectReason::TransportError);
+                return ErrorCode::BadRequest.response(req, core);
+            }
+            let response = poll(core, req, &session).await;
+            session.poll_active.store(false, Ordering::Release);
+            response
+        }
+        "POST" => {
+            if session.post_active.swap(true, Ordering::AcqRel) {
+                session.close(DisconnectReason::TransportError);
+                return ErrorCode::BadRequest.response(req, core);
+            }
+            let response = post(core, req, &session).await;
+            session.post_active.store(false, Ordering::Release);
+            response
+        }
+        _ => ErrorCode::BadRequest.response(req, core),
+    }
+}
+
+/// Waits for frames and answers with a payload of them.
+async fn poll(core: &HubCore, req: &Request, session: &EngineSession) -> Response {
+    let frames: Vec<Frame> = loop {
+        match session.take_poll_batch(core.config.max_packets_per_poll) {
+            PollBatch::Frames(frames) => break frames,
+            PollBatch::Noop => break vec![Frame::NOOP],
+            PollBatch::Closed(mut frames) => {
+                frames.push(Frame::CLOSE);
+                break frames;
+            }
+            PollBatch::Empty => {
+                if core.shutdown.is_cancelled() {
+                    break vec![Frame::CLOSE];
+                }
+                session.wait_for_frames().await;
+            }
+        }
+    };
+    Response::new(200)
+        .content_type("text/plain; charset=UTF-8")
+        .cors(req, &core.config)
+        .body(packet::encode_payload(&frames))
+}
+
+async fn post(core: &Arc<HubCore>, req: &Request, session: &Arc<EngineSession>) -> Response {
+    let packets = match packet::decode_payload(req.body.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(sid = %session.sid, error = %e, "undecodable polling payload");
+            session.close(DisconnectReason::ParseError);
+            return ErrorCode::BadRequest.response(req, core);
+        }
+    };
+    for p in packets {
+        if let Err(reason) = on_packet(core, session, p).await {
+            session.close(reason);
+            break;
+        }
+    }
+    Response::new(200).content_type("text/html").cors(req, &core.config).body(b"ok".to_vec())
+}

@@ -1,0 +1,192 @@
+//! One Engine.IO session: its id, its outbound queue and its life.
+//!
+//! The queue is independent of the transport, so frames queued during an
+//! upgrade are neither lost nor reordered: the polling GET or the WebSocket
+//! writer, whichever owns the session at the time, drains it. Only the
+//! session task (heartbeat owner) tears a session down, so cleanup runs once.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SlowConsumerPolicy;
+use crate::engineio::packet::Frame;
+use crate::hub::DisconnectReason;
+use crate::socketio::conn::SioState;
+use crate::Handshake;
+
+/// Which transport currently carries the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Transport {
+    Polling = 0,
+    /// A WebSocket probe succeeded and the polling side was told to pause.
+    Upgrading = 1,
+    WebSocket = 2,
+}
+
+/// What the session carries: Socket.IO packets, or plain WebSocket messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    SocketIo,
+    Raw,
+}
+
+struct Outbox {
+    frames: VecDeque<Frame>,
+}
+
+pub struct EngineSession {
+    pub sid: Arc<str>,
+    pub protocol: Protocol,
+    pub handshake: Arc<Handshake>,
+    outbox: Mutex<Outbox>,
+    /// Wakes whoever drains the outbox (one consumer at a time).
+    wake: Notify,
+    transport: AtomicU8,
+    /// Cancelled when the session ends; every task of the session watches it.
+    pub closed: CancellationToken,
+    reason: Mutex<Option<DisconnectReason>>,
+    pub pong_received: AtomicBool,
+    pub poll_active: AtomicBool,
+    pub post_active: AtomicBool,
+    noop_pending: AtomicBool,
+    max_frames: usize,
+    policy: SlowConsumerPolicy,
+    pub sio: Mutex<SioState>,
+}
+
+/// The result of taking frames for a polling response.
+pub enum PollBatch {
+    Frames(Vec<Frame>),
+    Noop,
+    Closed(Vec<Frame>),
+    Empty,
+}
+
+impl EngineSession {
+    pub fn new(
+        sid: Arc<str>,
+        protocol: Protocol,
+        transport: Transport,
+        handshake: Arc<Handshake>,
+        max_frames: usize,
+        policy: SlowConsumerPolicy,
+    ) -> Arc<EngineSession> {
+        Arc::new(EngineSession {
+            sid,
+            protocol,
+            handshake,
+            outbox: Mutex::new(Outbox { frames: VecDeque::new() }),
+            wake: Notify::new(),
+            transport: AtomicU8::new(transport as u8),
+            closed: CancellationToken::new(),
+            reason: Mutex::new(None),
+            pong_received: AtomicBool::new(true),
+            poll_active: AtomicBool::new(false),
+            post_active: AtomicBool::new(false),
+            noop_pending: AtomicBool::new(false),
+            max_frames,
+            policy,
+            sio: Mutex::new(SioState::default()),
+        })
+    }
+
+    pub fn transport(&self) -> Transport {
+        match self.transport.load(Ordering::Acquire) {
+            0 => Transport::Polling,
+            1 => Transport::Upgrading,
+            _ => Transport::WebSocket,
+        }
+    }
+
+    pub fn set_transport(&self, t: Transport) {
+        self.transport.store(t as u8, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Queues frames (one packet: they stay together). Returns false when
+    /// the session is closed or the frames were dropped by the slow-consumer policy.
+    pub fn push(&self, frames: &[Frame]) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        {
+            let mut out = self.outbox.lock();
+            if out.frames.len() + frames.len() > self.max_frames {
+                drop(out);
+                if self.policy == SlowConsumerPolicy::Disconnect {
+                    tracing::debug!(sid = %self.sid, "outbound queue full, closing slow consumer");
+                    self.close(DisconnectReason::TransportError);
+                }
+                return false;
+            }
+            out.frames.extend(frames.iter().cloned());
+        }
+        self.wake.notify_one();
+        true
+    }
+
+    /// Takes every queued frame (the WebSocket writer sends them in one write).
+    pub fn drain_into(&self, buf: &mut Vec<Frame>) {
+        buf.extend(self.outbox.lock().frames.drain(..));
+    }
+
+    /// Takes what one polling response carries.
+    pub fn take_poll_batch(&self, max_packets: usize) -> PollBatch {
+        if self.noop_pending.swap(false, Ordering::AcqRel) {
+            return PollBatch::Noop;
+        }
+        let mut out = self.outbox.lock();
+        if self.is_closed() {
+            return PollBatch::Closed(out.frames.drain(..).collect());
+        }
+        if out.frames.is_empty() {
+            return PollBatch::Empty;
+        }
+        // A binary attachment must travel with its packet only in order, not
+        // in the same response, so a plain count cap is safe.
+        let n = out.frames.len().min(max_packets);
+        PollBatch::Frames(out.frames.drain(..n).collect())
+    }
+
+    /// Asks the pending (or next) polling GET to answer with a noop, so the
+    /// client can finish an upgrade.
+    pub fn send_noop(&self) {
+        self.noop_pending.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Waits until there may be something to send, or the session closed.
+    pub async fn wait_for_frames(&self) {
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = self.closed.cancelled() => {}
+        }
+    }
+
+    /// Marks the session closed with a reason (the first reason wins).
+    /// Cheap and lock-free for callers; cleanup happens in the session task.
+    pub fn close(&self, reason: DisconnectReason) {
+        {
+            let mut r = self.reason.lock();
+            if r.is_none() {
+                *r = Some(reason);
+            }
+        }
+        self.closed.cancel();
+        self.wake.notify_one();
+    }
+
+    pub fn close_reason(&self) -> DisconnectReason {
+        self.reason.lock().unwrap_or(DisconnectReason::TransportClose)
+    }
+}

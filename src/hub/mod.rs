@@ -1,0 +1,210 @@
+//! The hub: namespaces, the socket registry, rooms, targets and acks.
+//!
+//! A broadcast resolves its receivers under the namespace's read lock and
+//! pushes one shared encoding into each receiver's queue (invariant 1); the
+//! arguments stay raw JSON (invariant 2).
+
+mod reason;
+mod socket;
+mod target;
+
+pub use reason::DisconnectReason;
+pub use socket::{AckError, Event, Socket};
+pub use target::Target;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+pub(crate) use socket::SocketState;
+
+use crate::Handshake;
+
+pub(crate) type EventHandler = Arc<dyn Fn(Event) + Send + Sync>;
+pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
+pub(crate) type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send + Sync>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub(crate) type Guard = Arc<dyn Fn(ConnectRequest) -> BoxFuture<Result<(), ConnectRefusal>> + Send + Sync>;
+
+/// What a connect guard sees: the namespace, the client's auth payload and
+/// the handshake of its connection.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    pub namespace: String,
+    /// The client's `auth` object as raw JSON (`{}` when it sent none).
+    pub auth: String,
+    pub handshake: Arc<Handshake>,
+}
+
+/// A guard's refusal: the client gets `connect_error` with this message
+/// (and `data`, raw JSON, when given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectRefusal {
+    pub message: String,
+    pub data: Option<String>,
+}
+
+impl ConnectRefusal {
+    pub fn new(message: impl Into<String>) -> ConnectRefusal {
+        ConnectRefusal { message: message.into(), data: None }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Handlers {
+    pub events: HashMap<String, EventHandler>,
+    pub any: Option<EventHandler>,
+    pub connect: Vec<ConnectHandler>,
+    pub disconnect: Vec<DisconnectHandler>,
+    pub guards: Vec<Guard>,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub sockets: HashMap<Arc<str>, Arc<SocketState>>,
+    pub rooms: HashMap<Arc<str>, HashSet<Arc<str>>>,
+}
+
+/// One namespace: its handlers and its sockets.
+pub(crate) struct Namespace {
+    pub name: Arc<str>,
+    pub handlers: RwLock<Handlers>,
+    pub registry: RwLock<Registry>,
+}
+
+impl Namespace {
+    pub fn new(name: &str) -> Arc<Namespace> {
+        Arc::new(Namespace {
+            name: Arc::from(name),
+            handlers: RwLock::new(Handlers::default()),
+            registry: RwLock::new(Registry::default()),
+        })
+    }
+
+    pub fn insert(&self, socket: Arc<SocketState>) {
+        self.registry.write().sockets.insert(socket.id.clone(), socket);
+    }
+
+    /// Removes a socket and its room memberships; true if it was there.
+    pub fn remove(&self, socket: &SocketState) -> bool {
+        let mut reg = self.registry.write();
+        if reg.sockets.remove(&socket.id).is_none() {
+            return false;
+        }
+        for room in socket.rooms.lock().drain() {
+            if let Some(members) = reg.rooms.get_mut(&room) {
+                members.remove(&socket.id);
+                if members.is_empty() {
+                    reg.rooms.remove(&room);
+                }
+            }
+        }
+        true
+    }
+
+    pub fn join(&self, socket: &SocketState, room: &str) {
+        let mut reg = self.registry.write();
+        if !reg.sockets.contains_key(&socket.id) {
+            return; // already gone: joining would leak a room entry
+        }
+        let room: Arc<str> = Arc::from(room);
+        reg.rooms.entry(room.clone()).or_default().insert(socket.id.clone());
+        socket.rooms.lock().insert(room);
+    }
+
+    pub fn leave(&self, socket: &SocketState, room: &str) {
+        let mut reg = self.registry.write();
+        if let Some(members) = reg.rooms.get_mut(room) {
+            members.remove(&socket.id);
+            if members.is_empty() {
+                reg.rooms.remove(room);
+            }
+        }
+        socket.rooms.lock().remove(room);
+    }
+
+    pub fn event_handler(&self, name: &str) -> Option<EventHandler> {
+        let h = self.handlers.read();
+        h.events.get(name).cloned().or_else(|| h.any.clone())
+    }
+
+    pub fn dispatch_event(&self, event: Event) {
+        if let Some(handler) = self.event_handler(&event.name) {
+            call_guarded("event handler", || handler(event));
+        }
+    }
+
+    pub fn dispatch_connect(&self, socket: &Socket) {
+        let handlers = self.handlers.read().connect.clone();
+        for h in handlers {
+            call_guarded("connect handler", || h(socket.clone()));
+        }
+    }
+
+    pub fn dispatch_disconnect(&self, socket: &Socket, reason: DisconnectReason) {
+        let handlers = self.handlers.read().disconnect.clone();
+        for h in handlers {
+            call_guarded("disconnect handler", || h(socket.clone(), reason));
+        }
+    }
+
+    /// Runs every guard in order; the first refusal wins.
+    pub async fn admit(&self, request: ConnectRequest) -> Result<(), ConnectRefusal> {
+        let guards = self.handlers.read().guards.clone();
+        for guard in guards {
+            guard(request.clone()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A panicking handler must not take the connection's task (and with it the
+/// client's other namespaces) down: log it and go on.
+fn call_guarded(what: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        tracing::error!("{what} panicked; the hub goes on");
+    }
+}
+
+/// The set of namespaces of one hub.
+#[derive(Default)]
+pub(crate) struct Namespaces {
+    map: RwLock<HashMap<String, Arc<Namespace>>>,
+}
+
+impl Namespaces {
+    pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.map.read().get(name).cloned()
+    }
+
+    pub fn get_or_create(&self, name: &str) -> Arc<Namespace> {
+        if let Some(ns) = self.get(name) {
+            return ns;
+        }
+        self.map.write().entry(name.to_string()).or_insert_with(|| Namespace::new(name)).clone()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Namespace>> {
+        self.map.read().values().cloned().collect()
+    }
+}
+
+/// What the server tasks share: the config, the namespaces and the live
+/// Engine.IO sessions (by sid, for polling requests and upgrades).
+pub(crate) struct HubCore {
+    pub config: crate::Config,
+    pub namespaces: Arc<Namespaces>,
+    pub sessions: parking_lot::Mutex<HashMap<Arc<str>, Arc<crate::engineio::session::EngineSession>>>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+    pub runtime: tokio::runtime::Handle,
+    pub open_connections: std::sync::atomic::AtomicUsize,
+}
+
+impl HubCore {
+    pub fn session(&self, sid: &str) -> Option<Arc<crate::engineio::session::EngineSession>> {
+        self.sessions.lock().get(sid).cloned()
+    }
+}

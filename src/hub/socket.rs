@@ -1,0 +1,307 @@
+//! A connected socket: one client in one namespace.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+use tungstenite::Utf8Bytes;
+
+use super::{DisconnectReason, Namespace, Target};
+use crate::engineio::packet::Frame;
+use crate::engineio::session::{EngineSession, Protocol};
+use crate::payload::Payload;
+use crate::socketio::packet as sio;
+use crate::{rawws, Error, Handshake};
+
+#[derive(Default)]
+pub(crate) struct AckTable {
+    next_id: u64,
+    waiting: HashMap<u64, oneshot::Sender<Payload>>,
+}
+
+pub(crate) struct SocketState {
+    pub id: Arc<str>,
+    pub namespace: Arc<Namespace>,
+    pub session: Arc<EngineSession>,
+    pub rooms: Mutex<HashSet<Arc<str>>>,
+    pub acks: Mutex<AckTable>,
+    pub auth: Utf8Bytes,
+    pub connected: AtomicBool,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl SocketState {
+    pub fn new(
+        id: Arc<str>,
+        namespace: Arc<Namespace>,
+        session: Arc<EngineSession>,
+        auth: Utf8Bytes,
+        runtime: tokio::runtime::Handle,
+    ) -> Arc<SocketState> {
+        Arc::new(SocketState {
+            id,
+            namespace,
+            session,
+            rooms: Mutex::new(HashSet::new()),
+            acks: Mutex::new(AckTable::default()),
+            auth,
+            connected: AtomicBool::new(true),
+            runtime,
+        })
+    }
+
+    /// Encodes an event the way this socket's client reads it.
+    pub fn encode_event(&self, event: &str, args: &Payload, ack_id: Option<u64>) -> Vec<Frame> {
+        match self.session.protocol {
+            Protocol::SocketIo => sio::encode_event(&self.namespace.name, event, args, ack_id),
+            Protocol::Raw => rawws::encode_event(event, args),
+        }
+    }
+
+    /// Delivers a received ACK to whoever waits for it.
+    pub fn resolve_ack(&self, id: u64, payload: Payload) {
+        if let Some(tx) = self.acks.lock().waiting.remove(&id) {
+            let _ = tx.send(payload);
+        }
+    }
+
+    /// Takes the socket out of its namespace once, whatever the reason, and
+    /// tells the disconnect handlers. Waiting acks fail with `Disconnected`.
+    pub fn detach(self: &Arc<Self>, reason: DisconnectReason) -> bool {
+        if !self.connected.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        self.namespace.remove(self);
+        self.session.sio.lock().sockets.remove(&*self.namespace.name);
+        self.acks.lock().waiting.clear();
+        self.namespace.dispatch_disconnect(&Socket(self.clone()), reason);
+        true
+    }
+}
+
+/// Why an emit with an ack got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    #[error("the client did not acknowledge within the timeout")]
+    Timeout,
+    #[error("the socket disconnected before acknowledging")]
+    Disconnected,
+    #[error("this socket cannot acknowledge (plain WebSocket client)")]
+    Unsupported,
+}
+
+/// A handle to a connected socket; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct Socket(pub(crate) Arc<SocketState>);
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("id", &self.id()).field("namespace", &self.namespace()).finish()
+    }
+}
+
+impl Socket {
+    /// The socket's id (distinct from the Engine.IO session id, as in Socket.IO v5).
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.0.namespace.name
+    }
+
+    /// The HTTP request that opened the connection.
+    pub fn handshake(&self) -> &Handshake {
+        &self.0.session.handshake
+    }
+
+    /// The client's auth payload as raw JSON (`{}` when it sent none).
+    pub fn auth(&self) -> &str {
+        self.0.auth.as_str()
+    }
+
+    /// True for a plain WebSocket client of the raw endpoint.
+    pub fn is_raw(&self) -> bool {
+        self.0.session.protocol == Protocol::Raw
+    }
+
+    pub fn connected(&self) -> bool {
+        self.0.connected.load(Ordering::Acquire)
+    }
+
+    /// Sends an event to this socket.
+    pub fn emit(&self, event: &str, args: &Payload) -> Result<(), Error> {
+        if !self.connected() {
+            return Err(Error::Disconnected);
+        }
+        let frames = self.0.encode_event(event, args, None);
+        if self.0.session.push(&frames) {
+            Ok(())
+        } else {
+            Err(Error::Disconnected)
+        }
+    }
+
+    /// Sends an event and waits for the client's acknowledgement.
+    ///
+    /// The returned future resolves with the client's ack arguments, or an
+    /// [`AckError`] after `timeout`. The event is sent at once, whether or
+    /// not the future is polled.
+    pub fn emit_with_ack(
+        &self,
+        event: &str,
+        args: &Payload,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Payload, AckError>> + Send + 'static {
+        let state = self.0.clone();
+        let (tx, rx) = oneshot::channel();
+        let mut id = None;
+        if self.is_raw() {
+            drop(tx);
+        } else if self.connected() {
+            let ack_id = {
+                let mut acks = state.acks.lock();
+                acks.next_id += 1;
+                let ack_id = acks.next_id;
+                acks.waiting.insert(ack_id, tx);
+                ack_id
+            };
+            let frames = state.encode_event(event, args, Some(ack_id));
+            if !state.session.push(&frames) {
+                state.acks.lock().waiting.remove(&ack_id);
+            }
+            id = Some(ack_id);
+        }
+        async move {
+            let Some(ack_id) = id else {
+                return Err(if state.session.protocol == Protocol::Raw {
+                    AckError::Unsupported
+                } else {
+                    AckError::Disconnected
+                });
+            };
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(payload)) => Ok(payload),
+                Ok(Err(_)) => Err(AckError::Disconnected),
+                Err(_) => {
+                    state.acks.lock().waiting.remove(&ack_id);
+                    Err(AckError::Timeout)
+                }
+            }
+        }
+    }
+
+    /// Like [`Socket::emit_with_ack`], calling `callback` on the hub's
+    /// runtime with the answer (for hosts without their own executor).
+    pub fn emit_with_ack_callback<F>(&self, event: &str, args: &Payload, timeout: Duration, callback: F)
+    where
+        F: FnOnce(Result<Payload, AckError>) + Send + 'static,
+    {
+        let fut = self.emit_with_ack(event, args, timeout);
+        self.0.runtime.spawn(async move { callback(fut.await) });
+    }
+
+    pub fn join(&self, room: &str) {
+        self.0.namespace.join(&self.0, room);
+    }
+
+    pub fn leave(&self, room: &str) {
+        self.0.namespace.leave(&self.0, room);
+    }
+
+    /// The socket's rooms, its own id included (as in Socket.IO).
+    pub fn rooms(&self) -> Vec<String> {
+        let mut rooms: Vec<String> = self.0.rooms.lock().iter().map(|r| r.to_string()).collect();
+        rooms.push(self.id().to_string());
+        rooms.sort();
+        rooms
+    }
+
+    /// Everyone in `room` but this socket.
+    pub fn to(&self, room: &str) -> Target {
+        self.broadcast().to(room)
+    }
+
+    /// Everyone in the namespace but this socket.
+    pub fn broadcast(&self) -> Target {
+        Target::new(self.0.namespace.clone()).except_socket(self.id())
+    }
+
+    /// Disconnects the socket from its namespace (the client sees
+    /// "io server disconnect"); its other namespaces stay connected.
+    pub fn disconnect(&self) {
+        if self.connected() && self.0.session.protocol == Protocol::SocketIo {
+            self.0.session.push(&[sio::encode_disconnect(&self.0.namespace.name)]);
+        }
+        if self.is_raw() {
+            self.0.session.close(DisconnectReason::ServerNamespaceDisconnect);
+        }
+        self.0.detach(DisconnectReason::ServerNamespaceDisconnect);
+    }
+
+    /// Closes the client's whole connection (every namespace).
+    pub fn close(&self) {
+        self.0.session.close(DisconnectReason::ForcedClose);
+    }
+}
+
+/// An event received from a client.
+pub struct Event {
+    pub(crate) socket: Socket,
+    pub(crate) name: String,
+    pub(crate) args: Payload,
+    pub(crate) ack_id: Option<u64>,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event").field("name", &self.name).field("args", &self.args.json()).finish()
+    }
+}
+
+impl Event {
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn args(&self) -> &Payload {
+        &self.args
+    }
+
+    /// The client's ack id, when it waits for an acknowledgement.
+    pub fn ack_id(&self) -> Option<u64> {
+        self.ack_id
+    }
+
+    /// Acknowledges the event with `args` (a no-op when the client asked for no ack).
+    pub fn ack(&self, args: &Payload) -> Result<(), Error> {
+        match self.ack_id {
+            Some(id) => self.socket.ack(id, args),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Socket {
+    /// Answers the client's ack id `id` (see [`Event::ack_id`]); for hosts that
+    /// keep the id and answer later.
+    pub fn ack(&self, id: u64, args: &Payload) -> Result<(), Error> {
+        if !self.connected() {
+            return Err(Error::Disconnected);
+        }
+        let frames = sio::encode_ack(&self.0.namespace.name, id, args);
+        if self.0.session.push(&frames) {
+            Ok(())
+        } else {
+            Err(Error::Disconnected)
+        }
+    }
+}

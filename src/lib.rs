@@ -1,0 +1,418 @@
+//! wshub: an embeddable realtime event hub that speaks Socket.IO.
+//!
+//! A [`Hub`] runs a server on its own tokio runtime. Official Socket.IO
+//! clients (Engine.IO v4, Socket.IO v5) connect over WebSocket or HTTP
+//! long-polling; plain WebSocket clients connect to the raw endpoint. The
+//! program talks to them with `on(event, handler)` and `emit(event, payload)`.
+//!
+//! ```no_run
+//! use wshub::{Hub, Payload};
+//!
+//! let hub = Hub::builder().port(3000).build().unwrap();
+//! hub.on("chat message", |ev| {
+//!     // Send it to everyone, the sender included; the args pass through as raw JSON.
+//!     ev.socket().broadcast().emit("chat message", ev.args());
+//!     ev.socket().emit("chat message", ev.args()).ok();
+//! });
+//! let addr = hub.start().unwrap();
+//! println!("listening on http://{addr}");
+//! # hub.stop(std::time::Duration::from_secs(1)).unwrap();
+//! ```
+//!
+//! Handlers given to the Rust API run on the hub's runtime threads and must
+//! not block; every method may be called from any thread, handlers included.
+
+mod config;
+mod engineio;
+mod handshake;
+mod hub;
+mod payload;
+mod rawws;
+mod server;
+mod sid;
+mod socketio;
+
+pub use config::{Config, SlowConsumerPolicy};
+pub use handshake::Handshake;
+pub use hub::{AckError, ConnectRefusal, ConnectRequest, DisconnectReason, Event, Socket, Target};
+pub use payload::{Payload, PayloadBuilder};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use hub::{HubCore, Namespaces};
+
+/// Everything that can go wrong in the library's API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("invalid payload: {0}")]
+    InvalidPayload(String),
+    #[error("the socket is disconnected")]
+    Disconnected,
+    #[error("the hub is already running")]
+    AlreadyRunning,
+    #[error("stop() cannot be called from the hub's own threads (it joins them)")]
+    InsideRuntime,
+}
+
+thread_local! {
+    static ON_HUB_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+struct Running {
+    runtime: tokio::runtime::Runtime,
+    core: Arc<HubCore>,
+    addr: SocketAddr,
+}
+
+/// An event hub. Cheap to clone (all clones are the same hub).
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    config: Config,
+    namespaces: Arc<Namespaces>,
+    running: Mutex<Option<Running>>,
+}
+
+impl Drop for HubInner {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.get_mut().take() {
+            shut_down(running, Duration::ZERO);
+        }
+    }
+}
+
+impl Hub {
+    /// A builder with the Socket.IO server's defaults.
+    pub fn builder() -> HubBuilder {
+        HubBuilder { config: Config::default() }
+    }
+
+    /// A hub with this configuration (not started yet).
+    pub fn new(config: Config) -> Result<Hub, Error> {
+        config.validate()?;
+        let namespaces = Arc::new(Namespaces::default());
+        namespaces.get_or_create("/");
+        Ok(Hub { inner: Arc::new(HubInner { config, namespaces, running: Mutex::new(None) }) })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The namespace `name` (created, and so open to clients, on first use).
+    pub fn of(&self, name: &str) -> Namespace {
+        let name = if name.starts_with('/') { name.to_string() } else { format!("/{name}") };
+        Namespace(self.inner.namespaces.get_or_create(&name))
+    }
+
+    fn main(&self) -> Namespace {
+        self.of("/")
+    }
+
+    /// Registers a handler for an event of the main namespace.
+    pub fn on<F: Fn(Event) + Send + Sync + 'static>(&self, event: &str, handler: F) {
+        self.main().on(event, handler);
+    }
+
+    /// Registers a handler for connections to the main namespace.
+    pub fn on_connect<F: Fn(Socket) + Send + Sync + 'static>(&self, handler: F) {
+        self.main().on_connect(handler);
+    }
+
+    /// Registers a handler for disconnections from the main namespace.
+    pub fn on_disconnect<F: Fn(Socket, DisconnectReason) + Send + Sync + 'static>(&self, handler: F) {
+        self.main().on_disconnect(handler);
+    }
+
+    /// Emits to every socket of the main namespace; returns how many got it.
+    pub fn emit(&self, event: &str, args: &Payload) -> usize {
+        self.main().emit(event, args)
+    }
+
+    /// The sockets of the main namespace in `room`.
+    pub fn to(&self, room: &str) -> Target {
+        self.main().to(room)
+    }
+
+    /// Every socket of the main namespace except those in `room`.
+    pub fn except(&self, room: &str) -> Target {
+        self.main().except(room)
+    }
+
+    /// Starts serving; returns the bound address (useful with port 0).
+    pub fn start(&self) -> Result<SocketAddr, Error> {
+        let mut running = self.inner.running.lock();
+        if running.is_some() {
+            return Err(Error::AlreadyRunning);
+        }
+        let cfg = self.inner.config.clone();
+        let listener = std::net::TcpListener::bind(cfg.bind)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cfg.worker_threads)
+            .thread_name("wshub-worker")
+            .on_thread_start(|| ON_HUB_THREAD.with(|f| f.set(true)))
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let core = Arc::new(HubCore {
+            config: cfg,
+            namespaces: self.inner.namespaces.clone(),
+            sessions: Mutex::new(Default::default()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            runtime: runtime.handle().clone(),
+            open_connections: AtomicUsize::new(0),
+        });
+        runtime.spawn(server::accept_loop(core.clone(), listener));
+        *running = Some(Running { runtime, core, addr });
+        Ok(addr)
+    }
+
+    /// The address the hub listens on, while it runs.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.running.lock().as_ref().map(|r| r.addr)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.inner.running.lock().is_some()
+    }
+
+    /// Stops the hub: no new connections; every session is closed (a close
+    /// packet for polling clients, a close frame for WebSocket ones) and gets
+    /// up to `grace` to flush; then every thread the hub started is joined.
+    /// Disconnect handlers run with reason "server shutting down".
+    /// The hub can be started again afterwards.
+    pub fn stop(&self, grace: Duration) -> Result<(), Error> {
+        if ON_HUB_THREAD.with(|f| f.get()) {
+            return Err(Error::InsideRuntime);
+        }
+        let running = self.inner.running.lock().take();
+        if let Some(running) = running {
+            shut_down(running, grace);
+        }
+        Ok(())
+    }
+}
+
+fn shut_down(running: Running, grace: Duration) {
+    let core = &running.core;
+    core.shutdown.cancel();
+    let sessions: Vec<_> = core.sessions.lock().values().cloned().collect();
+    for s in sessions {
+        s.close(DisconnectReason::ServerShuttingDown);
+    }
+    for ns in core.namespaces.all() {
+        for s in hub::Target::new(ns).sockets() {
+            s.0.session.close(DisconnectReason::ServerShuttingDown);
+        }
+    }
+    let deadline = Instant::now() + grace.max(Duration::from_millis(1));
+    while core.open_connections.load(std::sync::atomic::Ordering::Acquire) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    running.runtime.shutdown_timeout(Duration::from_millis(200));
+}
+
+/// A namespace: its handlers, guards and targets.
+#[derive(Clone)]
+pub struct Namespace(Arc<hub::Namespace>);
+
+impl Namespace {
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Registers the handler of `event` (replacing an earlier one).
+    pub fn on<F: Fn(Event) + Send + Sync + 'static>(&self, event: &str, handler: F) {
+        self.0.handlers.write().events.insert(event.to_string(), Arc::new(handler));
+    }
+
+    /// Registers the handler of every event that has no handler of its own.
+    pub fn on_any<F: Fn(Event) + Send + Sync + 'static>(&self, handler: F) {
+        self.0.handlers.write().any = Some(Arc::new(handler));
+    }
+
+    pub fn on_connect<F: Fn(Socket) + Send + Sync + 'static>(&self, handler: F) {
+        self.0.handlers.write().connect.push(Arc::new(handler));
+    }
+
+    pub fn on_disconnect<F: Fn(Socket, DisconnectReason) + Send + Sync + 'static>(&self, handler: F) {
+        self.0.handlers.write().disconnect.push(Arc::new(handler));
+    }
+
+    /// Adds a connect guard: it sees the client's auth and accepts or refuses.
+    ///
+    /// ```
+    /// let hub = wshub::Hub::builder().build().unwrap();
+    /// hub.of("/admin").guard(|req| {
+    ///     if req.auth.contains("\"secret\"") { Ok(()) } else { Err(wshub::ConnectRefusal::new("unauthorized")) }
+    /// });
+    /// ```
+    pub fn guard<F>(&self, guard: F)
+    where
+        F: Fn(&ConnectRequest) -> Result<(), ConnectRefusal> + Send + Sync + 'static,
+    {
+        self.0.handlers.write().guards.push(Arc::new(move |req| {
+            let verdict = guard(&req);
+            Box::pin(async move { verdict })
+        }));
+    }
+
+    /// Adds a guard that decides later (e.g. after asking an auth service).
+    pub fn guard_async<F, Fut>(&self, guard: F)
+    where
+        F: Fn(ConnectRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectRefusal>> + Send + 'static,
+    {
+        self.0.handlers.write().guards.push(Arc::new(move |req| Box::pin(guard(req))));
+    }
+
+    /// Emits to every socket of the namespace.
+    pub fn emit(&self, event: &str, args: &Payload) -> usize {
+        Target::new(self.0.clone()).emit(event, args)
+    }
+
+    pub fn to(&self, room: &str) -> Target {
+        Target::new(self.0.clone()).to(room)
+    }
+
+    pub fn except(&self, room: &str) -> Target {
+        Target::new(self.0.clone()).except(room)
+    }
+
+    /// Every connected socket of the namespace.
+    pub fn sockets(&self) -> Vec<Socket> {
+        Target::new(self.0.clone()).sockets()
+    }
+
+    /// The socket with this id, if connected here.
+    pub fn socket(&self, id: &str) -> Option<Socket> {
+        self.0.registry.read().sockets.get(id).cloned().map(Socket)
+    }
+
+    /// The rooms that have members.
+    pub fn rooms(&self) -> Vec<String> {
+        let mut rooms: Vec<String> = self.0.registry.read().rooms.keys().map(|r| r.to_string()).collect();
+        rooms.sort();
+        rooms
+    }
+}
+
+/// Builds a [`Hub`]; every setter maps to a [`Config`] field.
+///
+/// ```
+/// let hub = wshub::Hub::builder()
+///     .port(0)
+///     .ping_interval(std::time::Duration::from_secs(10))
+///     .cors_origin("http://localhost:8080")
+///     .build()
+///     .unwrap();
+/// let addr = hub.start().unwrap();
+/// assert_ne!(addr.port(), 0);
+/// hub.stop(std::time::Duration::from_millis(100)).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct HubBuilder {
+    config: Config,
+}
+
+impl HubBuilder {
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.config.bind = addr;
+        self
+    }
+    pub fn port(mut self, port: u16) -> Self {
+        self.config.bind.set_port(port);
+        self
+    }
+    pub fn path(mut self, path: &str) -> Self {
+        self.config.path = path.to_string();
+        self
+    }
+    pub fn raw_path(mut self, path: Option<&str>) -> Self {
+        self.config.raw_path = path.map(str::to_string);
+        self
+    }
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.config.ping_interval = d;
+        self
+    }
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.config.ping_timeout = d;
+        self
+    }
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+    pub fn upgrade_timeout(mut self, d: Duration) -> Self {
+        self.config.upgrade_timeout = d;
+        self
+    }
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.config.max_payload = bytes;
+        self
+    }
+    pub fn max_queued_frames(mut self, n: usize) -> Self {
+        self.config.max_queued_frames = n;
+        self
+    }
+    pub fn slow_consumer(mut self, policy: SlowConsumerPolicy) -> Self {
+        self.config.slow_consumer = policy;
+        self
+    }
+    pub fn max_packets_per_poll(mut self, n: usize) -> Self {
+        self.config.max_packets_per_poll = n;
+        self
+    }
+    pub fn transports(mut self, polling: bool, websocket: bool) -> Self {
+        self.config.allow_polling = polling;
+        self.config.allow_websocket = websocket;
+        self
+    }
+    pub fn cors_origin(mut self, origin: &str) -> Self {
+        self.config.cors_origins.push(origin.to_string());
+        self
+    }
+    pub fn client_bundle_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.client_bundle_dir = Some(dir.into());
+        self
+    }
+    pub fn static_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.static_dir = Some(dir.into());
+        self
+    }
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n;
+        self
+    }
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        self.config.worker_threads = n;
+        self
+    }
+    /// The configuration built so far.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn build(self) -> Result<Hub, Error> {
+        Hub::new(self.config)
+    }
+}

@@ -1,0 +1,125 @@
+//! The plain WebSocket endpoint (default `/ws`) for `new WebSocket(url)`
+//! clients. Each raw client is a socket of the main namespace: it joins
+//! rooms and receives broadcasts like any other. A text or binary message
+//! it sends arrives as a `message` event with one argument (a string, or one
+//! binary attachment); a `message` emit with one such argument goes out as
+//! a plain frame of the same type; any other emit goes out as a text frame
+//! holding the JSON array `["event", ...args]`, followed by its attachments
+//! as binary frames.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, Utf8Bytes};
+
+use crate::engineio::packet::Frame;
+use crate::engineio::session::{EngineSession, Protocol, Transport};
+use crate::engineio::{open_session, websocket};
+use crate::hub::{ConnectRequest, DisconnectReason, Event, HubCore, Socket, SocketState};
+use crate::payload::Payload;
+use crate::server::http::Request;
+use crate::socketio::packet::push_json_string;
+
+pub async fn serve<S>(core: &Arc<HubCore>, mut ws: WebSocketStream<S>, req: &Request)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let ns = core.namespaces.get_or_create("/");
+    let session = open_session(core, req, Protocol::Raw, Transport::WebSocket);
+    let request = ConnectRequest { namespace: "/".into(), auth: "{}".into(), handshake: session.handshake.clone() };
+    if let Err(refusal) = ns.admit(request).await {
+        use futures_util::SinkExt;
+        let frame = CloseFrame { code: CloseCode::Policy, reason: refusal.message.into() };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+        session.close(DisconnectReason::ServerNamespaceDisconnect);
+        return;
+    }
+    let socket = SocketState::new(
+        session.sid.clone(),
+        ns.clone(),
+        session.clone(),
+        Utf8Bytes::from_static("{}"),
+        core.runtime.clone(),
+    );
+    {
+        let mut state = session.sio.lock();
+        state.sockets.insert("/".into(), socket.clone());
+        state.connected_once = true;
+    }
+    ns.insert(socket.clone());
+    ns.dispatch_connect(&Socket(socket));
+    websocket::run(core.clone(), ws, session).await;
+}
+
+/// A message from a raw client becomes a `message` event.
+pub fn on_message(session: &Arc<EngineSession>, msg: Message) -> Result<(), DisconnectReason> {
+    let args = match msg {
+        Message::Text(text) => {
+            let mut json = String::with_capacity(text.len() + 4);
+            json.push('[');
+            push_json_string(&mut json, text.as_str());
+            json.push(']');
+            Payload::from_trusted(Utf8Bytes::from(json), Vec::new())
+        }
+        Message::Binary(data) => Payload::builder().binary(data).build(),
+        Message::Close(_) => return Err(DisconnectReason::TransportClose),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
+    };
+    let Some(socket) = session.sio.lock().sockets.get("/").cloned() else { return Ok(()) };
+    let ns = socket.namespace.clone();
+    ns.dispatch_event(Event { socket: Socket(socket), name: "message".into(), args, ack_id: None });
+    Ok(())
+}
+
+/// Encodes an emit for a raw client.
+pub fn encode_event(event: &str, args: &Payload) -> Vec<Frame> {
+    if event == "message" {
+        let items = args.args();
+        if items.len() == 1 {
+            if args.attachments().len() == 1 {
+                return vec![Frame::Binary(args.attachments()[0].clone())];
+            }
+            if let Ok(text) = serde_json::from_str::<String>(items[0].get()) {
+                return vec![Frame::text(text)];
+            }
+        }
+    }
+    let inner = args.inner_json();
+    let mut json = String::with_capacity(event.len() + inner.len() + 8);
+    json.push('[');
+    push_json_string(&mut json, event);
+    if !inner.is_empty() {
+        json.push(',');
+        json.push_str(inner);
+    }
+    json.push(']');
+    let mut frames = vec![Frame::text(json)];
+    frames.extend(args.attachments().iter().cloned().map(Frame::Binary));
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_with_one_string_is_a_plain_text_frame() {
+        let p = Payload::one(&"héllo").unwrap();
+        assert_eq!(encode_event("message", &p), vec![Frame::text("héllo".into())]);
+    }
+
+    #[test]
+    fn message_with_one_binary_is_a_plain_binary_frame() {
+        let p = Payload::builder().binary(vec![0u8, 255]).build();
+        assert_eq!(encode_event("message", &p), vec![Frame::Binary(bytes::Bytes::from_static(&[0, 255]))]);
+    }
+
+    #[test]
+    fn other_events_are_json_arrays() {
+        let p = Payload::from_json(r#"[1,{"a":null}]"#).unwrap();
+        assert_eq!(encode_event("news", &p), vec![Frame::text(r#"["news",1,{"a":null}]"#.into())]);
+    }
+}

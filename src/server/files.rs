@@ -1,0 +1,101 @@
+//! Static files and the Socket.IO client bundle. A request path maps into
+//! the folder only through plain segments: `..`, backslashes, NULs and
+//! hidden files are refused, so nothing outside the folder is reachable.
+
+use std::path::{Path, PathBuf};
+
+use super::http::{percent_decode, Request, Response};
+
+/// The bundle's files, as the `socket.io-client` package's dist folder names them.
+const BUNDLE_FILES: &[&str] = &[
+    "socket.io.js",
+    "socket.io.js.map",
+    "socket.io.min.js",
+    "socket.io.min.js.map",
+    "socket.io.esm.min.js",
+    "socket.io.esm.min.js.map",
+    "socket.io.msgpack.min.js",
+    "socket.io.msgpack.min.js.map",
+];
+
+pub fn is_bundle_file(name: &str) -> bool {
+    BUNDLE_FILES.contains(&name)
+}
+
+pub fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+        Some("html" | "htm") => "text/html; charset=UTF-8",
+        Some("js" | "mjs") => "application/javascript; charset=UTF-8",
+        Some("css") => "text/css; charset=UTF-8",
+        Some("json" | "map") => "application/json; charset=UTF-8",
+        Some("txt") => "text/plain; charset=UTF-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("ico") => "image/x-icon",
+        Some("webp") => "image/webp",
+        Some("wasm") => "application/wasm",
+        Some("woff2") => "font/woff2",
+        Some("woff") => "font/woff",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Maps a URL path to a file under `root`, or `None` if it tries to escape.
+pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
+    let decoded = percent_decode(url_path);
+    let mut path = root.to_path_buf();
+    for segment in decoded.split('/').filter(|s| !s.is_empty()) {
+        if segment == "." || segment == ".." || segment.starts_with('.') || segment.contains(['\\', '\0']) {
+            return None;
+        }
+        path.push(segment);
+    }
+    Some(path)
+}
+
+/// Serves a file (GET or HEAD); a folder serves its index.html.
+pub async fn serve(root: &Path, url_path: &str, req: &Request) -> Response {
+    if req.method != "GET" && req.method != "HEAD" {
+        return Response::new(405).header("Allow", "GET, HEAD").body(b"Method Not Allowed".to_vec());
+    }
+    let Some(mut path) = resolve(root, url_path) else {
+        return Response::not_found();
+    };
+    if tokio::fs::metadata(&path).await.map(|m| m.is_dir()).unwrap_or(false) {
+        path.push("index.html");
+    }
+    match tokio::fs::read(&path).await {
+        Ok(body) => {
+            let resp = Response::new(200).content_type(content_type(&path)).header("Cache-Control", "no-cache").body(body);
+            if req.method == "HEAD" {
+                resp.head_only()
+            } else {
+                resp
+            }
+        }
+        Err(_) => Response::not_found(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_paths_that_escape_the_folder() {
+        let root = Path::new("/srv/www");
+        assert_eq!(resolve(root, "/a/b.txt"), Some(root.join("a/b.txt")));
+        for bad in ["/../etc/passwd", "/a/%2e%2e/%2e%2e/x", "/a\\..\\b", "/.git/config", "/%00"] {
+            assert_eq!(resolve(root, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn knows_common_content_types() {
+        assert_eq!(content_type(Path::new("x.js")), "application/javascript; charset=UTF-8");
+        assert_eq!(content_type(Path::new("x.HTML")), "text/html; charset=UTF-8");
+        assert_eq!(content_type(Path::new("x.bin")), "application/octet-stream");
+    }
+}

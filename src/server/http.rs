@@ -1,0 +1,294 @@
+//! A small HTTP/1.1 layer: request heads parsed by `httparse`, bodies by
+//! Content-Length, responses written whole. Keep-alive is supported; the
+//! read buffer grows only as a request needs and is dropped after an upgrade.
+
+use std::net::SocketAddr;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::config::Config;
+use crate::Handshake;
+
+const MAX_HEADERS: usize = 64;
+
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    /// The path, percent-encoded as received.
+    pub path: String,
+    pub raw_query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub remote_addr: SocketAddr,
+    pub keep_alive: bool,
+}
+
+/// Why a request could not be read; each maps to one answer.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The peer closed or the socket failed: answer nothing.
+    Closed,
+    Malformed,
+    HeadTooLarge,
+    BodyTooLarge,
+    LengthRequired,
+}
+
+impl ReadError {
+    pub fn response(&self) -> Option<Response> {
+        let (status, text) = match self {
+            ReadError::Closed => return None,
+            ReadError::Malformed => (400, "Bad Request"),
+            ReadError::HeadTooLarge => (431, "Request Header Fields Too Large"),
+            ReadError::BodyTooLarge => (413, "Payload Too Large"),
+            ReadError::LengthRequired => (411, "Length Required"),
+        };
+        Some(Response::new(status).content_type("text/plain").body(text.as_bytes().to_vec()).close())
+    }
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn query(&self) -> Vec<(String, String)> {
+        self.raw_query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect()
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    pub fn is_websocket_upgrade(&self) -> bool {
+        self.header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+    }
+
+    pub fn handshake(&self) -> Handshake {
+        let url = if self.raw_query.is_empty() { self.path.clone() } else { format!("{}?{}", self.path, self.raw_query) };
+        Handshake {
+            url,
+            headers: self.headers.clone(),
+            query: self.query(),
+            remote_addr: self.remote_addr,
+            issued_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// Decodes `%XX` and `+` (as in a query string); invalid escapes stay as they are.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads one request (head and body) from the connection.
+pub async fn read_request(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    remote_addr: SocketAddr,
+    config: &Config,
+) -> Result<Request, ReadError> {
+    loop {
+        if !buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut parsed = httparse::Request::new(&mut headers);
+            match parsed.parse(buf) {
+                Ok(httparse::Status::Complete(head_len)) => {
+                    let mut req = head_to_request(&parsed, remote_addr)?;
+                    let _ = buf.split_to(head_len);
+                    req.body = read_body(stream, buf, &req, config).await?;
+                    return Ok(req);
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(httparse::Error::TooManyHeaders) => return Err(ReadError::HeadTooLarge),
+                Err(_) => return Err(ReadError::Malformed),
+            }
+            if buf.len() > config.max_http_head {
+                return Err(ReadError::HeadTooLarge);
+            }
+        }
+        buf.reserve(1024);
+        match stream.read_buf(buf).await {
+            Ok(0) | Err(_) => return Err(ReadError::Closed),
+            Ok(_) => {}
+        }
+    }
+}
+
+fn head_to_request(parsed: &httparse::Request, remote_addr: SocketAddr) -> Result<Request, ReadError> {
+    let method = parsed.method.ok_or(ReadError::Malformed)?.to_string();
+    let target = parsed.path.ok_or(ReadError::Malformed)?;
+    let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
+    let headers: Vec<(String, String)> = parsed
+        .headers
+        .iter()
+        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+        .collect();
+    let connection = headers.iter().find(|(k, _)| k == "connection").map(|(_, v)| v.to_ascii_lowercase());
+    let keep_alive = match parsed.version {
+        Some(0) => connection.as_deref().is_some_and(|c| c.contains("keep-alive")),
+        _ => !connection.as_deref().is_some_and(|c| c.contains("close")),
+    };
+    Ok(Request {
+        method,
+        path: path.to_string(),
+        raw_query: raw_query.to_string(),
+        headers,
+        body: Bytes::new(),
+        remote_addr,
+        keep_alive,
+    })
+}
+
+async fn read_body(stream: &mut TcpStream, buf: &mut BytesMut, req: &Request, config: &Config) -> Result<Bytes, ReadError> {
+    if req.header("transfer-encoding").is_some() {
+        return Err(ReadError::LengthRequired);
+    }
+    let len = match req.header("content-length") {
+        None => return Ok(Bytes::new()),
+        Some(v) => v.trim().parse::<usize>().map_err(|_| ReadError::Malformed)?,
+    };
+    if len > config.max_payload {
+        return Err(ReadError::BodyTooLarge);
+    }
+    while buf.len() < len {
+        buf.reserve(len - buf.len());
+        match stream.read_buf(buf).await {
+            Ok(0) | Err(_) => return Err(ReadError::Closed),
+            Ok(_) => {}
+        }
+    }
+    Ok(buf.split_to(len).freeze())
+}
+
+/// A whole response, written in one go.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    pub close: bool,
+    head_only: bool,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Response {
+        Response { status, headers: Vec::new(), body: Vec::new(), close: false, head_only: false }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn content_type(self, value: &str) -> Response {
+        self.header("Content-Type", value)
+    }
+
+    pub fn body(mut self, body: Vec<u8>) -> Response {
+        self.body = body;
+        self
+    }
+
+    /// Closes the connection after this response.
+    pub fn close(mut self) -> Response {
+        self.close = true;
+        self
+    }
+
+    /// Sends the headers (with the body's length) but not the body, for HEAD.
+    pub fn head_only(mut self) -> Response {
+        self.head_only = true;
+        self
+    }
+
+    /// Adds the CORS headers when the request's origin is allowed.
+    pub fn cors(self, req: &Request, config: &Config) -> Response {
+        let Some(origin) = req.header("origin") else { return self };
+        let allowed = config.cors_origins.iter().any(|o| o == "*" || o == origin);
+        if !allowed {
+            return self;
+        }
+        let origin = origin.to_string();
+        self.header("Access-Control-Allow-Origin", origin)
+            .header("Access-Control-Allow-Credentials", "true")
+            .header("Vary", "Origin")
+    }
+
+    pub fn not_found() -> Response {
+        Response::new(404).content_type("text/plain; charset=UTF-8").body(b"Not Found".to_vec())
+    }
+
+    pub fn status_text(&self) -> &'static str {
+        match self.status {
+            101 => "Switching Protocols",
+            200 => "OK",
+            204 => "No Content",
+            400 => "Bad Request",
+            403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            411 => "Length Required",
+            413 => "Payload Too Large",
+            426 => "Upgrade Required",
+            431 => "Request Header Fields Too Large",
+            503 => "Service Unavailable",
+            _ => "Unknown",
+        }
+    }
+
+    pub async fn write(&self, stream: &mut TcpStream) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(128 + self.body.len());
+        out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", self.status, self.status_text()).as_bytes());
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if self.status != 101 {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+            if self.close {
+                out.extend_from_slice(b"Connection: close\r\n");
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        if !self.head_only {
+            out.extend_from_slice(&self.body);
+        }
+        stream.write_all(&out).await
+    }
+}

@@ -1,0 +1,201 @@
+//! The accept loop and HTTP routing: Engine.IO requests under the configured
+//! path, the client bundle, the raw WebSocket endpoint, and static files.
+
+pub mod files;
+pub mod http;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::engineio::session::{Protocol, Transport};
+use crate::engineio::{self, polling, websocket, ErrorCode};
+use crate::hub::HubCore;
+use http::{Request, Response};
+
+pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            _ = core.shutdown.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        if core.open_connections.load(Ordering::Relaxed) >= core.config.max_connections {
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        core.open_connections.fetch_add(1, Ordering::Relaxed);
+        let core2 = core.clone();
+        core.runtime.spawn(async move {
+            serve_connection(&core2, stream, peer).await;
+            core2.open_connections.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn serve_connection(core: &Arc<HubCore>, mut stream: TcpStream, peer: SocketAddr) {
+    let mut buf = BytesMut::new();
+    loop {
+        let req = tokio::select! {
+            _ = core.shutdown.cancelled() => return,
+            r = http::read_request(&mut stream, &mut buf, peer, &core.config) => r,
+        };
+        let req = match req {
+            Ok(req) => req,
+            Err(e) => {
+                if let Some(resp) = e.response() {
+                    let _ = resp.write(&mut stream).await;
+                }
+                return;
+            }
+        };
+        if req.is_websocket_upgrade() {
+            let leftover = buf.to_vec();
+            drop(buf);
+            return upgrade(core, stream, req, leftover).await;
+        }
+        let resp = route(core, &req).await;
+        let close = resp.close || !req.keep_alive;
+        if resp.write(&mut stream).await.is_err() || close {
+            return;
+        }
+        // Give back memory a large body needed before the connection idles.
+        if buf.capacity() > 16 * 1024 && buf.is_empty() {
+            buf = BytesMut::new();
+        }
+    }
+}
+
+async fn route(core: &Arc<HubCore>, req: &Request) -> Response {
+    let cfg = &core.config;
+    if let Some(rest) = req.path.strip_prefix(cfg.path.as_str()) {
+        if files::is_bundle_file(rest) {
+            return match &cfg.client_bundle_dir {
+                Some(dir) => files::serve(dir, rest, req).await,
+                None => Response::not_found(),
+            };
+        }
+        if !rest.is_empty() {
+            return Response::not_found();
+        }
+        if req.method == "OPTIONS" {
+            return preflight(req, cfg);
+        }
+        return match engineio::check_query(core, req) {
+            Ok(q) if q.transport == Transport::Polling => polling::handle(core, req, q).await,
+            Ok(_) => ErrorCode::BadRequest.response(req, core),
+            Err(code) => code.response(req, core),
+        };
+    }
+    if req.path.len() + 1 == cfg.path.len() && cfg.path.starts_with(req.path.as_str()) {
+        // "/socket.io" without the trailing slash, as some clients send it.
+        let mut fixed = Request { path: cfg.path.clone(), ..clone_head(req) };
+        fixed.body = req.body.clone();
+        return Box::pin(route(core, &fixed)).await;
+    }
+    match &cfg.static_dir {
+        Some(dir) => files::serve(dir, &req.path, req).await,
+        None => Response::not_found(),
+    }
+}
+
+fn clone_head(req: &Request) -> Request {
+    Request {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        raw_query: req.raw_query.clone(),
+        headers: req.headers.clone(),
+        body: bytes::Bytes::new(),
+        remote_addr: req.remote_addr,
+        keep_alive: req.keep_alive,
+    }
+}
+
+fn preflight(req: &Request, cfg: &crate::Config) -> Response {
+    let mut resp = Response::new(204).cors(req, cfg).header("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
+    if let Some(h) = req.header("access-control-request-headers") {
+        resp = resp.header("Access-Control-Allow-Headers", h.to_string());
+    }
+    resp
+}
+
+fn ws_config(core: &HubCore) -> WebSocketConfig {
+    let mut c = WebSocketConfig::default();
+    c.read_buffer_size = 4096;
+    c.write_buffer_size = 0;
+    c.max_message_size = Some(core.config.max_payload);
+    c.max_frame_size = Some(core.config.max_payload);
+    c
+}
+
+/// Answers a WebSocket upgrade request and hands the stream to its transport.
+async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, leftover: Vec<u8>) {
+    let cfg = &core.config;
+    enum Dest {
+        Engine(engineio::EioQuery),
+        Raw,
+    }
+    let dest = if req.path == cfg.path || req.path.len() + 1 == cfg.path.len() && cfg.path.starts_with(req.path.as_str()) {
+        match engineio::check_query(core, &req) {
+            Ok(q) if q.transport == Transport::WebSocket => Dest::Engine(q),
+            Ok(_) => return reject(&mut stream, ErrorCode::BadRequest.response(&req, core)).await,
+            Err(code) => return reject(&mut stream, code.response(&req, core)).await,
+        }
+    } else if cfg.raw_path.as_deref() == Some(req.path.as_str()) {
+        Dest::Raw
+    } else {
+        return reject(&mut stream, Response::not_found()).await;
+    };
+    let key = req.header("sec-websocket-key").map(str::to_string);
+    let version_ok = req.header("sec-websocket-version").is_some_and(|v| v.trim() == "13");
+    let (Some(key), true, "GET") = (key, version_ok, req.method.as_str()) else {
+        let resp = Response::new(426).header("Sec-WebSocket-Version", "13").body(b"Upgrade Required".to_vec());
+        return reject(&mut stream, resp).await;
+    };
+    // The Engine.IO upgrade must name a session that can still upgrade.
+    let upgrading = match &dest {
+        Dest::Engine(q) => match &q.sid {
+            Some(sid) => match core.session(sid) {
+                Some(s) if s.transport() == Transport::Polling && !s.is_closed() => Some(s),
+                _ => return reject(&mut stream, ErrorCode::BadRequest.response(&req, core)).await,
+            },
+            None => None,
+        },
+        Dest::Raw => None,
+    };
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let resp = Response::new(101)
+        .header("Upgrade", "websocket")
+        .header("Connection", "Upgrade")
+        .header("Sec-WebSocket-Accept", accept);
+    if resp.write(&mut stream).await.is_err() {
+        return;
+    }
+    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(core))).await;
+    match (dest, upgrading) {
+        (Dest::Engine(_), Some(session)) => websocket::upgrade(core.clone(), ws, session).await,
+        (Dest::Engine(_), None) => {
+            let session = engineio::open_session(core, &req, Protocol::SocketIo, Transport::WebSocket);
+            websocket::run(core.clone(), ws, session).await;
+        }
+        (Dest::Raw, _) => crate::rawws::serve(core, ws, &req).await,
+    }
+}
+
+async fn reject(stream: &mut TcpStream, resp: Response) {
+    let _ = resp.close().write(stream).await;
+}

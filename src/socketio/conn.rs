@@ -1,0 +1,166 @@
+//! The Socket.IO side of one Engine.IO session.
+//!
+//! Packets arrive in order from the session's reader (WebSocket task or
+//! polling POST). An error returned here closes the whole connection with
+//! the reason given; it never touches another client.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tungstenite::Utf8Bytes;
+
+use super::packet::{self as sio, PacketType};
+use crate::engineio::session::EngineSession;
+use crate::hub::{ConnectRequest, DisconnectReason, Event, HubCore, Socket, SocketState};
+use crate::payload::Payload;
+
+/// A BINARY_EVENT or BINARY_ACK waiting for its attachments.
+struct PendingBinary {
+    namespace: String,
+    /// The event name, or `None` for an ack.
+    event: Option<String>,
+    json: Utf8Bytes,
+    ack_id: Option<u64>,
+    expected: usize,
+    attachments: Vec<Bytes>,
+}
+
+#[derive(Default)]
+pub struct SioState {
+    pub(crate) sockets: HashMap<String, Arc<SocketState>>,
+    pending: Option<PendingBinary>,
+    /// Set once any namespace connected: the connect timeout no longer applies.
+    pub(crate) connected_once: bool,
+}
+
+/// Handles one text message of a Socket.IO session.
+pub async fn on_text(core: &Arc<HubCore>, session: &Arc<EngineSession>, text: Utf8Bytes) -> Result<(), DisconnectReason> {
+    if session.sio.lock().pending.is_some() {
+        tracing::debug!(sid = %session.sid, "text packet while binary attachments were expected");
+        return Err(DisconnectReason::ParseError);
+    }
+    let packet = sio::decode(&text).map_err(|e| {
+        tracing::debug!(sid = %session.sid, error = %e, "undecodable Socket.IO packet");
+        DisconnectReason::ParseError
+    })?;
+    match packet.kind {
+        PacketType::Connect => connect(core, session, packet).await,
+        PacketType::Disconnect => {
+            let socket = session.sio.lock().sockets.get(&packet.namespace).cloned();
+            if let Some(socket) = socket {
+                socket.detach(DisconnectReason::ClientNamespaceDisconnect);
+            }
+            Ok(())
+        }
+        PacketType::Event | PacketType::BinaryEvent => {
+            let data = packet.data.as_ref().ok_or(DisconnectReason::ParseError)?;
+            let (name, args) = sio::split_event(data).map_err(|_| DisconnectReason::ParseError)?;
+            if packet.attachments > 0 {
+                start_binary(session, packet.namespace, Some(name), args, packet.ack_id, packet.attachments);
+            } else {
+                dispatch_event(session, &packet.namespace, name, Payload::from_trusted(args, Vec::new()), packet.ack_id);
+            }
+            Ok(())
+        }
+        PacketType::Ack | PacketType::BinaryAck => {
+            let data = packet.data.clone().ok_or(DisconnectReason::ParseError)?;
+            if packet.attachments > 0 {
+                start_binary(session, packet.namespace, None, data, packet.ack_id, packet.attachments);
+            } else {
+                resolve_ack(session, &packet.namespace, packet.ack_id, Payload::from_trusted(data, Vec::new()));
+            }
+            Ok(())
+        }
+        PacketType::ConnectError => Err(DisconnectReason::ParseError),
+    }
+}
+
+/// Handles one binary message: the next attachment of the pending packet.
+pub fn on_binary(session: &Arc<EngineSession>, data: Bytes) -> Result<(), DisconnectReason> {
+    let complete = {
+        let mut state = session.sio.lock();
+        let pending = state.pending.as_mut().ok_or_else(|| {
+            tracing::debug!(sid = %session.sid, "binary message with no packet waiting for it");
+            DisconnectReason::ParseError
+        })?;
+        pending.attachments.push(data);
+        if pending.attachments.len() < pending.expected {
+            return Ok(());
+        }
+        state.pending.take()
+    };
+    if let Some(p) = complete {
+        let payload = Payload::from_trusted(p.json, p.attachments);
+        match p.event {
+            Some(name) => dispatch_event(session, &p.namespace, name, payload, p.ack_id),
+            None => resolve_ack(session, &p.namespace, p.ack_id, payload),
+        }
+    }
+    Ok(())
+}
+
+fn start_binary(
+    session: &EngineSession,
+    namespace: String,
+    event: Option<String>,
+    json: Utf8Bytes,
+    ack_id: Option<u64>,
+    expected: usize,
+) {
+    session.sio.lock().pending =
+        Some(PendingBinary { namespace, event, json, ack_id, expected, attachments: Vec::with_capacity(expected.min(16)) });
+}
+
+fn dispatch_event(session: &EngineSession, namespace: &str, name: String, args: Payload, ack_id: Option<u64>) {
+    // A packet for a namespace the client has not joined is ignored, as the
+    // reference server does.
+    let Some(socket) = session.sio.lock().sockets.get(namespace).cloned() else { return };
+    let ns = socket.namespace.clone();
+    ns.dispatch_event(Event { socket: Socket(socket), name, args, ack_id });
+}
+
+fn resolve_ack(session: &EngineSession, namespace: &str, ack_id: Option<u64>, payload: Payload) {
+    let socket = session.sio.lock().sockets.get(namespace).cloned();
+    if let (Some(socket), Some(id)) = (socket, ack_id) {
+        socket.resolve_ack(id, payload);
+    }
+}
+
+async fn connect(core: &Arc<HubCore>, session: &Arc<EngineSession>, packet: sio::Packet) -> Result<(), DisconnectReason> {
+    let name = packet.namespace.clone();
+    let Some(ns) = core.namespaces.get(&name) else {
+        session.push(&[sio::encode_connect_error(&name, "Invalid namespace", None)]);
+        return Ok(());
+    };
+    if session.sio.lock().sockets.contains_key(&name) {
+        return Ok(()); // already connected to it: nothing to do
+    }
+    let auth = sio::connect_auth(&packet);
+    let request = ConnectRequest { namespace: name.clone(), auth: auth.as_str().to_string(), handshake: session.handshake.clone() };
+    if let Err(refusal) = ns.admit(request).await {
+        session.push(&[sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
+        return Ok(());
+    }
+    if session.is_closed() {
+        return Ok(());
+    }
+    let socket = SocketState::new(crate::sid::generate(), ns.clone(), session.clone(), auth, core.runtime.clone());
+    {
+        let mut state = session.sio.lock();
+        state.sockets.insert(name.clone(), socket.clone());
+        state.connected_once = true;
+    }
+    ns.insert(socket.clone());
+    session.push(&[sio::encode_connect(&name, &socket.id)]);
+    ns.dispatch_connect(&Socket(socket));
+    Ok(())
+}
+
+/// Detaches every socket of a closing session, with the session's reason.
+pub fn detach_all(session: &EngineSession, reason: DisconnectReason) {
+    let sockets: Vec<Arc<SocketState>> = session.sio.lock().sockets.values().cloned().collect();
+    for socket in sockets {
+        socket.detach(reason);
+    }
+}

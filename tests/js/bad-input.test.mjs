@@ -1,0 +1,211 @@
+// Bad input: each test keeps a healthy Socket.IO client connected, feeds the
+// server something broken, checks the broken connection / request is refused
+// and that the healthy client still works afterwards (the server survived).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { useServer } from './server.mjs';
+import {
+  MODES, clientsFor, httpRequest, pollingHandshake, lastReason, assertAlive,
+} from './helpers.mjs';
+
+const srv = useServer();
+
+/** A healthy client per transport mode, plus an observer for last-reason. */
+async function healthy(c) {
+  const clients = [];
+  for (const mode of MODES) clients.push(await c.connect('/', mode.opts));
+  let disconnects = 0;
+  for (const s of clients) s.on('disconnect', () => { disconnects += 1; });
+  return {
+    observer: clients[0],
+    async check() {
+      for (const [i, s] of clients.entries()) await assertAlive(s, `healthy ${MODES[i].name} client`);
+      assert.equal(disconnects, 0, 'no healthy client was disconnected');
+    },
+  };
+}
+
+/** A raw Engine.IO websocket client connected to "/" (has a Socket.IO sid). */
+async function rawSio(c) {
+  const r = await c.eio({ autoPong: true });
+  await r.connectNamespace('/');
+  return r;
+}
+
+const pollPath = (q) => `/socket.io/?${q}`;
+
+describe('undecodable packets over a raw WebSocket to /socket.io/', () => {
+  const cases = [
+    ['an unknown Engine.IO packet type ("x")', 'xhello'],
+    ['an out-of-range Engine.IO packet type ("9")', '9'],
+    ['an unknown Socket.IO packet type ("4" + "9")', '49'],
+    ['a Socket.IO EVENT whose JSON is cut off', '42["echo","unterminated'],
+    ['a Socket.IO EVENT whose payload is not an array', '42{"event":"echo"}'],
+    ['a Socket.IO EVENT with an empty array (no event name)', '42[]'],
+    ['a Socket.IO EVENT whose event name is not a string', '42[42,"x"]'],
+    ['a Socket.IO BINARY_EVENT with a bad attachment count', '45x-["echo",{"_placeholder":true,"num":0}]'],
+  ];
+  for (const [label, frame] of cases) {
+    test(`${label} closes that connection with reason "parse error"; other clients are unaffected`, { timeout: 10_000 }, async (t) => {
+      const c = clientsFor(t, srv);
+      const h = await healthy(c);
+      const r = await rawSio(c);
+      r.send(frame);
+      await r.closed(5000);
+      assert.equal(await lastReason(h.observer, r.sid), 'parse error');
+      await h.check();
+    });
+  }
+
+  test('a binary frame where a text packet is expected closes that connection with reason "parse error"', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const r = await rawSio(c);
+    r.send(Buffer.from([0x34, 0x32, 0x5b, 0x5d, 0xff]), { binary: true }); // no binary attachment announced
+    await r.closed(5000);
+    assert.equal(await lastReason(h.observer, r.sid), 'parse error');
+    await h.check();
+  });
+
+  test('undecodable packets before any namespace connect close the connection', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const r = await c.eio({ autoPong: true });
+    r.send('zzz not a packet');
+    await r.closed(5000);
+    await h.check();
+  });
+
+  test('a message larger than maxPayload (2,000,000 bytes) closes that connection', { timeout: 15_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const r = await rawSio(c);
+    r.send(`42["echo","${'x'.repeat(2_100_000)}"]`);
+    await r.closed(10_000);
+    await h.check();
+  });
+
+  test('a binary attachment larger than maxPayload closes that connection', { timeout: 15_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const r = await rawSio(c);
+    r.send('451-["echo",{"_placeholder":true,"num":0}]');
+    r.send(Buffer.alloc(2_100_000, 1), { binary: true });
+    await r.closed(10_000);
+    await h.check();
+  });
+});
+
+describe('bad HTTP requests to /socket.io/', () => {
+  test('polling GET and POST with an unknown sid get HTTP 400', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const get = await httpRequest(srv.port, { path: pollPath('EIO=4&transport=polling&sid=no-such-sid') });
+    assert.equal(get.status, 400);
+    const post = await httpRequest(srv.port, {
+      method: 'POST', path: pollPath('EIO=4&transport=polling&sid=no-such-sid'),
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, body: '42["echo","x"]',
+    });
+    assert.equal(post.status, 400);
+    await h.check();
+  });
+
+  test('a websocket upgrade with an unknown sid is refused', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const r = c.raw(pollPath('EIO=4&transport=websocket&sid=no-such-sid'));
+    const { status } = await r.refused();
+    if (status !== undefined) assert.equal(status, 400);
+    await h.check();
+  });
+
+  test('a PUT handshake gets HTTP 400', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const res = await httpRequest(srv.port, {
+      method: 'PUT', path: pollPath('EIO=4&transport=polling'), headers: { 'Content-Type': 'text/plain' }, body: '40',
+    });
+    assert.equal(res.status, 400);
+    await h.check();
+  });
+
+  test('a POST handshake (no sid) gets HTTP 400', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const res = await httpRequest(srv.port, {
+      method: 'POST', path: pollPath('EIO=4&transport=polling'), headers: { 'Content-Type': 'text/plain' }, body: '40',
+    });
+    assert.equal(res.status, 400);
+    await h.check();
+  });
+
+  test('a missing, old, future or non-numeric EIO gets HTTP 400', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    for (const q of ['transport=polling', 'EIO=3&transport=polling', 'EIO=5&transport=polling', 'EIO=abc&transport=polling', 'EIO=&transport=polling']) {
+      const res = await httpRequest(srv.port, { path: pollPath(q) });
+      assert.equal(res.status, 400, `GET ${pollPath(q)}`);
+    }
+    await h.check();
+  });
+
+  test('a missing or unknown transport gets HTTP 400', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    for (const q of ['EIO=4', 'EIO=4&transport=', 'EIO=4&transport=carrier-pigeon', 'EIO=4&transport=flashsocket']) {
+      const res = await httpRequest(srv.port, { path: pollPath(q) });
+      assert.equal(res.status, 400, `GET ${pollPath(q)}`);
+    }
+    await h.check();
+  });
+
+  test('transport=websocket without an upgrade gets HTTP 400', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const res = await httpRequest(srv.port, { path: pollPath('EIO=4&transport=websocket') });
+    assert.equal(res.status, 400);
+    await h.check();
+  });
+
+  test('a websocket upgrade with a bad EIO is refused', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    for (const q of ['EIO=3&transport=websocket', 'transport=websocket']) {
+      const r = c.raw(pollPath(q));
+      const { status } = await r.refused();
+      if (status !== undefined) assert.equal(status, 400, q);
+    }
+    await h.check();
+  });
+
+  test('a polling POST larger than maxPayload is refused with a 4xx status', { timeout: 15_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const { open } = await pollingHandshake(srv.port);
+    const res = await httpRequest(srv.port, {
+      method: 'POST',
+      path: pollPath(`EIO=4&transport=polling&sid=${encodeURIComponent(open.sid)}`),
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+      body: `42["echo","${'y'.repeat(2_100_000)}"]`,
+      ms: 10_000,
+    }).catch((err) => ({ status: `connection error: ${err.message}` }));
+    // either an HTTP error status, or the server cut the connection
+    if (typeof res.status === 'number') {
+      assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}`);
+    }
+    await h.check();
+  });
+
+  test('an undecodable polling POST body does not crash the server', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const h = await healthy(c);
+    const { open } = await pollingHandshake(srv.port);
+    const q = pollPath(`EIO=4&transport=polling&sid=${encodeURIComponent(open.sid)}`);
+    await httpRequest(srv.port, { method: 'POST', path: q, headers: { 'Content-Type': 'text/plain' }, body: '40' });
+    const res = await httpRequest(srv.port, {
+      method: 'POST', path: q, headers: { 'Content-Type': 'text/plain' }, body: '42["echo", oops',
+    }).catch(() => null);
+    assert.ok(res === null || typeof res.status === 'number');
+    await h.check();
+  });
+});
