@@ -25,6 +25,9 @@ pub struct Config {
     pub path: String,
     /// Path of the plain WebSocket endpoint; `None` turns it off.
     pub raw_path: Option<String>,
+    /// Path of a plain Engine.IO endpoint (Engine.IO clients without the
+    /// Socket.IO layer; their messages are `message` events); `None` turns it off.
+    pub engine_path: Option<String>,
     /// Interval between the server's pings.
     pub ping_interval: Duration,
     /// How long the server waits for a pong before it closes the session.
@@ -67,6 +70,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
             path: "/socket.io/".into(),
             raw_path: Some("/ws".into()),
+            engine_path: None,
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
             connect_timeout: Duration::from_millis(45_000),
@@ -97,6 +101,11 @@ impl Config {
         if let Some(p) = &self.raw_path {
             if !p.starts_with('/') || p.starts_with(self.path.as_str()) {
                 return bad("raw_path must start with '/' and lie outside path");
+            }
+        }
+        if let Some(p) = &self.engine_path {
+            if !p.starts_with('/') || !p.ends_with('/') || p == &self.path {
+                return bad("engine_path must start and end with '/' and differ from path");
             }
         }
         if self.ping_interval.is_zero() || self.ping_timeout.is_zero() {

@@ -351,6 +351,10 @@ impl HubBuilder {
         self.config.raw_path = path.map(str::to_string);
         self
     }
+    pub fn engine_path(mut self, path: Option<&str>) -> Self {
+        self.config.engine_path = path.map(str::to_string);
+        self
+    }
     pub fn ping_interval(mut self, d: Duration) -> Self {
         self.config.ping_interval = d;
         self

@@ -8,10 +8,13 @@ pub mod polling;
 pub mod session;
 pub mod websocket;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::hub::{DisconnectReason, HubCore};
 use crate::server::http::{Request, Response};
+
+use crate::rawws;
 use crate::socketio::conn;
 use packet::{Frame, Packet};
 use session::{EngineSession, Protocol, Transport};
@@ -64,7 +67,10 @@ pub fn check_query(core: &HubCore, req: &Request) -> Result<EioQuery, ErrorCode>
     }
     let sid = req.query_param("sid");
     match &sid {
-        Some(sid) if core.session(sid).is_none() => return Err(ErrorCode::UnknownSid),
+        // A closed session is gone, except for the noop its last GET is owed.
+        Some(sid) if !core.session(sid).is_some_and(|s| !s.is_closed() || s.noop_pending()) => {
+            return Err(ErrorCode::UnknownSid)
+        }
         None if req.method != "GET" => return Err(ErrorCode::BadHandshakeMethod),
         _ => {}
     }
@@ -83,7 +89,7 @@ pub fn open_session(core: &Arc<HubCore>, req: &Request, protocol: Protocol, tran
         core.config.max_queued_frames,
         core.config.slow_consumer,
     );
-    if protocol == Protocol::SocketIo {
+    if protocol.is_engine_io() {
         let upgrades: &[&str] =
             if transport == Transport::Polling && core.config.allow_websocket { &["websocket"] } else { &[] };
         let cfg = &core.config;
@@ -100,72 +106,117 @@ pub fn open_session(core: &Arc<HubCore>, req: &Request, protocol: Protocol, tran
     session
 }
 
-/// Owns a session's life: pings, the ping timeout, the connect timeout,
-/// and the single cleanup when it ends.
+/// Owns a session's life: the heartbeat, the connect timeout, and the single
+/// cleanup when it ends.
 async fn run_session(core: Arc<HubCore>, session: Arc<EngineSession>) {
-    if session.protocol == Protocol::SocketIo {
+    if session.protocol.is_engine_io() {
         heartbeat(&core, &session).await;
     }
     session.closed.cancelled().await;
     let reason = session.close_reason();
-    if session.protocol == Protocol::SocketIo {
+    if reason == DisconnectReason::TransportClose && session.transport() == Transport::Polling {
+        // A polling client that sent "close" may have its last GET in flight:
+        // keep the sid briefly so that GET gets its noop, not "unknown sid".
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
+        while session.noop_pending() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    if session.protocol.is_engine_io() {
         core.sessions.lock().remove(&session.sid);
     }
     conn::detach_all(&session, reason);
 }
 
+/// Pings every `ping_interval` after the last pong and closes the session
+/// when a pong is `ping_timeout` late. As in the reference server, the first
+/// other packet received while waiting for a pong extends the wait once.
 async fn heartbeat(core: &HubCore, session: &EngineSession) {
     let cfg = &core.config;
-    let connect_deadline = tokio::time::sleep(cfg.connect_timeout);
-    tokio::pin!(connect_deadline);
-    let mut connect_checked = false;
+    let connect_deadline = tokio::time::Instant::now() + cfg.connect_timeout;
+    let connect_pending = || !session.sio.lock().connected_once;
     loop {
-        let ping_at = tokio::time::sleep(cfg.ping_interval);
-        tokio::pin!(ping_at);
+        let ping_at = tokio::time::Instant::now() + cfg.ping_interval;
+        if !wait_until(session, ping_at, connect_deadline, &connect_pending).await {
+            return;
+        }
+        session.pong_received.store(false, Ordering::Release);
+        session.push(&[Frame::PING]);
+        let mut pong_deadline = tokio::time::Instant::now() + cfg.ping_timeout;
+        let mut extended = false;
         loop {
             tokio::select! {
                 _ = session.closed.cancelled() => return,
-                _ = &mut ping_at => break,
-                _ = &mut connect_deadline, if !connect_checked => {
-                    connect_checked = true;
-                    if !session.sio.lock().connected_once {
-                        tracing::debug!(sid = %session.sid, "no namespace joined before the connect timeout");
-                        session.close(DisconnectReason::TransportClose);
-                        return;
+                _ = tokio::time::sleep_until(pong_deadline) => {
+                    session.close(DisconnectReason::PingTimeout);
+                    return;
+                }
+                _ = tokio::time::sleep_until(connect_deadline), if connect_pending() => {
+                    return close_for_connect_timeout(session);
+                }
+                _ = session.activity.notified() => {
+                    if session.pong_received.load(Ordering::Acquire) {
+                        break;
+                    }
+                    if !extended {
+                        extended = true;
+                        pong_deadline = tokio::time::Instant::now() + cfg.ping_timeout;
                     }
                 }
             }
         }
-        session.pong_received.store(false, std::sync::atomic::Ordering::Release);
-        session.push(&[Frame::PING]);
+    }
+}
+
+/// Sleeps until `at`; false if the session closed (or timed out connecting) first.
+async fn wait_until(
+    session: &EngineSession,
+    at: tokio::time::Instant,
+    connect_deadline: tokio::time::Instant,
+    connect_pending: &impl Fn() -> bool,
+) -> bool {
+    loop {
         tokio::select! {
-            _ = session.closed.cancelled() => return,
-            _ = tokio::time::sleep(cfg.ping_timeout) => {}
-        }
-        if !session.pong_received.load(std::sync::atomic::Ordering::Acquire) {
-            session.close(DisconnectReason::PingTimeout);
-            return;
+            _ = session.closed.cancelled() => return false,
+            _ = tokio::time::sleep_until(at) => return true,
+            _ = tokio::time::sleep_until(connect_deadline), if connect_pending() => {
+                close_for_connect_timeout(session);
+                return false;
+            }
+            // Packets arriving between pings need no attention here.
+            _ = session.activity.notified() => {}
         }
     }
 }
 
+fn close_for_connect_timeout(session: &EngineSession) {
+    tracing::debug!(sid = %session.sid, "no namespace joined before the connect timeout");
+    session.close(DisconnectReason::TransportClose);
+}
+
 /// Handles one decoded packet from either transport.
 pub async fn on_packet(core: &Arc<HubCore>, session: &Arc<EngineSession>, packet: Packet) -> Result<(), DisconnectReason> {
+    if let Packet::Pong(_) = packet {
+        session.pong_received.store(true, Ordering::Release);
+    }
+    session.activity.notify_one();
     match packet {
-        Packet::Pong(_) => {
-            session.pong_received.store(true, std::sync::atomic::Ordering::Release);
-            Ok(())
-        }
+        Packet::Pong(_) | Packet::Noop | Packet::Upgrade => Ok(()),
+        Packet::Message(text) if session.protocol.is_plain() => rawws::on_text(session, text),
+        Packet::Binary(data) if session.protocol.is_plain() => rawws::on_binary(session, data),
         Packet::Message(text) => conn::on_text(core, session, text).await,
         Packet::Binary(data) => conn::on_binary(session, data),
-        Packet::Close => Err(DisconnectReason::TransportClose),
+        Packet::Close => {
+            // A pending poll of a client that closes gets a noop, as in the reference server.
+            session.send_noop();
+            Err(DisconnectReason::TransportClose)
+        }
         Packet::Ping(data) => {
             let mut pong = String::from("3");
             pong.push_str(data.as_str());
             session.push(&[Frame::text(pong)]);
             Ok(())
         }
-        Packet::Noop | Packet::Upgrade => Ok(()),
         Packet::Open => Err(DisconnectReason::ParseError),
     }
 }

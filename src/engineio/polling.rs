@@ -11,9 +11,12 @@ use super::{on_packet, open_session, ErrorCode, EioQuery};
 use crate::hub::{DisconnectReason, HubCore};
 use crate::server::http::{Request, Response};
 
-pub async fn handle(core: &Arc<HubCore>, req: &Request, query: EioQuery) -> Response {
+pub async fn handle(core: &Arc<HubCore>, req: &Request, protocol: Protocol, query: EioQuery) -> Response {
     let Some(sid) = query.sid else {
-        let session = open_session(core, req, Protocol::SocketIo, Transport::Polling);
+        let session = open_session(core, req, protocol, Transport::Polling);
+        if protocol.is_plain() && crate::rawws::attach(core, &session).await.is_err() {
+            return ErrorCode::Forbidden.response(req, core);
+        }
         return poll(core, req, &session).await;
     };
     let Some(session) = core.session(&sid) else {

@@ -29,11 +29,28 @@ pub enum Transport {
     WebSocket = 2,
 }
 
-/// What the session carries: Socket.IO packets, or plain WebSocket messages.
+/// What the session carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// Socket.IO packets over Engine.IO.
     SocketIo,
+    /// Plain Engine.IO messages (the `engine_path` endpoint).
+    Engine,
+    /// Plain WebSocket messages (the `raw_path` endpoint).
     Raw,
+}
+
+impl Protocol {
+    /// Plain protocols carry bare messages: each is a `message` event of a
+    /// socket of the main namespace.
+    pub fn is_plain(self) -> bool {
+        self != Protocol::SocketIo
+    }
+
+    /// Engine.IO protocols have sids, heartbeats and the polling transport.
+    pub fn is_engine_io(self) -> bool {
+        self != Protocol::Raw
+    }
 }
 
 struct Outbox {
@@ -52,6 +69,8 @@ pub struct EngineSession {
     pub closed: CancellationToken,
     reason: Mutex<Option<DisconnectReason>>,
     pub pong_received: AtomicBool,
+    /// Wakes the heartbeat when a packet arrives while it waits for a pong.
+    pub activity: Notify,
     pub poll_active: AtomicBool,
     pub post_active: AtomicBool,
     noop_pending: AtomicBool,
@@ -87,6 +106,7 @@ impl EngineSession {
             closed: CancellationToken::new(),
             reason: Mutex::new(None),
             pong_received: AtomicBool::new(true),
+            activity: Notify::new(),
             poll_active: AtomicBool::new(false),
             post_active: AtomicBool::new(false),
             noop_pending: AtomicBool::new(false),
@@ -163,6 +183,10 @@ impl EngineSession {
     pub fn send_noop(&self) {
         self.noop_pending.store(true, Ordering::Release);
         self.wake.notify_one();
+    }
+
+    pub fn noop_pending(&self) -> bool {
+        self.noop_pending.load(Ordering::Acquire)
     }
 
     /// Waits until there may be something to send, or the session closed.

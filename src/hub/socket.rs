@@ -58,7 +58,7 @@ impl SocketState {
     pub fn encode_event(&self, event: &str, args: &Payload, ack_id: Option<u64>) -> Vec<Frame> {
         match self.session.protocol {
             Protocol::SocketIo => sio::encode_event(&self.namespace.name, event, args, ack_id),
-            Protocol::Raw => rawws::encode_event(event, args),
+            plain => rawws::encode_event(event, args, plain),
         }
     }
 
@@ -124,9 +124,10 @@ impl Socket {
         self.0.auth.as_str()
     }
 
-    /// True for a plain WebSocket client of the raw endpoint.
+    /// True for a plain client (raw WebSocket or plain Engine.IO): it sends
+    /// and receives bare messages and cannot acknowledge.
     pub fn is_raw(&self) -> bool {
-        self.0.session.protocol == Protocol::Raw
+        self.0.session.protocol.is_plain()
     }
 
     pub fn connected(&self) -> bool {
@@ -178,7 +179,7 @@ impl Socket {
         }
         async move {
             let Some(ack_id) = id else {
-                return Err(if state.session.protocol == Protocol::Raw {
+                return Err(if state.session.protocol.is_plain() {
                     AckError::Unsupported
                 } else {
                     AckError::Disconnected

@@ -87,11 +87,13 @@ impl Target {
     pub fn emit(&self, event: &str, args: &Payload) -> usize {
         let socketio: OnceCell<Vec<Frame>> = OnceCell::new();
         let raw: OnceCell<Vec<Frame>> = OnceCell::new();
+        let engine: OnceCell<Vec<Frame>> = OnceCell::new();
         let mut delivered = 0;
         self.for_each(|s| {
             let frames = match s.session.protocol {
                 Protocol::SocketIo => socketio.get_or_init(|| sio::encode_event(&self.ns.name, event, args, None)),
-                Protocol::Raw => raw.get_or_init(|| rawws::encode_event(event, args)),
+                Protocol::Raw => raw.get_or_init(|| rawws::encode_event(event, args, Protocol::Raw)),
+                Protocol::Engine => engine.get_or_init(|| rawws::encode_event(event, args, Protocol::Engine)),
             };
             if s.session.push(frames) {
                 delivered += 1;

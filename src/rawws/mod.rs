@@ -1,14 +1,17 @@
-//! The plain WebSocket endpoint (default `/ws`) for `new WebSocket(url)`
-//! clients. Each raw client is a socket of the main namespace: it joins
-//! rooms and receives broadcasts like any other. A text or binary message
-//! it sends arrives as a `message` event with one argument (a string, or one
-//! binary attachment); a `message` emit with one such argument goes out as
-//! a plain frame of the same type; any other emit goes out as a text frame
+//! Plain messages: the raw WebSocket endpoint (default `/ws`) for
+//! `new WebSocket(url)` clients, and the optional plain Engine.IO endpoint.
+//!
+//! Each plain client is a socket of the main namespace: it joins rooms and
+//! receives broadcasts like any other. A text or binary message it sends
+//! arrives as a `message` event with one argument (a string, or one binary
+//! attachment); a `message` emit with one such argument goes out as a plain
+//! message of the same type; any other emit goes out as a text message
 //! holding the JSON array `["event", ...args]`, followed by its attachments
-//! as binary frames.
+//! as binary messages.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -18,32 +21,37 @@ use tungstenite::{Message, Utf8Bytes};
 use crate::engineio::packet::Frame;
 use crate::engineio::session::{EngineSession, Protocol, Transport};
 use crate::engineio::{open_session, websocket};
-use crate::hub::{ConnectRequest, DisconnectReason, Event, HubCore, Socket, SocketState};
+use crate::hub::{ConnectRefusal, ConnectRequest, DisconnectReason, Event, HubCore, Socket, SocketState};
 use crate::payload::Payload;
 use crate::server::http::Request;
 use crate::socketio::packet::push_json_string;
 
+/// Serves one client of the raw WebSocket endpoint.
 pub async fn serve<S>(core: &Arc<HubCore>, mut ws: WebSocketStream<S>, req: &Request)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let ns = core.namespaces.get_or_create("/");
     let session = open_session(core, req, Protocol::Raw, Transport::WebSocket);
-    let request = ConnectRequest { namespace: "/".into(), auth: "{}".into(), handshake: session.handshake.clone() };
-    if let Err(refusal) = ns.admit(request).await {
+    if let Err(refusal) = attach(core, &session).await {
         use futures_util::SinkExt;
         let frame = CloseFrame { code: CloseCode::Policy, reason: refusal.message.into() };
         let _ = ws.send(Message::Close(Some(frame))).await;
-        session.close(DisconnectReason::ServerNamespaceDisconnect);
         return;
     }
-    let socket = SocketState::new(
-        session.sid.clone(),
-        ns.clone(),
-        session.clone(),
-        Utf8Bytes::from_static("{}"),
-        core.runtime.clone(),
-    );
+    websocket::run(core.clone(), ws, session).await;
+}
+
+/// Runs the main namespace's guards for a plain client and makes it a
+/// socket of that namespace. A refused session is closed.
+pub async fn attach(core: &Arc<HubCore>, session: &Arc<EngineSession>) -> Result<(), ConnectRefusal> {
+    let ns = core.namespaces.get_or_create("/");
+    let request = ConnectRequest { namespace: "/".into(), auth: "{}".into(), handshake: session.handshake.clone() };
+    if let Err(refusal) = ns.admit(request).await {
+        session.close(DisconnectReason::ServerNamespaceDisconnect);
+        return Err(refusal);
+    }
+    let socket =
+        SocketState::new(session.sid.clone(), ns.clone(), session.clone(), Utf8Bytes::from_static("{}"), core.runtime.clone());
     {
         let mut state = session.sio.lock();
         state.sockets.insert("/".into(), socket.clone());
@@ -51,39 +59,60 @@ where
     }
     ns.insert(socket.clone());
     ns.dispatch_connect(&Socket(socket));
-    websocket::run(core.clone(), ws, session).await;
-}
-
-/// A message from a raw client becomes a `message` event.
-pub fn on_message(session: &Arc<EngineSession>, msg: Message) -> Result<(), DisconnectReason> {
-    let args = match msg {
-        Message::Text(text) => {
-            let mut json = String::with_capacity(text.len() + 4);
-            json.push('[');
-            push_json_string(&mut json, text.as_str());
-            json.push(']');
-            Payload::from_trusted(Utf8Bytes::from(json), Vec::new())
-        }
-        Message::Binary(data) => Payload::builder().binary(data).build(),
-        Message::Close(_) => return Err(DisconnectReason::TransportClose),
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
-    };
-    let Some(socket) = session.sio.lock().sockets.get("/").cloned() else { return Ok(()) };
-    let ns = socket.namespace.clone();
-    ns.dispatch_event(Event { socket: Socket(socket), name: "message".into(), args, ack_id: None });
     Ok(())
 }
 
-/// Encodes an emit for a raw client.
-pub fn encode_event(event: &str, args: &Payload) -> Vec<Frame> {
+/// A WebSocket message from a raw client.
+pub fn on_message(session: &Arc<EngineSession>, msg: Message) -> Result<(), DisconnectReason> {
+    match msg {
+        Message::Text(text) => on_text(session, text),
+        Message::Binary(data) => on_binary(session, data),
+        Message::Close(_) => Err(DisconnectReason::TransportClose),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+    }
+}
+
+/// A text message from a plain client becomes a `message` event.
+pub fn on_text(session: &Arc<EngineSession>, text: Utf8Bytes) -> Result<(), DisconnectReason> {
+    let mut json = String::with_capacity(text.len() + 4);
+    json.push('[');
+    push_json_string(&mut json, text.as_str());
+    json.push(']');
+    dispatch(session, Payload::from_trusted(Utf8Bytes::from(json), Vec::new()));
+    Ok(())
+}
+
+/// A binary message from a plain client becomes a `message` event with one attachment.
+pub fn on_binary(session: &Arc<EngineSession>, data: Bytes) -> Result<(), DisconnectReason> {
+    dispatch(session, Payload::builder().binary(data).build());
+    Ok(())
+}
+
+fn dispatch(session: &EngineSession, args: Payload) {
+    let Some(socket) = session.sio.lock().sockets.get("/").cloned() else { return };
+    let ns = socket.namespace.clone();
+    ns.dispatch_event(Event { socket: Socket(socket), name: "message".into(), args, ack_id: None });
+}
+
+/// Encodes an emit for a plain client; Engine.IO clients get the message
+/// packet type in front of text.
+pub fn encode_event(event: &str, args: &Payload, protocol: Protocol) -> Vec<Frame> {
+    let text = |s: &str| {
+        let mut out = String::with_capacity(s.len() + 1);
+        if protocol == Protocol::Engine {
+            out.push('4');
+        }
+        out.push_str(s);
+        Frame::text(out)
+    };
     if event == "message" {
         let items = args.args();
         if items.len() == 1 {
             if args.attachments().len() == 1 {
                 return vec![Frame::Binary(args.attachments()[0].clone())];
             }
-            if let Ok(text) = serde_json::from_str::<String>(items[0].get()) {
-                return vec![Frame::text(text)];
+            if let Ok(s) = serde_json::from_str::<String>(items[0].get()) {
+                return vec![text(&s)];
             }
         }
     }
@@ -96,7 +125,7 @@ pub fn encode_event(event: &str, args: &Payload) -> Vec<Frame> {
         json.push_str(inner);
     }
     json.push(']');
-    let mut frames = vec![Frame::text(json)];
+    let mut frames = vec![text(&json)];
     frames.extend(args.attachments().iter().cloned().map(Frame::Binary));
     frames
 }
@@ -108,18 +137,19 @@ mod tests {
     #[test]
     fn message_with_one_string_is_a_plain_text_frame() {
         let p = Payload::one(&"héllo").unwrap();
-        assert_eq!(encode_event("message", &p), vec![Frame::text("héllo".into())]);
+        assert_eq!(encode_event("message", &p, Protocol::Raw), vec![Frame::text("héllo".into())]);
+        assert_eq!(encode_event("message", &p, Protocol::Engine), vec![Frame::text("4héllo".into())]);
     }
 
     #[test]
     fn message_with_one_binary_is_a_plain_binary_frame() {
         let p = Payload::builder().binary(vec![0u8, 255]).build();
-        assert_eq!(encode_event("message", &p), vec![Frame::Binary(bytes::Bytes::from_static(&[0, 255]))]);
+        assert_eq!(encode_event("message", &p, Protocol::Raw), vec![Frame::Binary(Bytes::from_static(&[0, 255]))]);
     }
 
     #[test]
     fn other_events_are_json_arrays() {
         let p = Payload::from_json(r#"[1,{"a":null}]"#).unwrap();
-        assert_eq!(encode_event("news", &p), vec![Frame::text(r#"["news",1,{"a":null}]"#.into())]);
+        assert_eq!(encode_event("news", &p, Protocol::Raw), vec![Frame::text(r#"["news",1,{"a":null}]"#.into())]);
     }
 }

@@ -68,8 +68,11 @@ async fn serve_connection(core: &Arc<HubCore>, mut stream: TcpStream, peer: Sock
             drop(buf);
             return upgrade(core, stream, req, leftover).await;
         }
-        let resp = route(core, &req).await;
-        let close = resp.close || !req.keep_alive;
+        let mut resp = route(core, &req).await;
+        if !req.keep_alive {
+            resp = resp.close(); // say so, or a pooling client may reuse the socket
+        }
+        let close = resp.close;
         if resp.write(&mut stream).await.is_err() || close {
             return;
         }
@@ -80,48 +83,39 @@ async fn serve_connection(core: &Arc<HubCore>, mut stream: TcpStream, peer: Sock
     }
 }
 
+/// Which Engine.IO endpoint a path names, if any (the trailing slash is optional).
+fn engine_endpoint(cfg: &crate::Config, path: &str) -> Option<Protocol> {
+    let matches = |p: &str| path == p || path.len() + 1 == p.len() && p.starts_with(path);
+    if matches(&cfg.path) {
+        Some(Protocol::SocketIo)
+    } else if cfg.engine_path.as_deref().is_some_and(matches) {
+        Some(Protocol::Engine)
+    } else {
+        None
+    }
+}
+
 async fn route(core: &Arc<HubCore>, req: &Request) -> Response {
     let cfg = &core.config;
-    if let Some(rest) = req.path.strip_prefix(cfg.path.as_str()) {
-        if files::is_bundle_file(rest) {
-            return match &cfg.client_bundle_dir {
-                Some(dir) => files::serve(dir, rest, req).await,
-                None => Response::not_found(),
-            };
-        }
-        if !rest.is_empty() {
-            return Response::not_found();
-        }
+    if let Some(protocol) = engine_endpoint(cfg, &req.path) {
         if req.method == "OPTIONS" {
             return preflight(req, cfg);
         }
         return match engineio::check_query(core, req) {
-            Ok(q) if q.transport == Transport::Polling => polling::handle(core, req, q).await,
+            Ok(q) if q.transport == Transport::Polling => polling::handle(core, req, protocol, q).await,
             Ok(_) => ErrorCode::BadRequest.response(req, core),
             Err(code) => code.response(req, core),
         };
     }
-    if req.path.len() + 1 == cfg.path.len() && cfg.path.starts_with(req.path.as_str()) {
-        // "/socket.io" without the trailing slash, as some clients send it.
-        let mut fixed = Request { path: cfg.path.clone(), ..clone_head(req) };
-        fixed.body = req.body.clone();
-        return Box::pin(route(core, &fixed)).await;
+    if let Some(file) = req.path.strip_prefix(cfg.path.as_str()).filter(|f| files::is_bundle_file(f)) {
+        return match &cfg.client_bundle_dir {
+            Some(dir) => files::serve(dir, file, req).await,
+            None => Response::not_found(),
+        };
     }
     match &cfg.static_dir {
         Some(dir) => files::serve(dir, &req.path, req).await,
         None => Response::not_found(),
-    }
-}
-
-fn clone_head(req: &Request) -> Request {
-    Request {
-        method: req.method.clone(),
-        path: req.path.clone(),
-        raw_query: req.raw_query.clone(),
-        headers: req.headers.clone(),
-        body: bytes::Bytes::new(),
-        remote_addr: req.remote_addr,
-        keep_alive: req.keep_alive,
     }
 }
 
@@ -146,12 +140,12 @@ fn ws_config(core: &HubCore) -> WebSocketConfig {
 async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, leftover: Vec<u8>) {
     let cfg = &core.config;
     enum Dest {
-        Engine(engineio::EioQuery),
+        Engine(Protocol, engineio::EioQuery),
         Raw,
     }
-    let dest = if req.path == cfg.path || req.path.len() + 1 == cfg.path.len() && cfg.path.starts_with(req.path.as_str()) {
+    let dest = if let Some(protocol) = engine_endpoint(cfg, &req.path) {
         match engineio::check_query(core, &req) {
-            Ok(q) if q.transport == Transport::WebSocket => Dest::Engine(q),
+            Ok(q) if q.transport == Transport::WebSocket => Dest::Engine(protocol, q),
             Ok(_) => return reject(&mut stream, ErrorCode::BadRequest.response(&req, core)).await,
             Err(code) => return reject(&mut stream, code.response(&req, core)).await,
         }
@@ -166,15 +160,8 @@ async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, lefto
         let resp = Response::new(426).header("Sec-WebSocket-Version", "13").body(b"Upgrade Required".to_vec());
         return reject(&mut stream, resp).await;
     };
-    // The Engine.IO upgrade must name a session that can still upgrade.
     let upgrading = match &dest {
-        Dest::Engine(q) => match &q.sid {
-            Some(sid) => match core.session(sid) {
-                Some(s) if s.transport() == Transport::Polling && !s.is_closed() => Some(s),
-                _ => return reject(&mut stream, ErrorCode::BadRequest.response(&req, core)).await,
-            },
-            None => None,
-        },
+        Dest::Engine(_, q) => q.sid.as_deref().and_then(|sid| core.session(sid)),
         Dest::Raw => None,
     };
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -187,9 +174,22 @@ async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, lefto
     }
     let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(core))).await;
     match (dest, upgrading) {
-        (Dest::Engine(_), Some(session)) => websocket::upgrade(core.clone(), ws, session).await,
-        (Dest::Engine(_), None) => {
-            let session = engineio::open_session(core, &req, Protocol::SocketIo, Transport::WebSocket);
+        // Only a polling session can upgrade; a second WebSocket for the same
+        // sid is accepted and closed at once, as the reference server does.
+        (Dest::Engine(..), Some(session)) if session.transport() == Transport::Polling && !session.is_closed() => {
+            websocket::upgrade(core.clone(), ws, session).await
+        }
+        (Dest::Engine(_, q), _) if q.sid.is_some() => {
+            let mut ws = ws;
+            let _ = ws.close(None).await;
+        }
+        (Dest::Engine(protocol, _), _) => {
+            let session = engineio::open_session(core, &req, protocol, Transport::WebSocket);
+            if protocol.is_plain() && crate::rawws::attach(core, &session).await.is_err() {
+                let mut ws = ws;
+                let _ = ws.close(None).await;
+                return;
+            }
             websocket::run(core.clone(), ws, session).await;
         }
         (Dest::Raw, _) => crate::rawws::serve(core, ws, &req).await,
