@@ -174,8 +174,10 @@ fn head_to_request(parsed: &httparse::Request, remote_addr: SocketAddr) -> Resul
 }
 
 async fn read_body(stream: &mut TcpStream, buf: &mut BytesMut, req: &Request, config: &Config) -> Result<Bytes, ReadError> {
-    if req.header("transfer-encoding").is_some() {
-        return Err(ReadError::LengthRequired);
+    match req.header("transfer-encoding").map(|t| t.trim().to_ascii_lowercase()) {
+        None => {}
+        Some(t) if t == "chunked" => return read_chunked(stream, buf, config.max_payload).await,
+        Some(_) => return Err(ReadError::LengthRequired),
     }
     let len = match req.header("content-length") {
         None => return Ok(Bytes::new()),
@@ -192,6 +194,62 @@ async fn read_body(stream: &mut TcpStream, buf: &mut BytesMut, req: &Request, co
         }
     }
     Ok(buf.split_to(len).freeze())
+}
+
+/// Reads more bytes into `buf`; an EOF or error ends the request.
+async fn fill(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), ReadError> {
+    buf.reserve(4096);
+    match stream.read_buf(buf).await {
+        Ok(0) | Err(_) => Err(ReadError::Closed),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body (RFC 9112 §7.1), trailers skipped.
+async fn read_chunked(stream: &mut TcpStream, buf: &mut BytesMut, limit: usize) -> Result<Bytes, ReadError> {
+    let mut body = BytesMut::new();
+    loop {
+        let line_end = loop {
+            if let Some(pos) = buf.windows(2).position(|w| w == b"\r\n") {
+                break pos;
+            }
+            if buf.len() > 1024 {
+                return Err(ReadError::Malformed);
+            }
+            fill(stream, buf).await?;
+        };
+        let line = std::str::from_utf8(&buf[..line_end]).map_err(|_| ReadError::Malformed)?;
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| ReadError::Malformed)?;
+        let _ = buf.split_to(line_end + 2);
+        if size == 0 {
+            // Trailer lines end with an empty line.
+            loop {
+                if let Some(pos) = buf.windows(2).position(|w| w == b"\r\n") {
+                    let _ = buf.split_to(pos + 2);
+                    if pos == 0 {
+                        return Ok(body.freeze());
+                    }
+                    continue;
+                }
+                if buf.len() > 8192 {
+                    return Err(ReadError::Malformed);
+                }
+                fill(stream, buf).await?;
+            }
+        }
+        if body.len() + size > limit {
+            return Err(ReadError::BodyTooLarge);
+        }
+        while buf.len() < size + 2 {
+            fill(stream, buf).await?;
+        }
+        body.extend_from_slice(&buf[..size]);
+        if &buf[size..size + 2] != b"\r\n" {
+            return Err(ReadError::Malformed);
+        }
+        let _ = buf.split_to(size + 2);
+    }
 }
 
 /// A whole response, written in one go.
