@@ -1,0 +1,213 @@
+//! The Rust API driven by a plain Engine.IO-over-WebSocket client: lifecycle,
+//! emits from other threads, acks with timeouts, guards and limits.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use tungstenite::{stream::MaybeTlsStream, Message, WebSocket};
+use wshub::{AckError, ConnectRefusal, DisconnectReason, Hub, Payload};
+
+type Client = WebSocket<MaybeTlsStream<TcpStream>>;
+
+fn hub() -> Hub {
+    Hub::builder().port(0).worker_threads(1).build().unwrap()
+}
+
+/// Opens an Engine.IO WebSocket session and joins `ns`; returns the client
+/// and its socket id.
+fn connect(addr: SocketAddr, ns: &str, auth: &str) -> (Client, Result<String, String>) {
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = tungstenite::connect(url).unwrap();
+    ws.get_mut().get_mut_tcp().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let open = read_text(&mut ws);
+    assert!(open.starts_with("0{\"sid\""), "{open}");
+    let prefix = if ns == "/" { String::new() } else { format!("{ns},") };
+    ws.send(Message::text(format!("40{prefix}{auth}"))).unwrap();
+    let answer = read_text(&mut ws);
+    let body = &answer[2 + prefix.len()..];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let result = if answer.starts_with("40") {
+        Ok(v["sid"].as_str().unwrap().to_string())
+    } else {
+        Err(v["message"].as_str().unwrap().to_string())
+    };
+    (ws, result)
+}
+
+trait TcpAccess {
+    fn get_mut_tcp(&mut self) -> &mut TcpStream;
+}
+impl TcpAccess for MaybeTlsStream<TcpStream> {
+    fn get_mut_tcp(&mut self) -> &mut TcpStream {
+        match self {
+            MaybeTlsStream::Plain(s) => s,
+            _ => unreachable!("plain TCP only"),
+        }
+    }
+}
+
+/// Reads the next text frame that is not a ping (answering pings).
+fn read_text(ws: &mut Client) -> String {
+    loop {
+        match ws.read().unwrap() {
+            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).unwrap(),
+            Message::Text(t) => return t.to_string(),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn emits_from_another_thread_reach_the_client_in_order() {
+    let hub = hub();
+    let addr = hub.start().unwrap();
+    let (mut ws, id) = connect(addr, "/", "");
+    let id = id.unwrap();
+    let h = hub.clone();
+    std::thread::spawn(move || {
+        let s = h.of("/").socket(&id).unwrap();
+        for i in 0..100 {
+            s.emit("n", &Payload::one(&i).unwrap()).unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    for i in 0..100 {
+        assert_eq!(read_text(&mut ws), format!("42[\"n\",{i}]"));
+    }
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn stop_closes_clients_runs_disconnect_handlers_and_can_restart() {
+    let hub = hub();
+    let reasons = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let r = reasons.clone();
+    hub.on_disconnect(move |_, reason| r.lock().push(reason));
+    let addr = hub.start().unwrap();
+    let (mut ws, id) = connect(addr, "/", "");
+    id.unwrap();
+    hub.stop(Duration::from_millis(500)).unwrap();
+    assert!(!hub.is_running());
+    assert_eq!(*reasons.lock(), vec![DisconnectReason::ServerShuttingDown]);
+    // The client sees its connection end.
+    let ended = loop {
+        match ws.read() {
+            Ok(Message::Close(_)) | Err(_) => break true,
+            Ok(_) => continue,
+        }
+    };
+    assert!(ended);
+    // The same hub starts again, on a fresh port, with its handlers.
+    let addr2 = hub.start().unwrap();
+    let (_ws2, id2) = connect(addr2, "/", "");
+    assert!(id2.is_ok());
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn emit_with_ack_resolves_with_the_answer_or_times_out() {
+    let hub = hub();
+    let addr = hub.start().unwrap();
+    let (mut ws, id) = connect(addr, "/", "");
+    let socket = hub.of("/").socket(&id.unwrap()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let tx2 = tx.clone();
+    socket.emit_with_ack_callback("q", &Payload::one(&1).unwrap(), Duration::from_secs(5), move |r| tx.send(r).unwrap());
+    let asked = read_text(&mut ws);
+    assert_eq!(asked, "421[\"q\",1]");
+    ws.send(Message::text("431[\"yes\",{\"n\":2}]")).unwrap();
+    let answer = rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(answer.json(), "[\"yes\",{\"n\":2}]");
+    socket.emit_with_ack_callback("q", &Payload::empty(), Duration::from_millis(100), move |r| tx2.send(r).unwrap());
+    assert_eq!(read_text(&mut ws), "422[\"q\"]");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Err(AckError::Timeout));
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn a_guard_refuses_with_its_message_and_others_still_connect() {
+    let hub = hub();
+    hub.of("/admin").guard(|req| {
+        if req.auth.contains("\"ok\"") {
+            Ok(())
+        } else {
+            Err(ConnectRefusal::new("go away"))
+        }
+    });
+    let addr = hub.start().unwrap();
+    let (_a, refused) = connect(addr, "/admin", "{\"token\":\"no\"}");
+    assert_eq!(refused, Err("go away".to_string()));
+    let (_b, accepted) = connect(addr, "/admin", "{\"token\":\"ok\"}");
+    assert!(accepted.is_ok());
+    let (_c, unknown) = connect(addr, "/nope", "");
+    assert_eq!(unknown, Err("Invalid namespace".to_string()));
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn stop_from_a_handler_is_refused_instead_of_deadlocking() {
+    let hub = hub();
+    let (tx, rx) = mpsc::channel();
+    let h = hub.clone();
+    hub.on("stop", move |_| tx.send(h.stop(Duration::ZERO).map_err(|e| e.to_string())).unwrap());
+    let addr = hub.start().unwrap();
+    let (mut ws, _) = connect(addr, "/", "");
+    ws.send(Message::text("42[\"stop\"]")).unwrap();
+    let res = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(res.unwrap_err().contains("hub's own threads"));
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn an_oversized_message_closes_only_that_connection() {
+    let hub = Hub::builder().port(0).worker_threads(1).max_payload(1000).build().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    hub.on("hit", move |ev| {
+        c.fetch_add(1, Ordering::SeqCst);
+        ev.ack(&Payload::empty()).unwrap();
+    });
+    let addr = hub.start().unwrap();
+    let (mut bad, _) = connect(addr, "/", "");
+    let (mut good, _) = connect(addr, "/", "");
+    let big = format!("42[\"hit\",\"{}\"]", "x".repeat(2000));
+    let _ = bad.send(Message::text(big));
+    let closed = loop {
+        match bad.read() {
+            Ok(Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+            Err(_) => break None,
+            Ok(_) => {}
+        }
+    };
+    assert_eq!(closed, Some(1009));
+    good.send(Message::text("421[\"hit\"]")).unwrap();
+    assert_eq!(read_text(&mut good), "431[]");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn invalid_configs_are_refused_with_a_reason() {
+    for builder in [
+        Hub::builder().path("socket.io"),
+        Hub::builder().ping_interval(Duration::ZERO),
+        Hub::builder().transports(false, false),
+        Hub::builder().raw_path(Some("/socket.io/raw")),
+    ] {
+        let err = builder.build().err().expect("must be refused");
+        assert!(err.to_string().starts_with("invalid configuration"), "{err}");
+    }
+}
+
+#[test]
+fn starting_twice_is_an_error_and_a_taken_port_is_reported() {
+    let hub = hub();
+    let addr = hub.start().unwrap();
+    assert!(matches!(hub.start(), Err(wshub::Error::AlreadyRunning)));
+    let other = Hub::builder().bind(addr).build().unwrap();
+    assert!(matches!(other.start(), Err(wshub::Error::Io(_))));
+    hub.stop(Duration::from_millis(100)).unwrap();
+}
