@@ -90,7 +90,13 @@ struct HubInner {
 impl Drop for HubInner {
     fn drop(&mut self) {
         if let Some(running) = self.running.get_mut().take() {
-            shut_down(running, Duration::ZERO);
+            if ON_HUB_THREAD.with(|f| f.get()) {
+                // The last handle went away inside a handler: a runtime cannot
+                // be shut down from its own thread, so hand it to another.
+                std::thread::spawn(move || shut_down(running, Duration::ZERO));
+            } else {
+                shut_down(running, Duration::ZERO);
+            }
         }
     }
 }

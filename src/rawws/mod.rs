@@ -24,7 +24,7 @@ use crate::engineio::{open_session, websocket};
 use crate::hub::{ConnectRefusal, ConnectRequest, DisconnectReason, Event, HubCore, Socket, SocketState};
 use crate::payload::Payload;
 use crate::server::http::Request;
-use crate::socketio::packet::push_json_string;
+use crate::socketio::packet::{push_event_array, push_json_string};
 
 /// Serves one client of the raw WebSocket endpoint.
 pub async fn serve<S>(core: &Arc<HubCore>, mut ws: WebSocketStream<S>, req: &Request)
@@ -116,15 +116,8 @@ pub fn encode_event(event: &str, args: &Payload, protocol: Protocol) -> Vec<Fram
             }
         }
     }
-    let inner = args.inner_json();
-    let mut json = String::with_capacity(event.len() + inner.len() + 8);
-    json.push('[');
-    push_json_string(&mut json, event);
-    if !inner.is_empty() {
-        json.push(',');
-        json.push_str(inner);
-    }
-    json.push(']');
+    let mut json = String::with_capacity(event.len() + args.json().len() + 8);
+    push_event_array(&mut json, event, args);
     let mut frames = vec![text(&json)];
     frames.extend(args.attachments().iter().cloned().map(Frame::Binary));
     frames

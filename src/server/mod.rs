@@ -129,8 +129,9 @@ fn preflight(req: &Request, cfg: &crate::Config) -> Response {
 
 fn ws_config(core: &HubCore) -> WebSocketConfig {
     let mut c = WebSocketConfig::default();
+    // A small read buffer keeps idle connections cheap; writes are buffered
+    // until the writer flushes a whole batch, so many frames cost one syscall.
     c.read_buffer_size = 4096;
-    c.write_buffer_size = 0;
     c.max_message_size = Some(core.config.max_payload);
     c.max_frame_size = Some(core.config.max_payload);
     c

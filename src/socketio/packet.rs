@@ -219,14 +219,20 @@ pub fn encode_event(namespace: &str, event: &str, args: &Payload, ack_id: Option
     let inner = args.inner_json();
     let mut out = String::with_capacity(16 + namespace.len() + event.len() + inner.len());
     header(&mut out, '2', args.attachments().len(), namespace, ack_id);
+    push_event_array(&mut out, event, args);
+    with_attachments(out, args)
+}
+
+/// Writes the event array `["event", ...args]`.
+pub fn push_event_array(out: &mut String, event: &str, args: &Payload) {
+    let inner = args.inner_json();
     out.push('[');
-    push_json_string(&mut out, event);
+    push_json_string(out, event);
     if !inner.is_empty() {
         out.push(',');
         out.push_str(inner);
     }
     out.push(']');
-    with_attachments(out, args)
 }
 
 /// An ACK (or BINARY_ACK) packet.
