@@ -1,0 +1,233 @@
+//! A chat room on wshub: the browser page in `examples/chat/public/`.
+//!
+//! ```text
+//! cargo run --example chat          # http://127.0.0.1:3000/  (PORT=8080 … to change, PORT=0 for any)
+//! ```
+//!
+//! It serves `examples/chat/public/` as the static folder, the socket.io
+//! client bundle at `/socket.io/socket.io.js` (from `node_modules/socket.io-client/dist`,
+//! so run `npm install` once), the Socket.IO endpoint at `/socket.io/` and
+//! the plain WebSocket endpoint at `/ws` (used by `raw.html`).
+//! On start it prints `LISTENING <port>` and `chat room on http://127.0.0.1:<port>`.
+//!
+//! # The chat protocol (Socket.IO events of the main namespace)
+//!
+//! Times are milliseconds since the Unix epoch; `online` is the number of
+//! people who joined (sockets with a nickname), `users` their sorted names.
+//!
+//! Client → server:
+//!
+//! | event            | args                | what happens |
+//! |------------------|---------------------|--------------|
+//! | `"join"`         | `nickname`, ack     | Takes a nickname (trimmed, at most 24 chars; a taken one gets a number: "ann 2"). Ack: `{ok:true, name, online, users, history}` where `history` is the last 50 `chat message` objects; or `{ok:false, error}`. Everyone else gets `"user joined"`, everyone gets `"online"`. Joining again renames. |
+//! | `"chat message"` | `text`              | Text trimmed, at most 2000 chars, ignored if empty or if the socket has not joined. Everyone (the sender included, raw sockets too) gets `"chat message"`. |
+//! | `"typing"`       | `true` / `false`    | The other people who joined get `"typing"`. A client should send `false` after a few idle seconds; receivers also expire it themselves. |
+//!
+//! Server → client:
+//!
+//! | event            | args |
+//! |------------------|------|
+//! | `"chat message"` | `{user, text, time}` |
+//! | `"user joined"`  | `{user, online, time}` |
+//! | `"user left"`    | `{user, online, time}` (on disconnect of a socket that had joined) |
+//! | `"user renamed"` | `{user, from, time}` |
+//! | `"online"`       | `{online, users}` (after every join, rename and leave) |
+//! | `"typing"`       | `{user, typing}` (only to sockets that joined) |
+//!
+//! A client re-sends `"join"` with its nickname after every (re)connect: a
+//! reconnection is a new socket, and a restarted server knows nobody.
+//!
+//! # The plain WebSocket page (`raw.html`, endpoint `/ws`)
+//!
+//! A raw socket is a socket of the main namespace. Each text frame it sends
+//! arrives as a `"message"` event with one string; this server answers with
+//! the text in upper case through `emit("message", text)`, which goes out as a
+//! plain text frame. Every other event that reaches a raw socket (the
+//! namespace-wide `"chat message"`, `"user joined"`, `"user left"`, `"online"`)
+//! goes out as a JSON text frame `["event", ...args]`.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use wshub::{Event, Hub, Payload, Socket};
+
+/// Room of the sockets that picked a nickname (typing notices go there).
+const PEOPLE: &str = "people";
+const MAX_NAME: usize = 24;
+const MAX_TEXT: usize = 2000;
+const HISTORY: usize = 50;
+
+#[derive(Clone, Serialize, Deserialize)]
+struct ChatMessage {
+    user: String,
+    text: String,
+    time: u64,
+}
+
+#[derive(Default)]
+struct Room {
+    /// Nickname of every socket id that joined.
+    names: HashMap<String, String>,
+    history: VecDeque<ChatMessage>,
+}
+
+impl Room {
+    fn users(&self) -> Vec<String> {
+        let mut users: Vec<String> = self.names.values().cloned().collect();
+        users.sort_by_key(|u| u.to_lowercase());
+        users
+    }
+
+    /// `wanted`, or `wanted 2`, `wanted 3`… if someone else has it.
+    fn unique_name(&self, wanted: &str, me: &str) -> String {
+        let taken = |n: &str| self.names.iter().any(|(id, name)| id != me && name.eq_ignore_ascii_case(n));
+        if !taken(wanted) {
+            return wanted.to_string();
+        }
+        (2..).map(|i| format!("{wanted} {i}")).find(|n| !taken(n)).expect("some number is free")
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Trims, drops control characters, and keeps at most `max` characters.
+fn clean(text: &str, max: usize) -> String {
+    text.trim().chars().filter(|c| !c.is_control() || *c == '\n').take(max).collect::<String>().trim().to_string()
+}
+
+fn payload<T: Serialize>(value: &T) -> Payload {
+    Payload::one(value).expect("serialisable")
+}
+
+fn main() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port: u16 = match std::env::var("PORT") {
+        Ok(p) => p.trim().parse().unwrap_or_else(|_| {
+            eprintln!("PORT must be a number from 0 to 65535, not {p:?}");
+            std::process::exit(2)
+        }),
+        Err(_) => 3000,
+    };
+    let bundle = root.join("node_modules/socket.io-client/dist");
+    if !bundle.join("socket.io.js").exists() {
+        eprintln!("warning: {} is missing; run `npm install` for /socket.io/socket.io.js", bundle.display());
+    }
+    let hub = Hub::builder()
+        .port(port)
+        .static_dir(root.join("examples/chat/public"))
+        .client_bundle_dir(bundle)
+        .build()
+        .expect("valid config");
+
+    let room: Arc<Mutex<Room>> = Arc::default();
+    install(&hub, room);
+
+    let addr = match hub.start() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("cannot listen on 127.0.0.1:{port}: {e}");
+            std::process::exit(1)
+        }
+    };
+    println!("LISTENING {}", addr.port());
+    println!("chat room on http://127.0.0.1:{}/  (plain WebSocket demo: /raw.html)", addr.port());
+    std::io::stdout().flush().ok();
+    loop {
+        std::thread::park();
+    }
+}
+
+fn install(hub: &Hub, room: Arc<Mutex<Room>>) {
+    let (h, r) = (hub.clone(), room.clone());
+    hub.on("join", move |ev| join(&h, &r, &ev));
+
+    let (h, r) = (hub.clone(), room.clone());
+    hub.on("chat message", move |ev| {
+        let Ok(text) = ev.args().first::<String>() else { return };
+        let text = clean(&text, MAX_TEXT);
+        if text.is_empty() {
+            return;
+        }
+        let msg = {
+            let mut room = r.lock();
+            let Some(user) = room.names.get(ev.socket().id()).cloned() else { return };
+            let msg = ChatMessage { user, text, time: now_ms() };
+            room.history.push_back(msg.clone());
+            while room.history.len() > HISTORY {
+                room.history.pop_front();
+            }
+            msg
+        };
+        // Everyone, the sender included (and the raw sockets, as JSON frames).
+        h.emit("chat message", &payload(&msg));
+    });
+
+    let r = room.clone();
+    hub.on("typing", move |ev| {
+        let typing = ev.args().first::<bool>().unwrap_or(false);
+        let Some(user) = r.lock().names.get(ev.socket().id()).cloned() else { return };
+        let notice = serde_json::json!({ "user": user, "typing": typing });
+        ev.socket().to(PEOPLE).emit("typing", &payload(&notice));
+    });
+
+    // The plain WebSocket demo: echo in upper case.
+    hub.on("message", |ev| {
+        if !ev.socket().is_raw() {
+            return;
+        }
+        if let Ok(text) = ev.args().first::<String>() {
+            ev.socket().emit("message", &payload(&text.to_uppercase())).ok();
+        }
+    });
+
+    let (h, r) = (hub.clone(), room);
+    hub.on_disconnect(move |socket: Socket, _reason| {
+        let (user, online, users) = {
+            let mut room = r.lock();
+            let Some(user) = room.names.remove(socket.id()) else { return };
+            (user, room.names.len(), room.users())
+        };
+        let notice = serde_json::json!({ "user": user, "online": online, "time": now_ms() });
+        h.emit("user left", &payload(&notice));
+        h.emit("online", &payload(&serde_json::json!({ "online": online, "users": users })));
+    });
+}
+
+fn join(hub: &Hub, room: &Mutex<Room>, ev: &Event) {
+    let wanted = ev.args().first::<String>().map(|n| clean(&n, MAX_NAME)).unwrap_or_default();
+    if wanted.is_empty() {
+        ev.ack(&payload(&serde_json::json!({ "ok": false, "error": "Please pick a nickname." }))).ok();
+        return;
+    }
+    let socket = ev.socket();
+    let (name, previous, online, users, history) = {
+        let mut room = room.lock();
+        let name = room.unique_name(&wanted, socket.id());
+        let previous = room.names.insert(socket.id().to_string(), name.clone());
+        (name, previous, room.names.len(), room.users(), room.history.iter().cloned().collect::<Vec<_>>())
+    };
+    socket.join(PEOPLE);
+    let time = now_ms();
+    ev.ack(&payload(&serde_json::json!({
+        "ok": true, "name": name, "online": online, "users": users, "history": history,
+    })))
+    .ok();
+    match previous {
+        None => {
+            let notice = serde_json::json!({ "user": name, "online": online, "time": time });
+            socket.broadcast().emit("user joined", &payload(&notice));
+        }
+        Some(old) if old != name => {
+            let notice = serde_json::json!({ "user": name, "from": old, "time": time });
+            socket.broadcast().emit("user renamed", &payload(&notice));
+        }
+        Some(_) => {}
+    }
+    hub.emit("online", &payload(&serde_json::json!({ "online": online, "users": users })));
+}
