@@ -24,6 +24,7 @@
 
 mod config;
 mod engineio;
+pub mod ffi;
 mod handshake;
 mod hub;
 mod payload;
@@ -298,6 +299,11 @@ impl Namespace {
 
     pub fn to(&self, room: &str) -> Target {
         Target::new(self.0.clone()).to(room)
+    }
+
+    /// Every socket of the namespace, as a target to narrow down.
+    pub fn to_all(&self) -> Target {
+        Target::new(self.0.clone())
     }
 
     pub fn except(&self, room: &str) -> Target {

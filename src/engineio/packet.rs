@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tungstenite::Utf8Bytes;
 
 /// The record separator between packets of one polling payload.
-pub const SEPARATOR: u8 = 0x1e;
+pub(crate) const SEPARATOR: u8 = 0x1e;
 
 /// One decoded Engine.IO packet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,7 +46,11 @@ where
 pub async fn attach(core: &Arc<HubCore>, session: &Arc<EngineSession>) -> Result<(), ConnectRefusal> {
     let ns = core.namespaces.get_or_create("/");
     let request = ConnectRequest { namespace: "/".into(), auth: "{}".into(), handshake: session.handshake.clone() };
-    if let Err(refusal) = ns.admit(request).await {
+    let verdict = tokio::select! {
+        v = ns.admit(request) => v,
+        _ = session.closed.cancelled() => Err(ConnectRefusal::new("connection closed")),
+    };
+    if let Err(refusal) = verdict {
         session.close(DisconnectReason::ServerNamespaceDisconnect);
         return Err(refusal);
     }

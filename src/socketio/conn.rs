@@ -138,11 +138,14 @@ async fn connect(core: &Arc<HubCore>, session: &Arc<EngineSession>, packet: sio:
     }
     let auth = sio::connect_auth(&packet);
     let request = ConnectRequest { namespace: name.clone(), auth: auth.as_str().to_string(), handshake: session.handshake.clone() };
-    if let Err(refusal) = ns.admit(request).await {
+    // A guard may decide later (asynchronous auth); a session that closes
+    // meanwhile stops waiting for it.
+    let verdict = tokio::select! {
+        v = ns.admit(request) => v,
+        _ = session.closed.cancelled() => return Ok(()),
+    };
+    if let Err(refusal) = verdict {
         session.push(&[sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
-        return Ok(());
-    }
-    if session.is_closed() {
         return Ok(());
     }
     let socket = SocketState::new(crate::sid::generate(), ns.clone(), session.clone(), auth, core.runtime.clone());

@@ -1,0 +1,136 @@
+//! Events as C sees them: a struct of borrowed views, valid for the duration
+//! of the callback; `wshub_event_retain` makes an owned copy.
+
+use std::ffi::{c_char, CStr, CString};
+
+use bytes::Bytes;
+
+use super::args::wshub_bytes;
+use crate::Payload;
+
+/// An event received from a client (or the reply to an emit with an ack).
+///
+/// Every pointer is borrowed: valid only during the callback that received
+/// it, unless the event was retained with `wshub_event_retain`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct wshub_event {
+    /// The socket's id (NUL-terminated).
+    pub socket_id: *const c_char,
+    /// The namespace, e.g. "/" (NUL-terminated).
+    pub name_space: *const c_char,
+    /// The event name ("" for an ack reply).
+    pub name: *const c_char,
+    /// The arguments: a NUL-terminated JSON array of `args_len` bytes; binary
+    /// arguments appear as `{"_placeholder":true,"num":N}`.
+    pub args_json: *const c_char,
+    pub args_len: usize,
+    /// The binary attachments, in placeholder order.
+    pub attachments: *const wshub_bytes,
+    pub attachment_count: usize,
+    /// True when the client waits for an ack: answer with `wshub_ack` and `ack_id`.
+    pub has_ack: bool,
+    pub ack_id: u64,
+}
+
+/// Owned data behind an event view (Send: no raw pointers inside).
+pub(crate) struct EventData {
+    socket_id: CString,
+    namespace: CString,
+    name: CString,
+    args: CString,
+    attachments: Vec<Bytes>,
+    ack_id: Option<u64>,
+}
+
+pub(crate) fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default()
+}
+
+impl EventData {
+    pub fn new(socket_id: &str, namespace: &str, name: &str, args: &Payload, ack_id: Option<u64>) -> EventData {
+        EventData {
+            socket_id: c_string(socket_id),
+            namespace: c_string(namespace),
+            name: c_string(name),
+            args: c_string(args.json()),
+            attachments: args.attachments().to_vec(),
+            ack_id,
+        }
+    }
+
+    /// Runs `f` with a view of this event; the view lives as long as the call.
+    pub fn with_view<R>(&self, f: impl FnOnce(&wshub_event) -> R) -> R {
+        let views: Vec<wshub_bytes> = self.attachments.iter().map(|b| wshub_bytes::of(b)).collect();
+        let ev = self.view(&views);
+        f(&ev)
+    }
+
+    fn view(&self, views: &[wshub_bytes]) -> wshub_event {
+        wshub_event {
+            socket_id: self.socket_id.as_ptr(),
+            name_space: self.namespace.as_ptr(),
+            name: self.name.as_ptr(),
+            args_json: self.args.as_ptr(),
+            args_len: self.args.as_bytes().len(),
+            attachments: if views.is_empty() { std::ptr::null() } else { views.as_ptr() },
+            attachment_count: views.len(),
+            has_ack: self.ack_id.is_some(),
+            ack_id: self.ack_id.unwrap_or(0),
+        }
+    }
+}
+
+/// A retained event: the view first, so a pointer to it is a pointer to the view.
+#[repr(C)]
+struct RetainedEvent {
+    view: wshub_event,
+    views: Vec<wshub_bytes>,
+    data: EventData,
+}
+
+unsafe fn copy_str(p: *const c_char) -> CString {
+    if p.is_null() {
+        CString::default()
+    } else {
+        CStr::from_ptr(p).to_owned()
+    }
+}
+
+/// Copies an event so it outlives its callback. Returns NULL if `event` is
+/// NULL. The copy is owned by the caller: free it with `wshub_event_free`.
+/// Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_event_retain(event: *const wshub_event) -> *mut wshub_event {
+    let Some(ev) = event.as_ref() else { return std::ptr::null_mut() };
+    let result = std::panic::catch_unwind(|| {
+        let mut attachments = Vec::with_capacity(ev.attachment_count);
+        for i in 0..ev.attachment_count {
+            let b = &*ev.attachments.add(i);
+            let bytes = if b.len == 0 { &[][..] } else { std::slice::from_raw_parts(b.data, b.len) };
+            attachments.push(Bytes::copy_from_slice(bytes));
+        }
+        let data = EventData {
+            socket_id: copy_str(ev.socket_id),
+            namespace: copy_str(ev.name_space),
+            name: copy_str(ev.name),
+            args: copy_str(ev.args_json),
+            attachments,
+            ack_id: ev.has_ack.then_some(ev.ack_id),
+        };
+        let views: Vec<wshub_bytes> = data.attachments.iter().map(|b| wshub_bytes::of(b)).collect();
+        let mut retained = Box::new(RetainedEvent { view: *ev, views, data });
+        retained.view = retained.data.view(&retained.views);
+        Box::into_raw(retained).cast::<wshub_event>()
+    });
+    result.unwrap_or(std::ptr::null_mut())
+}
+
+/// Frees an event returned by `wshub_event_retain`. NULL is fine; freeing
+/// anything else, or twice, is undefined. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_event_free(event: *mut wshub_event) {
+    if !event.is_null() {
+        drop(Box::from_raw(event.cast::<RetainedEvent>()));
+    }
+}

@@ -1,0 +1,283 @@
+//! Configuration and the hub's life: new, start, stop, free.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::dispatcher::{on_dispatcher_thread, Dispatcher};
+use super::{fail, guard, optional_str, wshub_status, wshub_status::*};
+use crate::{Config, ConnectRefusal, Hub, SlowConsumerPolicy};
+
+/// The hub's settings. Get the defaults from `wshub_config_default()` and
+/// change what you need; string fields are borrowed for the `wshub_new` call
+/// only (NULL keeps the default).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct wshub_config {
+    /// IP address to listen on (default "127.0.0.1").
+    pub host: *const c_char,
+    /// Port (default 3000; 0 picks a free port, see `wshub_start`).
+    pub port: u16,
+    /// Engine.IO path (default "/socket.io/").
+    pub path: *const c_char,
+    /// Plain WebSocket endpoint (default "/ws"; "" turns it off).
+    pub raw_path: *const c_char,
+    /// Folder served for other GET requests (default none).
+    pub static_dir: *const c_char,
+    /// Folder with the socket.io-client dist files (default none).
+    pub client_bundle_dir: *const c_char,
+    /// Comma-separated origins allowed by CORS on polling ("*" for any; default none).
+    pub cors_origins: *const c_char,
+    pub ping_interval_ms: u32,
+    pub ping_timeout_ms: u32,
+    pub connect_timeout_ms: u32,
+    /// Largest message or polling body, in bytes.
+    pub max_payload: u32,
+    /// Per-connection outbound queue bound, in frames.
+    pub max_queued_frames: u32,
+    /// Packets per long-polling response.
+    pub max_packets_per_poll: u32,
+    /// Most simultaneous TCP connections.
+    pub max_connections: u32,
+    /// Threads of the hub's runtime (default: the number of cores).
+    pub worker_threads: u32,
+    pub allow_polling: bool,
+    pub allow_websocket: bool,
+    /// When a socket's queue is full: false closes it (default), true drops the frame.
+    pub drop_when_full: bool,
+}
+
+/// The defaults (the Socket.IO server's). Any thread.
+#[no_mangle]
+pub extern "C" fn wshub_config_default() -> wshub_config {
+    let d = Config::default();
+    wshub_config {
+        host: std::ptr::null(),
+        port: d.bind.port(),
+        path: std::ptr::null(),
+        raw_path: std::ptr::null(),
+        static_dir: std::ptr::null(),
+        client_bundle_dir: std::ptr::null(),
+        cors_origins: std::ptr::null(),
+        ping_interval_ms: d.ping_interval.as_millis() as u32,
+        ping_timeout_ms: d.ping_timeout.as_millis() as u32,
+        connect_timeout_ms: d.connect_timeout.as_millis() as u32,
+        max_payload: d.max_payload as u32,
+        max_queued_frames: d.max_queued_frames as u32,
+        max_packets_per_poll: d.max_packets_per_poll as u32,
+        max_connections: d.max_connections as u32,
+        worker_threads: d.worker_threads as u32,
+        allow_polling: d.allow_polling,
+        allow_websocket: d.allow_websocket,
+        drop_when_full: false,
+    }
+}
+
+unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
+    let mut cfg = Config::default();
+    let host: IpAddr = match optional_str(c.host, "host")? {
+        None => cfg.bind.ip(),
+        Some(h) => h.parse().map_err(|_| fail(WSHUB_INVALID_CONFIG, format!("host {h:?} is not an IP address")))?,
+    };
+    cfg.bind = SocketAddr::new(host, c.port);
+    if let Some(p) = optional_str(c.path, "path")? {
+        cfg.path = p.to_string();
+    }
+    if let Some(p) = optional_str(c.raw_path, "raw_path")? {
+        cfg.raw_path = (!p.is_empty()).then(|| p.to_string());
+    }
+    cfg.static_dir = optional_str(c.static_dir, "static_dir")?.map(Into::into);
+    cfg.client_bundle_dir = optional_str(c.client_bundle_dir, "client_bundle_dir")?.map(Into::into);
+    if let Some(list) = optional_str(c.cors_origins, "cors_origins")? {
+        cfg.cors_origins = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    }
+    cfg.ping_interval = Duration::from_millis(c.ping_interval_ms.into());
+    cfg.ping_timeout = Duration::from_millis(c.ping_timeout_ms.into());
+    cfg.connect_timeout = Duration::from_millis(c.connect_timeout_ms.into());
+    cfg.max_payload = c.max_payload as usize;
+    cfg.max_queued_frames = c.max_queued_frames as usize;
+    cfg.max_packets_per_poll = c.max_packets_per_poll as usize;
+    cfg.max_connections = c.max_connections as usize;
+    cfg.worker_threads = c.worker_threads as usize;
+    cfg.allow_polling = c.allow_polling;
+    cfg.allow_websocket = c.allow_websocket;
+    cfg.slow_consumer = if c.drop_when_full { SlowConsumerPolicy::DropNewest } else { SlowConsumerPolicy::Disconnect };
+    cfg.validate().map_err(|e| fail(WSHUB_INVALID_CONFIG, e.to_string()))?;
+    Ok(cfg)
+}
+
+/// Called with a userdata pointer when the library is done with it.
+pub type wshub_free_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+
+/// A userdata pointer with its finalizer. The host promises the pointer may
+/// be used from the dispatcher thread (that is the contract of `userdata`).
+pub(crate) struct Userdata {
+    pub ptr: *mut c_void,
+    free: wshub_free_fn,
+}
+unsafe impl Send for Userdata {}
+unsafe impl Sync for Userdata {}
+
+impl Userdata {
+    pub fn new(ptr: *mut c_void, free: wshub_free_fn) -> Userdata {
+        Userdata { ptr, free }
+    }
+    /// The pointer (a method, so closures capture the whole Send wrapper).
+    pub fn ptr(&self) -> *mut c_void {
+        self.ptr
+    }
+    unsafe fn finalize(&self) {
+        if let Some(f) = self.free {
+            f(self.ptr);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HubState {
+    Created,
+    Running,
+    Stopped,
+}
+
+/// An opaque hub handle.
+pub struct wshub_t {
+    pub(crate) hub: Hub,
+    pub(crate) dispatcher: Arc<Dispatcher>,
+    pub(crate) state: Mutex<HubState>,
+    /// Every userdata handed over, finalized once after the dispatcher ended.
+    pub(crate) userdata: Mutex<Vec<Arc<Userdata>>>,
+    /// Connect requests waiting for `wshub_connect_decide`.
+    pub(crate) pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Result<(), ConnectRefusal>>>>>,
+    pub(crate) next_request: Arc<AtomicU64>,
+}
+
+impl wshub_t {
+    pub(crate) fn check_usable(&self) -> Result<(), wshub_status> {
+        if *self.state.lock() == HubState::Stopped {
+            return Err(fail(WSHUB_STOPPED, "the hub was stopped"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn keep_userdata(&self, ud: Userdata) -> Arc<Userdata> {
+        let ud = Arc::new(ud);
+        self.userdata.lock().push(ud.clone());
+        ud
+    }
+}
+
+/// Creates a hub (not started). On success writes the handle to `*out`,
+/// owned by the caller: release it with `wshub_free`. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_new(config: *const wshub_config, out: *mut *mut wshub_t) -> wshub_status {
+    guard(|| {
+        let (Some(config), false) = (config.as_ref(), out.is_null()) else {
+            return fail(WSHUB_NULL_ARGUMENT, "config and out must not be NULL");
+        };
+        let cfg = match config_from_c(config) {
+            Ok(c) => c,
+            Err(status) => return status,
+        };
+        let hub = match Hub::new(cfg) {
+            Ok(h) => h,
+            Err(e) => return fail(WSHUB_INVALID_CONFIG, e.to_string()),
+        };
+        let dispatcher = match Dispatcher::start() {
+            Ok(d) => Arc::new(d),
+            Err(e) => return fail(WSHUB_IO_ERROR, format!("cannot start the dispatcher thread: {e}")),
+        };
+        let handle = Box::new(wshub_t {
+            hub,
+            dispatcher,
+            state: Mutex::new(HubState::Created),
+            userdata: Mutex::new(Vec::new()),
+            pending: Arc::default(),
+            next_request: Arc::new(AtomicU64::new(1)),
+        });
+        *out = Box::into_raw(handle);
+        WSHUB_OK
+    })
+}
+
+/// Starts serving. Writes the bound port to `*out_port` when it is not NULL
+/// (useful with port 0). Returns at once; the hub runs on its own threads.
+/// Any thread, including a callback.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_start(hub: *mut wshub_t, out_port: *mut u16) -> wshub_status {
+    guard(|| {
+        let Some(h) = hub.as_ref() else { return fail(WSHUB_NULL_ARGUMENT, "hub is NULL") };
+        let mut state = h.state.lock();
+        match *state {
+            HubState::Running => return fail(WSHUB_ALREADY_RUNNING, "the hub is already running"),
+            HubState::Stopped => return fail(WSHUB_STOPPED, "a stopped hub cannot be started again"),
+            HubState::Created => {}
+        }
+        match h.hub.start() {
+            Ok(addr) => {
+                *state = HubState::Running;
+                if !out_port.is_null() {
+                    *out_port = addr.port();
+                }
+                WSHUB_OK
+            }
+            Err(e) => fail(WSHUB_IO_ERROR, e.to_string()),
+        }
+    })
+}
+
+/// Stops the hub: closes every connection (disconnect callbacks run with
+/// reason "server shutting down"), gives them up to `grace_ms` to flush,
+/// joins every thread the hub started, then calls every userdata finalizer.
+/// After it returns no callback runs. A stopped hub cannot be restarted;
+/// stopping twice is fine. Blocking: not from inside a callback
+/// (`WSHUB_WRONG_THREAD`).
+#[no_mangle]
+pub unsafe extern "C" fn wshub_stop(hub: *mut wshub_t, grace_ms: u32) -> wshub_status {
+    guard(|| {
+        let Some(h) = hub.as_ref() else { return fail(WSHUB_NULL_ARGUMENT, "hub is NULL") };
+        if on_dispatcher_thread() {
+            return fail(WSHUB_WRONG_THREAD, "wshub_stop cannot be called from a callback");
+        }
+        stop(h, grace_ms);
+        WSHUB_OK
+    })
+}
+
+fn stop(h: &wshub_t, grace_ms: u32) {
+    let mut state = h.state.lock();
+    if *state == HubState::Stopped {
+        return;
+    }
+    *state = HubState::Stopped;
+    drop(state);
+    let _ = h.hub.stop(Duration::from_millis(grace_ms.into()));
+    // Guards still waiting get refused; their sessions are gone anyway.
+    h.pending.lock().clear();
+    h.dispatcher.shutdown();
+    let userdata = std::mem::take(&mut *h.userdata.lock());
+    for ud in userdata {
+        unsafe { ud.finalize() };
+    }
+}
+
+/// Stops the hub if needed (grace 0) and frees it. NULL is fine. Using the
+/// handle afterwards, or freeing it twice, is undefined (as with `free`).
+/// Not from inside a callback: such a call does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_free(hub: *mut wshub_t) {
+    if hub.is_null() || on_dispatcher_thread() {
+        return;
+    }
+    let _ = guard(|| {
+        stop(&*hub, 0);
+        drop(Box::from_raw(hub));
+        WSHUB_OK
+    });
+}
