@@ -6,14 +6,14 @@ PYTHON ?= python3
 VENV := .venv
 NODE_DEPS := node_modules/.package-lock.json
 
-.PHONY: demo test test-rust test-js test-python test-e2e build examples deps chromium conformance clean
+.PHONY: demo test test-rust test-js test-python test-e2e test-c build examples deps chromium clean install lib
 
 ## demo: the chat room on http://127.0.0.1:3000 (PORT overrides)
 demo: $(NODE_DEPS)
 	$(CARGO) run --example chat
 
 ## test: every test of the project
-test: deps examples test-rust test-js test-python test-e2e
+test: deps examples test-rust test-c test-js test-python test-e2e
 
 deps: $(NODE_DEPS) $(VENV)/.installed chromium
 
@@ -31,8 +31,14 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
-examples:
+## examples: the Rust examples, and the C and C++ ones (against the in-tree
+## library, or an installed one with WSHUB_PREFIX=/usr/local)
+examples: lib
 	$(CARGO) build --examples
+	mkdir -p target/examples
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(EX_CFLAGS) examples/c/echo.c $(EX_LIBS) -o target/examples/c-echo
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(EX_CFLAGS) examples/c/chat.c $(EX_LIBS) -o target/examples/c-chat
+	$(CXX) -std=c++17 $(CWARN) $(EX_CFLAGS) examples/cpp/chat.cpp $(EX_LIBS) -o target/examples/cpp-chat
 
 test-rust:
 	$(CARGO) test
@@ -45,6 +51,57 @@ test-python: examples $(VENV)/.installed
 
 test-e2e: examples $(NODE_DEPS) chromium
 	node --test --test-concurrency=1 tests/e2e/
+
+# ---- the C ABI ----
+CC ?= cc
+CXX ?= c++
+CWARN := -Wall -Wextra -Wpedantic -Werror
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -g
+CTEST := target/c-tests
+LIBS := -lpthread -ldl -lm
+
+ifdef WSHUB_PREFIX
+EX_CFLAGS := -I$(WSHUB_PREFIX)/include
+EX_LIBS := $(WSHUB_PREFIX)/lib/libwshub.a $(LIBS)
+else
+EX_CFLAGS := -Iinclude
+EX_LIBS := target/debug/libwshub.a $(LIBS)
+endif
+
+lib:
+	$(CARGO) build --lib
+
+## install: the static and shared library, the headers and wshub.pc under PREFIX
+PREFIX ?= /usr/local
+PROFILE ?= release
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+install:
+	$(CARGO) build --lib $(if $(filter release,$(PROFILE)),--release,)
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 644 target/$(PROFILE)/libwshub.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 target/$(PROFILE)/libwshub.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/wshub.h include/wshub.hpp $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' wshub.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/wshub.pc
+
+$(CTEST):
+	mkdir -p $@
+
+## test-c: the header compiles as C99 and C++17; C tests under ASan/LSan/UBSan;
+## the whole Node suite against the C version of the test server.
+test-c: lib $(CTEST) $(NODE_DEPS)
+	$(CC) -std=c99 $(CWARN) -Iinclude -x c -fsyntax-only tests/c/header_check.c
+	$(CXX) -std=c++17 $(CWARN) -Iinclude -x c++ -fsyntax-only tests/c/header_check.c
+	$(CXX) -std=c++17 $(CWARN) -Iinclude -fsyntax-only tests/c/wrapper_check.cpp
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(SAN) -Iinclude tests/c/test_api.c target/debug/libwshub.a $(LIBS) -o $(CTEST)/test_api
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(SAN) -Iinclude tests/c/c_server.c target/debug/libwshub.a $(LIBS) -o $(CTEST)/c_server
+	$(CTEST)/test_api
+	WSHUB_TEST_SERVER=$(CTEST)/c_server node --test --test-concurrency=2 tests/js/
+	rm -rf $(CTEST)/prefix
+	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(CTEST)/prefix PROFILE=debug
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) examples/c/echo.c \
+	  $$(PKG_CONFIG_PATH=$(CTEST)/prefix/lib/pkgconfig pkg-config --cflags --libs wshub) \
+	  -Wl,-rpath,$(CURDIR)/$(CTEST)/prefix/lib -o $(CTEST)/echo-installed
+	tests/c/run_installed_echo.sh $(CTEST)/echo-installed
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,834 @@
+//! Load generator of the wshub benchmark.
+//!
+//! Speaks Socket.IO v5 over Engine.IO v4 on a WebSocket (by hand: read the
+//! open packet, send `40`, wait for `40{...}`, answer ping `2` with pong `3`)
+//! or plain WebSocket ("raw": a text message starting with `e` is echoed by the
+//! server, one starting with `b` is sent to every other connection).
+//!
+//! Scenarios (all bounded in time and in count; the process exits by itself):
+//! - `echo`: C clients, W messages in flight each, payload S bytes; each
+//!   answer is timed (the send time rides in the payload) and answered with a
+//!   new message.
+//! - `broadcast`: N receivers and one sender; the sender keeps W broadcasts in
+//!   flight (one is done when all N receivers have it); each delivery is timed
+//!   from the timestamp in the payload.
+//! - `idle`: K connections opened with bounded concurrency from several
+//!   loopback source addresses (127.0.0.x), then held idle; reports the
+//!   server's RSS growth per connection.
+//!
+//! Server CPU is utime+stime of `/proc/<pid>/stat` over the measured window;
+//! server RSS is `VmRSS` of `/proc/<pid>/status`. One JSON line on stdout.
+//!
+//! Traffic goes to 127.0.0.1 only.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde_json::json;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Hard ceiling on any one run, whatever the options say.
+const HARD_LIMIT: Duration = Duration::from_secs(300);
+/// A run whose message count does not move for this long has stalled.
+const STALL: Duration = Duration::from_secs(10);
+/// Slots of the broadcast completion ring (must exceed the in-flight count).
+const RING: usize = 1 << 16;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Proto {
+    Sio,
+    Raw,
+}
+
+#[derive(Clone, Debug)]
+struct Opts {
+    label: String,
+    port: u16,
+    proto: Proto,
+    scenario: String,
+    sio_path: String,
+    raw_path: String,
+    clients: usize,
+    inflight: usize,
+    size: usize,
+    warmup: f64,
+    duration: f64,
+    max_msgs: u64,
+    receivers: usize,
+    conns: usize,
+    concurrency: usize,
+    sources: u8,
+    settle: f64,
+    server_pid: Option<u32>,
+    clk_tck: f64,
+}
+
+impl Opts {
+    fn parse() -> Result<Opts, String> {
+        let mut o = Opts {
+            label: "server".into(),
+            port: 0,
+            proto: Proto::Sio,
+            scenario: "echo".into(),
+            sio_path: "/socket.io/".into(),
+            raw_path: "/".into(),
+            clients: 50,
+            inflight: 4,
+            size: 32,
+            warmup: 1.0,
+            duration: 5.0,
+            max_msgs: 50_000_000,
+            receivers: 1000,
+            conns: 10_000,
+            concurrency: 256,
+            sources: 8,
+            settle: 2.0,
+            server_pid: None,
+            clk_tck: 100.0,
+        };
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut i = 0;
+        while i < args.len() {
+            let key = args[i].trim_start_matches("--").to_string();
+            let val = args.get(i + 1).ok_or_else(|| format!("--{key} needs a value"))?.clone();
+            let num = |v: &str| v.parse::<f64>().map_err(|_| format!("--{key}: not a number: {v}"));
+            match key.as_str() {
+                "label" => o.label = val,
+                "port" => o.port = num(&val)? as u16,
+                "proto" => {
+                    o.proto = match val.as_str() {
+                        "sio" => Proto::Sio,
+                        "raw" => Proto::Raw,
+                        _ => return Err(format!("--proto sio|raw, not {val}")),
+                    }
+                }
+                "scenario" => o.scenario = val,
+                "sio-path" => o.sio_path = val,
+                "raw-path" => o.raw_path = val,
+                "clients" => o.clients = num(&val)? as usize,
+                "inflight" => o.inflight = num(&val)? as usize,
+                "size" => o.size = num(&val)? as usize,
+                "warmup" => o.warmup = num(&val)?,
+                "duration" => o.duration = num(&val)?,
+                "max-msgs" => o.max_msgs = num(&val)? as u64,
+                "receivers" => o.receivers = num(&val)? as usize,
+                "conns" => o.conns = num(&val)? as usize,
+                "concurrency" => o.concurrency = num(&val)? as usize,
+                "sources" => o.sources = (num(&val)? as u8).clamp(1, 250),
+                "settle" => o.settle = num(&val)?,
+                "server-pid" => o.server_pid = Some(num(&val)? as u32),
+                "clk-tck" => o.clk_tck = num(&val)?,
+                _ => return Err(format!("unknown option --{key}")),
+            }
+            i += 2;
+        }
+        if o.port == 0 {
+            return Err("--port is required".into());
+        }
+        if !["echo", "broadcast", "idle"].contains(&o.scenario.as_str()) {
+            return Err(format!("--scenario echo|broadcast|idle, not {}", o.scenario));
+        }
+        if o.inflight == 0 || o.inflight >= RING / 2 {
+            return Err("--inflight must be in 1..32768".into());
+        }
+        if o.warmup + o.duration + o.settle > 120.0 {
+            return Err("warmup + duration + settle must stay under 120 s".into());
+        }
+        o.clients = o.clients.clamp(1, 19_000);
+        o.receivers = o.receivers.clamp(1, 19_000);
+        o.conns = o.conns.clamp(1, 19_000);
+        o.concurrency = o.concurrency.clamp(1, 4096);
+        Ok(o)
+    }
+}
+
+// ---------------------------------------------------------------- clock and histogram
+
+fn now_us() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// Log-linear histogram of microseconds: exact below 1024 µs, then 512
+/// sub-buckets per power of two (0.2% resolution). Lock-free.
+struct Hist {
+    buckets: Vec<AtomicU64>,
+}
+
+const SUB_BITS: u32 = 9;
+
+impl Hist {
+    fn new() -> Hist {
+        Hist { buckets: (0..1024 + 54 * 512).map(|_| AtomicU64::new(0)).collect() }
+    }
+    fn index(v: u64) -> usize {
+        if v < 1024 {
+            return v as usize;
+        }
+        let e = 63 - v.leading_zeros(); // >= 10
+        let sub = (v >> (e - SUB_BITS)) & ((1 << SUB_BITS) - 1);
+        1024 + (e as usize - 10) * 512 + sub as usize
+    }
+    fn value(i: usize) -> f64 {
+        if i < 1024 {
+            return i as f64;
+        }
+        let e = ((i - 1024) / 512) as u32 + 10;
+        let sub = ((i - 1024) % 512) as u64;
+        let lo = (1u64 << e) + (sub << (e - SUB_BITS));
+        lo as f64 + (1u64 << (e - SUB_BITS)) as f64 / 2.0
+    }
+    fn record(&self, us: u64) {
+        let i = Self::index(us).min(self.buckets.len() - 1);
+        self.buckets[i].fetch_add(1, Relaxed);
+    }
+    fn percentiles(&self, qs: &[f64]) -> (u64, Vec<f64>) {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let mut out = Vec::new();
+        for &q in qs {
+            if total == 0 {
+                out.push(f64::NAN);
+                continue;
+            }
+            let rank = ((q * total as f64).ceil() as u64).max(1);
+            let mut seen = 0;
+            let mut val = 0.0;
+            for (i, &c) in counts.iter().enumerate() {
+                seen += c;
+                if seen >= rank {
+                    val = Self::value(i);
+                    break;
+                }
+            }
+            out.push(val);
+        }
+        (total, out)
+    }
+}
+
+// ---------------------------------------------------------------- shared state
+
+struct Shared {
+    opts: Opts,
+    /// Messages received (echo answers or broadcast deliveries).
+    count: AtomicU64,
+    /// Broadcasts sent.
+    sent: AtomicU64,
+    measuring: AtomicBool,
+    stop: AtomicBool,
+    /// Connections lost before the end of the run.
+    errors: AtomicU64,
+    hist: Hist,
+}
+
+impl Shared {
+    fn stopped(&self) -> bool {
+        self.stop.load(Relaxed)
+    }
+    fn lost(&self) {
+        if !self.stopped() {
+            self.errors.fetch_add(1, Relaxed);
+        }
+    }
+    fn received(&self, t0: u64) {
+        self.count.fetch_add(1, Relaxed);
+        if self.measuring.load(Relaxed) {
+            self.hist.record(now_us().saturating_sub(t0));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- /proc
+
+fn proc_cpu_secs(pid: &str, clk_tck: f64) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the file (utime, stime) are 11 and 12 after the name.
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / clk_tck)
+}
+
+fn proc_rss_kb(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+struct Probe {
+    pid: Option<String>,
+    clk_tck: f64,
+}
+
+impl Probe {
+    fn server_cpu(&self) -> Option<f64> {
+        proc_cpu_secs(self.pid.as_deref()?, self.clk_tck)
+    }
+    fn server_rss(&self) -> Option<u64> {
+        proc_rss_kb(self.pid.as_deref()?)
+    }
+    fn own_cpu(&self) -> Option<f64> {
+        proc_cpu_secs("self", self.clk_tck)
+    }
+}
+
+// ---------------------------------------------------------------- messages
+
+/// The padded JSON argument `{"t":T,...,"p":"xxx"}` of at least `size` bytes.
+fn sio_arg(t: u64, seq: Option<u64>, size: usize) -> String {
+    let mut s = match seq {
+        Some(seq) => format!("{{\"t\":{t},\"s\":{seq},\"p\":\""),
+        None => format!("{{\"t\":{t},\"p\":\""),
+    };
+    let pad = size.saturating_sub(s.len() + 2);
+    s.extend(std::iter::repeat_n('x', pad));
+    s.push_str("\"}");
+    s
+}
+
+fn make_msg(proto: Proto, event: &str, t: u64, seq: Option<u64>, size: usize) -> Message {
+    match proto {
+        Proto::Sio => Message::text(format!("42[\"{event}\",{}]", sio_arg(t, seq, size))),
+        Proto::Raw => {
+            let mut s = match seq {
+                Some(seq) => format!("{}{t} {seq} ", &event[..1]),
+                None => format!("{}{t} ", &event[..1]),
+            };
+            let pad = size.saturating_sub(s.len());
+            s.extend(std::iter::repeat_n('x', pad));
+            Message::text(s)
+        }
+    }
+}
+
+fn digits(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    let mut n = 0;
+    while n < b.len() && b[n].is_ascii_digit() {
+        v = v * 10 + (b[n] - b'0') as u64;
+        n += 1;
+    }
+    (n > 0).then_some((v, n))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What a received text message is.
+enum Incoming {
+    Ping,
+    /// The timestamp and the sequence number (if any) of an event.
+    Event(u64, Option<u64>),
+    Other,
+}
+
+fn classify(proto: Proto, b: &[u8]) -> Incoming {
+    match proto {
+        Proto::Sio => {
+            if b == b"2" {
+                return Incoming::Ping;
+            }
+            if !b.starts_with(b"42") {
+                return Incoming::Other;
+            }
+            // Servers may reorder the object's keys (socketioxide re-serialises it).
+            let Some(t) = find(b, b"\"t\":").and_then(|i| digits(&b[i + 4..])) else {
+                return Incoming::Other;
+            };
+            let seq = find(b, b"\"s\":").and_then(|i| digits(&b[i + 4..])).map(|(v, _)| v);
+            Incoming::Event(t.0, seq)
+        }
+        Proto::Raw => {
+            if b.len() < 2 || !(b[0] == b'e' || b[0] == b'b') {
+                return Incoming::Other;
+            }
+            let Some((t, n)) = digits(&b[1..]) else { return Incoming::Other };
+            let seq = b.get(2 + n..).and_then(digits).map(|(v, _)| v);
+            Incoming::Event(t, seq)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- connecting
+
+async fn connect(opts: &Opts, src: Option<Ipv4Addr>) -> Result<Ws, String> {
+    let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    if let Some(ip) = src {
+        sock.bind(SocketAddr::from((ip, 0))).map_err(|e| format!("bind {ip}: {e}"))?;
+    }
+    let tcp = sock.connect(SocketAddr::from(([127, 0, 0, 1], opts.port))).await.map_err(|e| format!("connect: {e}"))?;
+    tcp.set_nodelay(true).ok();
+    let url = match opts.proto {
+        Proto::Sio => format!("ws://127.0.0.1:{}{}?EIO=4&transport=websocket", opts.port, opts.sio_path),
+        Proto::Raw => format!("ws://127.0.0.1:{}{}", opts.port, opts.raw_path),
+    };
+    // Small read buffers: the load generator may hold 19,000 of them.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
+        .await
+        .map_err(|e| format!("websocket handshake: {e}"))?;
+    if opts.proto == Proto::Sio {
+        let open = next_text(&mut ws).await?;
+        if !open.starts_with('0') {
+            return Err(format!("expected the Engine.IO open packet, got {open:?}"));
+        }
+        ws.send(Message::text("40")).await.map_err(|e| format!("send 40: {e}"))?;
+        loop {
+            let t = next_text(&mut ws).await?;
+            if t == "2" {
+                ws.send(Message::text("3")).await.map_err(|e| format!("pong: {e}"))?;
+            } else if t.starts_with("40") {
+                break;
+            } else if t.starts_with("44") {
+                return Err(format!("namespace refused: {t}"));
+            }
+        }
+    }
+    Ok(ws)
+}
+
+async fn next_text(ws: &mut Ws) -> Result<String, String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_string()),
+            Some(Ok(Message::Close(_))) | None => return Err("closed during the handshake".into()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+/// Opens `n` connections, at most `concurrency` handshakes at a time, each
+/// from 127.0.0.(1 + i % sources); every connection that opens is handed to
+/// `role` on a task of its own right away. Returns (opened, failed, first error).
+async fn open_many<F, Fut>(sh: &Arc<Shared>, n: usize, role: F) -> (usize, usize, Option<String>)
+where
+    F: Fn(usize, Ws) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let sem = Arc::new(Semaphore::new(sh.opts.concurrency));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Result<Ws, String>>();
+    let sources = sh.opts.sources as usize;
+    let mut tally = Tally { ok: 0, failed: 0, first_err: None };
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.expect("semaphore");
+        let tx = tx.clone();
+        let opts = sh.opts.clone();
+        tokio::task::spawn_local(async move {
+            let src = Ipv4Addr::new(127, 0, 0, 1 + (i % sources) as u8);
+            let r = match tokio::time::timeout(Duration::from_secs(15), connect(&opts, Some(src))).await {
+                Ok(r) => r,
+                Err(_) => Err("connect timed out (15 s)".into()),
+            };
+            drop(permit);
+            let _ = tx.send(r);
+        });
+        // Hand over the connections opened so far, so that they start reading.
+        while let Ok(r) = rx.try_recv() {
+            tally.take(r, &role);
+        }
+    }
+    drop(tx);
+    while let Some(r) = rx.recv().await {
+        tally.take(r, &role);
+    }
+    (tally.ok, tally.failed, tally.first_err)
+}
+
+struct Tally {
+    ok: usize,
+    failed: usize,
+    first_err: Option<String>,
+}
+
+impl Tally {
+    fn take<F, Fut>(&mut self, r: Result<Ws, String>, role: &F)
+    where
+        F: Fn(usize, Ws) -> Fut,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        match r {
+            Ok(ws) => {
+                tokio::task::spawn_local(role(self.ok, ws));
+                self.ok += 1;
+            }
+            Err(e) => {
+                self.failed += 1;
+                if self.first_err.is_none() {
+                    eprintln!("loadgen: connect failed: {e}");
+                    self.first_err = Some(e);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- roles
+
+/// Processes one received frame; returns false when the connection is done.
+async fn pong_or_close(ws: &mut Ws, msg: &Message, proto: Proto) -> bool {
+    match msg {
+        Message::Text(t) if proto == Proto::Sio && t.as_str() == "2" => ws.send(Message::text("3")).await.is_ok(),
+        Message::Close(_) => false,
+        _ => true,
+    }
+}
+
+async fn run_echo(sh: Arc<Shared>, mut ws: Ws, mut go: watch::Receiver<bool>) {
+    let o = &sh.opts;
+    if go.wait_for(|g| *g).await.is_err() {
+        return;
+    }
+    for _ in 0..o.inflight {
+        if ws.feed(make_msg(o.proto, "echo", now_us(), None, o.size)).await.is_err() {
+            return sh.lost();
+        }
+    }
+    if ws.flush().await.is_err() {
+        return sh.lost();
+    }
+    let mut item = ws.next().await;
+    loop {
+        let msg = match item {
+            Some(Ok(m)) => m,
+            _ => return sh.lost(),
+        };
+        let mut wrote = false;
+        if let Message::Text(t) = &msg {
+            match classify(o.proto, t.as_bytes()) {
+                Incoming::Event(t0, _) => {
+                    sh.received(t0);
+                    if sh.stopped() {
+                        return;
+                    }
+                    if ws.feed(make_msg(o.proto, "echo", now_us(), None, o.size)).await.is_err() {
+                        return sh.lost();
+                    }
+                    wrote = true;
+                }
+                Incoming::Ping => {
+                    if ws.feed(Message::text("3")).await.is_err() {
+                        return sh.lost();
+                    }
+                    wrote = true;
+                }
+                Incoming::Other => {}
+            }
+        } else if let Message::Close(_) = msg {
+            return sh.lost();
+        }
+        // Take whatever else is already here before flushing: one write for
+        // several answers, as a busy client would.
+        match ws.next().now_or_never() {
+            Some(next) => item = next,
+            None => {
+                if wrote && ws.flush().await.is_err() {
+                    return sh.lost();
+                }
+                item = ws.next().await;
+            }
+        }
+    }
+}
+
+async fn run_receiver(sh: Arc<Shared>, mut ws: Ws, ring: Arc<Vec<AtomicU32>>, done: mpsc::UnboundedSender<()>) {
+    let o = &sh.opts;
+    let n = o.receivers as u32;
+    while let Some(item) = ws.next().await {
+        let Ok(msg) = item else { return sh.lost() };
+        if let Message::Text(t) = &msg {
+            if let Incoming::Event(t0, Some(seq)) = classify(o.proto, t.as_bytes()) {
+                sh.received(t0);
+                let slot = &ring[seq as usize % RING];
+                if slot.fetch_add(1, Relaxed) + 1 == n {
+                    slot.store(0, Relaxed);
+                    let _ = done.send(());
+                }
+                continue;
+            }
+        }
+        if !pong_or_close(&mut ws, &msg, o.proto).await {
+            return sh.lost();
+        }
+    }
+    sh.lost();
+}
+
+async fn run_sender(sh: Arc<Shared>, mut ws: Ws, mut done: mpsc::UnboundedReceiver<()>, mut go: watch::Receiver<bool>) {
+    let o = &sh.opts;
+    if go.wait_for(|g| *g).await.is_err() {
+        return;
+    }
+    let mut seq = 0u64;
+    for _ in 0..o.inflight {
+        if ws.feed(make_msg(o.proto, "broadcast", now_us(), Some(seq), o.size)).await.is_err() {
+            return sh.lost();
+        }
+        seq += 1;
+        sh.sent.fetch_add(1, Relaxed);
+    }
+    if ws.flush().await.is_err() {
+        return sh.lost();
+    }
+    loop {
+        tokio::select! {
+            d = done.recv() => {
+                if d.is_none() || sh.stopped() {
+                    return;
+                }
+                let mut n = 1;
+                while done.try_recv().is_ok() {
+                    n += 1;
+                }
+                for _ in 0..n {
+                    if ws.feed(make_msg(o.proto, "broadcast", now_us(), Some(seq), o.size)).await.is_err() {
+                        return sh.lost();
+                    }
+                    seq += 1;
+                    sh.sent.fetch_add(1, Relaxed);
+                }
+                if ws.flush().await.is_err() {
+                    return sh.lost();
+                }
+            }
+            item = ws.next() => {
+                let Some(Ok(msg)) = item else { return sh.lost() };
+                if !pong_or_close(&mut ws, &msg, o.proto).await {
+                    return sh.lost();
+                }
+            }
+        }
+    }
+}
+
+async fn run_idle(sh: Arc<Shared>, mut ws: Ws) {
+    while let Some(item) = ws.next().await {
+        let Ok(msg) = item else { return sh.lost() };
+        if !pong_or_close(&mut ws, &msg, sh.opts.proto).await {
+            return sh.lost();
+        }
+    }
+    sh.lost();
+}
+
+// ---------------------------------------------------------------- scenarios
+
+fn nan_to_null(v: f64) -> serde_json::Value {
+    if v.is_finite() {
+        json!((v * 1000.0).round() / 1000.0)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// Runs the warm-up and the measured window of a load scenario and returns
+/// the report's measurements.
+async fn measure(sh: &Arc<Shared>, probe: &Probe, go: &watch::Sender<bool>) -> serde_json::Value {
+    let o = &sh.opts;
+    go.send(true).ok();
+    tokio::time::sleep(Duration::from_secs_f64(o.warmup)).await;
+    let (c0, s0) = (sh.count.load(Relaxed), sh.sent.load(Relaxed));
+    let (cpu0, own0) = (probe.server_cpu(), probe.own_cpu());
+    let t0 = Instant::now();
+    sh.measuring.store(true, Relaxed);
+    let mut last = (c0, Instant::now());
+    let mut stalled = false;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let c = sh.count.load(Relaxed);
+        if t0.elapsed().as_secs_f64() >= o.duration || c - c0 >= o.max_msgs {
+            break;
+        }
+        if c != last.0 {
+            last = (c, Instant::now());
+        } else if last.1.elapsed() >= STALL {
+            stalled = true;
+            break;
+        }
+    }
+    sh.measuring.store(false, Relaxed);
+    let secs = t0.elapsed().as_secs_f64();
+    let (c1, s1) = (sh.count.load(Relaxed), sh.sent.load(Relaxed));
+    let (cpu1, own1) = (probe.server_cpu(), probe.own_cpu());
+    let rss = probe.server_rss();
+    sh.stop.store(true, Relaxed);
+    let count = c1 - c0;
+    let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
+    let own_cpu = own0.zip(own1).map(|(a, b)| b - a);
+    let (samples, p) = sh.hist.percentiles(&[0.5, 0.99, 0.999, 1.0]);
+    json!({
+        "secs": nan_to_null(secs),
+        "count": count,
+        "broadcasts": s1 - s0,
+        "rate": nan_to_null(count as f64 / secs),
+        "server_cpu_s": server_cpu.map(nan_to_null),
+        "per_cpu_s": server_cpu.map(|c| if c > 0.0 { nan_to_null(count as f64 / c) } else { serde_json::Value::Null }),
+        "server_cpu_frac": server_cpu.map(|c| nan_to_null(c / secs)),
+        "loadgen_cpu_frac": own_cpu.map(|c| nan_to_null(c / secs)),
+        "samples": samples,
+        "p50_us": nan_to_null(p[0]),
+        "p99_us": nan_to_null(p[1]),
+        "p999_us": nan_to_null(p[2]),
+        "max_us": nan_to_null(p[3]),
+        "rss_kb": rss,
+        "stalled": stalled,
+    })
+}
+
+async fn scenario_echo(sh: Arc<Shared>, probe: &Probe) -> serde_json::Value {
+    let (go_tx, go_rx) = watch::channel(false);
+    let sh2 = sh.clone();
+    let (ok, failed, err) = open_many(&sh, sh.opts.clients, move |_, ws| run_echo(sh2.clone(), ws, go_rx.clone())).await;
+    if ok == 0 {
+        return json!({ "error": err.unwrap_or_default(), "connected": ok, "connect_failures": failed });
+    }
+    let mut r = measure(&sh, probe, &go_tx).await;
+    r["connected"] = json!(ok);
+    r["connect_failures"] = json!(failed);
+    r["error"] = json!(err);
+    r
+}
+
+async fn scenario_broadcast(sh: Arc<Shared>, probe: &Probe) -> serde_json::Value {
+    let ring: Arc<Vec<AtomicU32>> = Arc::new((0..RING).map(|_| AtomicU32::new(0)).collect());
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let sh2 = sh.clone();
+    let ring2 = ring.clone();
+    let (ok, failed, err) = open_many(&sh, sh.opts.receivers, move |_, ws| {
+        run_receiver(sh2.clone(), ws, ring2.clone(), done_tx.clone())
+    })
+    .await;
+    if failed > 0 || ok == 0 {
+        // Completion needs every receiver: a broadcast run cannot go on short.
+        return json!({ "error": err.unwrap_or_default(), "connected": ok, "connect_failures": failed });
+    }
+    let sender = match tokio::time::timeout(Duration::from_secs(15), connect(&sh.opts, None)).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => return json!({ "error": format!("sender: {e}") }),
+        Err(_) => return json!({ "error": "sender: connect timed out" }),
+    };
+    // Let the server settle the last joins before the first broadcast.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (go_tx, go_rx) = watch::channel(false);
+    tokio::task::spawn_local(run_sender(sh.clone(), sender, done_rx, go_rx));
+    let mut r = measure(&sh, probe, &go_tx).await;
+    r["connected"] = json!(ok + 1);
+    r["connect_failures"] = json!(failed);
+    r["error"] = json!(err);
+    r
+}
+
+async fn scenario_idle(sh: Arc<Shared>, probe: &Probe) -> serde_json::Value {
+    let o = &sh.opts;
+    let rss0 = probe.server_rss();
+    let cpu0 = probe.server_cpu();
+    let t0 = Instant::now();
+    let sh2 = sh.clone();
+    let (ok, failed, err) = open_many(&sh, o.conns, move |_, ws| run_idle(sh2.clone(), ws)).await;
+    let connect_secs = t0.elapsed().as_secs_f64();
+    let cpu1 = probe.server_cpu();
+    tokio::time::sleep(Duration::from_secs_f64(o.settle)).await;
+    let cpu2 = probe.server_cpu();
+    let rss1 = probe.server_rss();
+    let lost = sh.errors.load(Relaxed);
+    sh.stop.store(true, Relaxed);
+    let per_conn = match (rss0, rss1) {
+        (Some(a), Some(b)) if ok > 0 => Some(nan_to_null((b as f64 - a as f64) * 1024.0 / ok as f64)),
+        _ => None,
+    };
+    json!({
+        "connected": ok,
+        "connect_failures": failed,
+        "lost": lost,
+        "error": err,
+        "connect_secs": nan_to_null(connect_secs),
+        "connects_per_s": nan_to_null(ok as f64 / connect_secs),
+        "connect_cpu_s": cpu0.zip(cpu1).map(|(a, b)| nan_to_null(b - a)),
+        "idle_cpu_frac": cpu1.zip(cpu2).map(|(a, b)| nan_to_null((b - a) / o.settle)),
+        "rss_kb_before": rss0,
+        "rss_kb": rss1,
+        "rss_per_conn_bytes": per_conn,
+    })
+}
+
+fn main() {
+    let opts = match Opts::parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    now_us();
+    // A watchdog: whatever happens, the process ends.
+    let limit = HARD_LIMIT.min(Duration::from_secs_f64(opts.warmup + opts.duration + opts.settle + 150.0));
+    let label = opts.label.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        println!("{}", json!({ "server": label, "error": "hard time limit reached" }));
+        std::process::exit(3);
+    });
+    let probe = Probe { pid: opts.server_pid.map(|p| p.to_string()), clk_tck: opts.clk_tck };
+    let sh = Arc::new(Shared {
+        opts: opts.clone(),
+        count: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        measuring: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        errors: AtomicU64::new(0),
+        hist: Hist::new(),
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let local = tokio::task::LocalSet::new();
+    let report = local.block_on(&rt, async {
+        match opts.scenario.as_str() {
+            "echo" => scenario_echo(sh.clone(), &probe).await,
+            "broadcast" => scenario_broadcast(sh.clone(), &probe).await,
+            _ => scenario_idle(sh.clone(), &probe).await,
+        }
+    });
+    let mut out = json!({
+        "server": opts.label,
+        "proto": match opts.proto { Proto::Sio => "sio", Proto::Raw => "raw" },
+        "scenario": opts.scenario,
+    });
+    match opts.scenario.as_str() {
+        "echo" => {
+            out["clients"] = json!(opts.clients);
+            out["inflight"] = json!(opts.inflight);
+            out["size"] = json!(opts.size);
+        }
+        "broadcast" => {
+            out["receivers"] = json!(opts.receivers);
+            out["inflight"] = json!(opts.inflight);
+            out["size"] = json!(opts.size);
+        }
+        _ => {
+            out["conns"] = json!(opts.conns);
+            out["sources"] = json!(opts.sources);
+        }
+    }
+    if opts.scenario != "idle" {
+        out["lost"] = json!(sh.errors.load(Relaxed));
+    }
+    if let (Some(o), Some(r)) = (out.as_object_mut(), report.as_object()) {
+        for (k, v) in r {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    println!("{out}");
+    // Every connection is dropped with the process; nothing waits on them.
+    std::process::exit(0);
+}

@@ -1,0 +1,58 @@
+// The chat room in C++17 over wshub.hpp, serving the page of examples/chat/public.
+// Build: make examples; run from the repository root: target/examples/cpp-chat
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "wshub.hpp"
+
+static long long now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// The first argument's raw JSON (args are a JSON array; strings pass through unparsed).
+static std::string first_arg(std::string_view args) {
+    if (args.size() < 4 || args[1] != '"') return {};
+    return std::string(args.substr(1, args.size() - 2));
+}
+
+int main() {
+    wshub_config cfg = wshub_config_default();
+    if (const char *port = std::getenv("PORT")) cfg.port = static_cast<std::uint16_t>(std::atoi(port));
+    cfg.static_dir = "examples/chat/public";
+    cfg.client_bundle_dir = "node_modules/socket.io-client/dist";
+    wshub::Hub hub(cfg);
+    std::map<std::string, std::string, std::less<>> names;  // socket id -> nickname (raw JSON); one thread
+
+    hub.on("join", [&](const wshub::Event &ev) {
+        std::string name = first_arg(ev.args);
+        if (name.empty()) return;
+        names[std::string(ev.socket_id)] = name;
+        hub.ack(ev, R"([{"ok":true,"name":)" + name + R"(,"online":)" + std::to_string(names.size()) +
+                        R"(,"users":[],"history":[]}])");
+        hub.emit("user joined", R"([{"user":)" + name + R"(,"online":)" + std::to_string(names.size()) +
+                                    R"(,"time":)" + std::to_string(now_ms()) + "}]");
+    });
+    hub.on("chat message", [&](const wshub::Event &ev) {
+        auto who = names.find(ev.socket_id);
+        std::string text = first_arg(ev.args);
+        if (who == names.end() || text.empty()) return;
+        hub.emit("chat message", R"([{"user":)" + who->second + R"(,"text":)" + text + R"(,"time":)" +
+                                     std::to_string(now_ms()) + "}]");
+    });
+    hub.on_disconnect([&](std::string_view id, std::string_view, std::string_view) {
+        auto who = names.find(id);
+        if (who == names.end()) return;
+        std::string left = R"([{"user":)" + who->second + R"(,"online":)" + std::to_string(names.size() - 1) +
+                           R"(,"time":)" + std::to_string(now_ms()) + "}]";
+        names.erase(who);
+        hub.emit("user left", left);
+    });
+    std::uint16_t port = hub.start();
+    std::cout << "LISTENING " << port << "\nchat room on http://127.0.0.1:" << port << std::endl;
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}

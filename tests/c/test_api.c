@@ -1,0 +1,265 @@
+/* The C ABI driven from C with real socket.io-client clients (tests/c/client.mjs).
+ * Run from the repository root; prints TAP-like lines and "N passed, M failed". */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "wshub.h"
+
+static int passed, failed;
+
+#define EXPECT(cond)                                                                   \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            fprintf(stderr, "  %s:%d: expected %s (last error: %s)\n", __FILE__, __LINE__, \
+                    #cond, wshub_last_error());                                        \
+            ok = 0;                                                                    \
+        }                                                                              \
+    } while (0)
+
+static void report(int ok, const char *name) {
+    printf("%s - %s\n", ok ? "ok" : "not ok", name);
+    if (ok) passed++; else failed++;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static wshub_t *new_hub(void) {
+    wshub_t *hub = NULL;
+    wshub_config cfg = wshub_config_default();
+    cfg.port = 0;
+    cfg.worker_threads = 1;
+    /* 8 threads emit faster than one client reads: room for the whole burst
+     * (with the default 4096 the slow-consumer policy closes the client). */
+    cfg.max_queued_frames = 16384;
+    if (wshub_new(&cfg, &hub) != WSHUB_OK) {
+        fprintf(stderr, "wshub_new: %s\n", wshub_last_error());
+        exit(1);
+    }
+    return hub;
+}
+
+/* Starts tests/c/client.mjs and waits for its READY line. */
+static FILE *start_client(const char *args) {
+    char cmd[512], line[256];
+    FILE *p;
+    snprintf(cmd, sizeof cmd, "node tests/c/client.mjs %s", args);
+    p = popen(cmd, "r");
+    if (!p) return NULL;
+    while (fgets(line, sizeof line, p)) {
+        if (strncmp(line, "READY", 5) == 0) return p;
+        fprintf(stderr, "  client: %s", line);
+    }
+    pclose(p);
+    return NULL;
+}
+
+/* Reads the client's last line and its exit status. */
+static int finish_client(FILE *p, char *last, size_t cap) {
+    char line[256];
+    last[0] = '\0';
+    while (fgets(line, sizeof line, p)) snprintf(last, cap, "%s", line);
+    return pclose(p);
+}
+
+/* ---- bad calls get a status, never a crash ---- */
+static void test_bad_calls(void) {
+    int ok = 1;
+    wshub_t *hub = NULL, *untouched = (wshub_t *)0x1;
+    wshub_config cfg = wshub_config_default();
+    const char bad_utf8[] = {(char)0xff, (char)0xfe, 0};
+    char *out = NULL;
+
+    EXPECT(wshub_new(NULL, &hub) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_new(&cfg, NULL) == WSHUB_NULL_ARGUMENT);
+    cfg.path = "no-slashes";
+    EXPECT(wshub_new(&cfg, &untouched) == WSHUB_INVALID_CONFIG);
+    EXPECT(untouched == (wshub_t *)0x1); /* out-params only on success */
+    EXPECT(strstr(wshub_last_error(), "path") != NULL);
+    cfg = wshub_config_default();
+    cfg.host = "not an address";
+    EXPECT(wshub_new(&cfg, &hub) == WSHUB_INVALID_CONFIG);
+
+    hub = new_hub();
+    EXPECT(wshub_start(NULL, NULL) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_on(hub, NULL, "x", NULL, NULL, NULL) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_start(hub, NULL) == WSHUB_OK);
+    EXPECT(wshub_start(hub, NULL) == WSHUB_ALREADY_RUNNING);
+    EXPECT(wshub_emit(hub, NULL, NULL, NULL, 0, NULL, 0, NULL) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_emit(hub, NULL, bad_utf8, NULL, 0, NULL, 0, NULL) == WSHUB_INVALID_ARGUMENT);
+    EXPECT(wshub_emit(hub, NULL, "e", "{\"not\":\"an array\"}", 17, NULL, 0, NULL) == WSHUB_INVALID_ARGUMENT);
+    EXPECT(wshub_emit(hub, NULL, "e", "[1,", 3, NULL, 0, NULL) == WSHUB_INVALID_ARGUMENT);
+    EXPECT(wshub_emit(hub, NULL, "e", NULL, 0, NULL, 2, NULL) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_emit_to(hub, "/", "no-such-socket", "e", NULL, 0, NULL, 0) == WSHUB_NOT_FOUND);
+    EXPECT(wshub_join(hub, "/", "no-such-socket", "room") == WSHUB_NOT_FOUND);
+    EXPECT(wshub_socket_info(hub, "/", "no-such-socket", &out) == WSHUB_NOT_FOUND);
+    EXPECT(out == NULL);
+    EXPECT(wshub_connect_decide(hub, 12345, true, NULL) == WSHUB_NOT_FOUND);
+    EXPECT(wshub_test_panic() == WSHUB_PANIC);
+    EXPECT(strstr(wshub_last_error(), "panic") != NULL);
+    EXPECT(wshub_stop(hub, 100) == WSHUB_OK);
+    EXPECT(wshub_stop(hub, 100) == WSHUB_OK);
+    EXPECT(wshub_emit(hub, NULL, "late", NULL, 0, NULL, 0, NULL) == WSHUB_STOPPED);
+    EXPECT(wshub_start(hub, NULL) == WSHUB_STOPPED);
+    wshub_free(hub);
+    wshub_free(NULL);
+    wshub_string_free(NULL);
+    wshub_event_free(NULL);
+    EXPECT(wshub_event_retain(NULL) == NULL);
+    report(ok, "bad calls get a status, never a crash");
+}
+
+/* ---- two hubs, 8 threads emitting into one of them ---- */
+typedef struct { wshub_t *hub; int thread; int count; int failures; } emitter;
+
+static void *emit_loop(void *arg) {
+    emitter *e = arg;
+    char json[64];
+    int i;
+    for (i = 0; i < e->count; i++) {
+        int n = snprintf(json, sizeof json, "[%d,%d]", e->thread, i);
+        if (wshub_emit(e->hub, NULL, "tick", json, (size_t)n, NULL, 0, NULL) != WSHUB_OK) e->failures++;
+    }
+    return NULL;
+}
+
+static void test_two_hubs_and_eight_emitting_threads(void) {
+    int ok = 1, i, status_a, status_b;
+    uint16_t port_a = 0, port_b = 0;
+    wshub_t *a = new_hub(), *b = new_hub();
+    char args[128], last[256];
+    FILE *ca, *cb;
+    pthread_t threads[8];
+    emitter e[8];
+
+    EXPECT(wshub_start(a, &port_a) == WSHUB_OK);
+    EXPECT(wshub_start(b, &port_b) == WSHUB_OK);
+    EXPECT(port_a != port_b && port_a != 0 && port_b != 0);
+    snprintf(args, sizeof args, "count %u tick 8000", (unsigned)port_a);
+    ca = start_client(args);
+    snprintf(args, sizeof args, "count %u tick 100", (unsigned)port_b);
+    cb = start_client(args);
+    EXPECT(ca && cb);
+    for (i = 0; i < 8; i++) {
+        e[i].hub = a; e[i].thread = i; e[i].count = 1000; e[i].failures = 0;
+        pthread_create(&threads[i], NULL, emit_loop, &e[i]);
+    }
+    for (i = 0; i < 8; i++) pthread_join(threads[i], NULL);
+    for (i = 0; i < 8; i++) EXPECT(e[i].failures == 0);
+    {
+        emitter one = {b, 99, 100, 0};
+        emit_loop(&one);
+        EXPECT(one.failures == 0);
+    }
+    if (ca) {
+        status_a = finish_client(ca, last, sizeof last);
+        EXPECT(status_a == 0);
+        if (status_a != 0) fprintf(stderr, "  client said: %s", last);
+        EXPECT(strncmp(last, "GOT 8000 DISTINCT 8000", 22) == 0);
+    }
+    if (cb) {
+        status_b = finish_client(cb, last, sizeof last);
+        EXPECT(status_b == 0);
+    }
+    EXPECT(wshub_stop(a, 200) == WSHUB_OK);
+    EXPECT(wshub_stop(b, 200) == WSHUB_OK);
+    wshub_free(a);
+    wshub_free(b);
+    report(ok, "two hubs on two ports; 8 threads emit 8000 events into one, all arrive");
+}
+
+/* ---- stop and free while a client is connected and a thread emits ---- */
+static int finalized;
+static void count_finalize(void *ud) { (void)ud; finalized++; }
+
+static int ack_status = -1;
+static void on_ack(void *ud, wshub_status status, const wshub_event *reply) {
+    (void)ud;
+    ack_status = (int)status;
+    (void)reply;
+}
+
+static char connected_id[64];
+static wshub_event *retained;
+static void on_connection(void *ud, const char *id, const char *ns) {
+    (void)ud; (void)ns;
+    snprintf(connected_id, sizeof connected_id, "%s", id);
+}
+
+static int disconnects;
+static char last_reason[64];
+static void on_disconnect(void *ud, const char *id, const char *ns, const char *reason) {
+    (void)ud; (void)id; (void)ns;
+    disconnects++;
+    snprintf(last_reason, sizeof last_reason, "%s", reason);
+}
+
+static void on_any(void *ud, const wshub_event *ev) {
+    (void)ud;
+    if (!retained) retained = wshub_event_retain(ev);
+}
+
+typedef struct { wshub_t *hub; volatile int stop_seen; long emitted; } stopper;
+static void *emit_until_stopped(void *arg) {
+    stopper *s = arg;
+    while (!s->stop_seen) {
+        wshub_status st = wshub_emit(s->hub, NULL, "spam", "[1]", 3, NULL, 0, NULL);
+        if (st == WSHUB_STOPPED) s->stop_seen = 1;
+        else s->emitted++;
+    }
+    return NULL;
+}
+
+static void test_stop_and_free_under_load(void) {
+    int ok = 1, status;
+    uint16_t port = 0;
+    wshub_t *hub = new_hub();
+    char args[64], last[256];
+    FILE *client;
+    pthread_t t;
+    stopper s;
+
+    finalized = 0;
+    EXPECT(wshub_on_connection(hub, NULL, on_connection, NULL, count_finalize) == WSHUB_OK);
+    EXPECT(wshub_on_disconnect(hub, NULL, on_disconnect, NULL, count_finalize) == WSHUB_OK);
+    EXPECT(wshub_on(hub, NULL, NULL, on_any, NULL, count_finalize) == WSHUB_OK);
+    EXPECT(wshub_start(hub, &port) == WSHUB_OK);
+    snprintf(args, sizeof args, "hold %u", (unsigned)port);
+    client = start_client(args);
+    EXPECT(client != NULL);
+    sleep_ms(100); /* the connection callback runs on the dispatcher */
+    EXPECT(connected_id[0] != '\0');
+    EXPECT(wshub_emit_with_ack(hub, NULL, connected_id, "ask", NULL, 0, NULL, 0, 10000, on_ack, NULL) == WSHUB_OK);
+    s.hub = hub; s.stop_seen = 0; s.emitted = 0;
+    pthread_create(&t, NULL, emit_until_stopped, &s);
+    sleep_ms(50);
+    EXPECT(wshub_stop(hub, 500) == WSHUB_OK);
+    pthread_join(t, NULL);
+    EXPECT(s.emitted > 0);
+    EXPECT(finalized == 3);             /* every userdata finalized, once */
+    EXPECT(ack_status == WSHUB_DISCONNECTED); /* the pending ack ended before stop returned */
+    EXPECT(disconnects == 1);
+    EXPECT(strcmp(last_reason, "server shutting down") == 0);
+    wshub_free(hub);
+    EXPECT(finalized == 3);
+    if (client) {
+        status = finish_client(client, last, sizeof last);
+        EXPECT(status == 0);
+        EXPECT(strstr(last, "DISCONNECT") != NULL);
+    }
+    wshub_event_free(retained);
+    report(ok, "stop and free while a client is connected and a thread is emitting");
+}
+
+int main(void) {
+    test_bad_calls();
+    test_two_hubs_and_eight_emitting_threads();
+    test_stop_and_free_under_load();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
