@@ -92,6 +92,7 @@ test-c: lib $(CTEST) $(NODE_DEPS)
 	$(CC) -std=c99 $(CWARN) -Iinclude -x c -fsyntax-only tests/c/header_check.c
 	$(CXX) -std=c++17 $(CWARN) -Iinclude -x c++ -fsyntax-only tests/c/header_check.c
 	$(CXX) -std=c++17 $(CWARN) -Iinclude -fsyntax-only tests/c/wrapper_check.cpp
+	tests/c/readme_example.sh
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(SAN) -Iinclude tests/c/test_api.c target/debug/libwshub.a $(LIBS) -o $(CTEST)/test_api
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(SAN) -Iinclude tests/c/c_server.c target/debug/libwshub.a $(LIBS) -o $(CTEST)/c_server
 	$(CTEST)/test_api

@@ -366,6 +366,8 @@ fn classify(proto: Proto, b: &[u8]) -> Incoming {
 async fn connect(opts: &Opts, src: Option<Ipv4Addr>) -> Result<Ws, String> {
     let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     if let Some(ip) = src {
+        // Ports of earlier runs may still sit in TIME_WAIT.
+        sock.set_reuseaddr(true).ok();
         sock.bind(SocketAddr::from((ip, 0))).map_err(|e| format!("bind {ip}: {e}"))?;
     }
     let tcp = sock.connect(SocketAddr::from(([127, 0, 0, 1], opts.port))).await.map_err(|e| format!("connect: {e}"))?;
