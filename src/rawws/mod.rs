@@ -19,19 +19,17 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, Utf8Bytes};
 
 use crate::engineio::packet::Frame;
-use crate::engineio::session::{EngineSession, Protocol, Transport};
-use crate::engineio::{open_session, websocket};
+use crate::engineio::session::{EngineSession, Protocol};
+use crate::engineio::websocket;
 use crate::hub::{ConnectRefusal, ConnectRequest, DisconnectReason, Event, HubCore, Socket, SocketState};
 use crate::payload::Payload;
-use crate::server::http::Request;
 use crate::socketio::packet::{push_event_array, push_json_string};
 
 /// Serves one client of the raw WebSocket endpoint.
-pub async fn serve<S>(core: &Arc<HubCore>, mut ws: WebSocketStream<S>, req: &Request)
+pub async fn serve<S>(core: &Arc<HubCore>, mut ws: WebSocketStream<S>, session: Arc<EngineSession>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let session = open_session(core, req, Protocol::Raw, Transport::WebSocket);
     if let Err(refusal) = attach(core, &session).await {
         use futures_util::SinkExt;
         let frame = CloseFrame { code: CloseCode::Policy, reason: refusal.message.into() };

@@ -123,18 +123,12 @@ pub async fn read_request(
 ) -> Result<Request, ReadError> {
     loop {
         if !buf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut parsed = httparse::Request::new(&mut headers);
-            match parsed.parse(buf) {
-                Ok(httparse::Status::Complete(head_len)) => {
-                    let mut req = head_to_request(&parsed, remote_addr)?;
-                    let _ = buf.split_to(head_len);
-                    req.body = read_body(stream, buf, &req, config).await?;
-                    return Ok(req);
-                }
-                Ok(httparse::Status::Partial) => {}
-                Err(httparse::Error::TooManyHeaders) => return Err(ReadError::HeadTooLarge),
-                Err(_) => return Err(ReadError::Malformed),
+            // Parsed in a plain function: httparse's header array must not
+            // live in this future (every connection's task would carry it).
+            if let Some((mut req, head_len)) = parse_head(buf, remote_addr)? {
+                let _ = buf.split_to(head_len);
+                req.body = read_body(stream, buf, &req, config).await?;
+                return Ok(req);
             }
             if buf.len() > config.max_http_head {
                 return Err(ReadError::HeadTooLarge);
@@ -145,6 +139,18 @@ pub async fn read_request(
             Ok(0) | Err(_) => return Err(ReadError::Closed),
             Ok(_) => {}
         }
+    }
+}
+
+/// Parses a complete request head, or says it is not complete yet.
+fn parse_head(buf: &[u8], remote_addr: SocketAddr) -> Result<Option<(Request, usize)>, ReadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(head_len)) => Ok(Some((head_to_request(&parsed, remote_addr)?, head_len))),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(ReadError::HeadTooLarge),
+        Err(_) => Err(ReadError::Malformed),
     }
 }
 

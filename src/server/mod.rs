@@ -66,9 +66,11 @@ async fn serve_connection(core: &Arc<HubCore>, mut stream: TcpStream, peer: Sock
         if req.is_websocket_upgrade() {
             let leftover = buf.to_vec();
             drop(buf);
-            return upgrade(core, stream, req, leftover).await;
+            // Boxed: an idle WebSocket keeps only what its transport needs,
+            // not the largest state of every HTTP route.
+            return Box::pin(upgrade(core, stream, req, leftover)).await;
         }
-        let mut resp = route(core, &req).await;
+        let mut resp = Box::pin(route(core, &req)).await;
         if !req.keep_alive {
             resp = resp.close(); // say so, or a pooling client may reuse the socket
         }
@@ -129,9 +131,11 @@ fn preflight(req: &Request, cfg: &crate::Config) -> Response {
 
 fn ws_config(core: &HubCore) -> WebSocketConfig {
     let mut c = WebSocketConfig::default();
-    // A small read buffer keeps idle connections cheap; writes are buffered
-    // until the writer flushes a whole batch, so many frames cost one syscall.
-    c.read_buffer_size = 4096;
+    // A small read buffer keeps idle connections cheap (tungstenite allocates
+    // it up front and zero-fills it on every read; a large message still
+    // arrives whole, in more reads). Writes are buffered until the writer
+    // flushes a whole batch, so many frames cost one syscall.
+    c.read_buffer_size = 1024;
     c.max_message_size = Some(core.config.max_payload);
     c.max_frame_size = Some(core.config.max_payload);
     c
@@ -186,6 +190,7 @@ async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, lefto
         }
         (Dest::Engine(protocol, _), _) => {
             let session = engineio::open_session(core, &req, protocol, Transport::WebSocket);
+            drop(req); // the session keeps its handshake copy; the request's buffers go now
             if protocol.is_plain() && crate::rawws::attach(core, &session).await.is_err() {
                 let mut ws = ws;
                 let _ = ws.close(None).await;
@@ -193,7 +198,11 @@ async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, lefto
             }
             websocket::run(core.clone(), ws, session).await;
         }
-        (Dest::Raw, _) => crate::rawws::serve(core, ws, &req).await,
+        (Dest::Raw, _) => {
+            let session = engineio::open_session(core, &req, Protocol::Raw, Transport::WebSocket);
+            drop(req);
+            crate::rawws::serve(core, ws, session).await
+        }
     }
 }
 

@@ -45,7 +45,9 @@ pub async fn on_text(core: &Arc<HubCore>, session: &Arc<EngineSession>, text: Ut
         DisconnectReason::ParseError
     })?;
     match packet.kind {
-        PacketType::Connect => connect(core, session, packet).await,
+        // Boxed: a connect (with its guards) is rare, and its state must not
+        // enlarge the reader that every idle connection keeps.
+        PacketType::Connect => Box::pin(connect(core, session, packet)).await,
         PacketType::Disconnect => {
             let socket = session.sio.lock().sockets.get(&packet.namespace).cloned();
             if let Some(socket) = socket {
