@@ -62,9 +62,21 @@ pub fn decode_text(text: Utf8Bytes) -> Result<Packet, DecodeError> {
 }
 
 fn slice_after_type(text: &Utf8Bytes) -> Utf8Bytes {
-    let bytes: Bytes = Bytes::from(text.clone()).slice(1..);
-    // The type is one ASCII byte, so the rest is still valid UTF-8.
-    Utf8Bytes::try_from(bytes).unwrap_or_default()
+    utf8_tail(text, 1)
+}
+
+/// The part of valid UTF-8 text after byte `from`, without validating it
+/// again (it is on the hot path of every message).
+///
+/// `from` must be a char boundary; callers cut right after ASCII bytes they
+/// scanned, and anything else falls back to a checked copy.
+pub(crate) fn utf8_tail(text: &Utf8Bytes, from: usize) -> Utf8Bytes {
+    if !text.as_str().is_char_boundary(from) {
+        return Utf8Bytes::from(text.as_str().get(from..).unwrap_or("").to_string());
+    }
+    let bytes: Bytes = Bytes::from(text.clone()).slice(from..);
+    // SAFETY: a suffix of valid UTF-8 that starts at a char boundary is valid UTF-8.
+    unsafe { Utf8Bytes::from_bytes_unchecked(bytes) }
 }
 
 /// Splits a polling POST body into its packets.

@@ -102,9 +102,12 @@ pub fn decode(text: &Utf8Bytes) -> Result<Packet, DecodeError> {
         ack_id = Some(s[start..i].parse().map_err(|_| DecodeError::AckId)?);
     }
     let data = if i < bytes.len() {
-        let raw = &s[i..];
-        serde_json::from_str::<&RawValue>(raw).map_err(|_| DecodeError::Json)?;
-        Some(sub_utf8(text, i))
+        // Events are validated when split into name and args; other
+        // packets are validated here.
+        if !matches!(kind, PacketType::Event | PacketType::BinaryEvent) {
+            serde_json::from_str::<&RawValue>(&s[i..]).map_err(|_| DecodeError::Json)?;
+        }
+        Some(crate::engineio::packet::utf8_tail(text, i))
     } else {
         None
     };
@@ -113,11 +116,6 @@ pub fn decode(text: &Utf8Bytes) -> Result<Packet, DecodeError> {
     Ok(packet)
 }
 
-fn sub_utf8(text: &Utf8Bytes, from: usize) -> Utf8Bytes {
-    let b = bytes::Bytes::from(text.clone()).slice(from..);
-    // `from` is at an ASCII boundary found while scanning, so this stays UTF-8.
-    Utf8Bytes::try_from(b).unwrap_or_default()
-}
 
 fn first_char(data: &Option<Utf8Bytes>) -> Option<u8> {
     data.as_ref().and_then(|d| d.as_str().trim_start().as_bytes().first().copied())
