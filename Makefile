@@ -107,3 +107,31 @@ test-c: lib $(CTEST) $(NODE_DEPS)
 clean:
 	$(CARGO) clean
 	rm -rf node_modules $(VENV)
+
+.PHONY: bench
+## bench: wshub against its peers (socket.io, socketioxide, raw tokio-tungstenite, ws), server pinned
+## to CPU 0 and load generator to CPU 1, medians of 3 runs; writes bench/RESULTS.md and bench/ratios.svg
+## (about 10 minutes; needs taskset, node and npm). BENCH_RUNS, BENCH_SERVERS, BENCH_SCENARIOS narrow it.
+bench:
+	$(PYTHON) bench/run.py
+
+# ---- the Node binding (bindings/node) ----
+## test-node-binding: `npm install` in bindings/node builds libwshub (cargo build --release --lib)
+## and the N-API addon (node-gyp, local Node headers), then runs its node --test suite with socket.io-client.
+.PHONY: test-node-binding
+test-node-binding:
+	cd bindings/node && npm install --no-audit --no-fund
+	cd bindings/node && node --test --test-concurrency=2 test/*.test.js
+
+# ---- the Python binding (bindings/python) ----
+## test-python-binding: a venv (.venv-binding) with `pip install ./bindings/python` (which builds libwshub
+## with cargo build --release --lib and puts it inside the package) and the test requirements, then its
+## pytest suite against python-socketio's client and socket.io-client (node_modules).
+PYBIND_VENV := .venv-binding
+.PHONY: test-python-binding
+test-python-binding: $(NODE_DEPS)
+	test -x $(PYBIND_VENV)/bin/python || $(PYTHON) -m venv $(PYBIND_VENV)
+	echo "*" > $(PYBIND_VENV)/.gitignore
+	$(PYBIND_VENV)/bin/pip install --quiet -r bindings/python/requirements-test.txt
+	$(PYBIND_VENV)/bin/pip install --quiet --force-reinstall --no-deps ./bindings/python
+	cd bindings/python/tests && ../../../$(PYBIND_VENV)/bin/python -m pytest -q .
