@@ -43,8 +43,10 @@ pub(crate) struct EventData {
     ack_id: Option<u64>,
 }
 
+/// A C copy of `s` (one allocation); an inner NUL, which C cannot carry,
+/// becomes U+FFFD.
 pub(crate) fn c_string(s: &str) -> CString {
-    CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default()
+    CString::new(s).unwrap_or_else(|_| CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default())
 }
 
 impl EventData {
