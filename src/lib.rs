@@ -25,6 +25,8 @@
 mod config;
 mod engineio;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod hub;
 mod payload;

@@ -143,7 +143,7 @@ pub async fn read_request(
 }
 
 /// Parses a complete request head, or says it is not complete yet.
-fn parse_head(buf: &[u8], remote_addr: SocketAddr) -> Result<Option<(Request, usize)>, ReadError> {
+pub(crate) fn parse_head(buf: &[u8], remote_addr: SocketAddr) -> Result<Option<(Request, usize)>, ReadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     match parsed.parse(buf) {
