@@ -238,6 +238,16 @@ fn shut_down(running: Running, grace: Duration) {
         std::thread::sleep(Duration::from_millis(2));
     }
     running.runtime.shutdown_timeout(Duration::from_millis(200));
+    // Sessions whose cleanup task did not get to run before the runtime
+    // ended are detached here: every disconnect handler runs, and the
+    // namespace <-> socket <-> session references are broken, so nothing leaks.
+    for ns in core.namespaces.all() {
+        let sockets: Vec<_> = ns.registry.read().sockets.values().cloned().collect();
+        for socket in sockets {
+            socket.detach(DisconnectReason::ServerShuttingDown);
+        }
+    }
+    core.sessions.lock().clear();
 }
 
 /// A namespace: its handlers, guards and targets.

@@ -211,3 +211,25 @@ fn starting_twice_is_an_error_and_a_taken_port_is_reported() {
     assert!(matches!(other.start(), Err(wshub::Error::Io(_))));
     hub.stop(Duration::from_millis(100)).unwrap();
 }
+
+#[test]
+fn stop_with_many_clients_connected_detaches_every_socket() {
+    for _ in 0..3 {
+        let hub = hub();
+        let disconnects = Arc::new(AtomicUsize::new(0));
+        let d = disconnects.clone();
+        hub.on_disconnect(move |_, _| {
+            d.fetch_add(1, Ordering::SeqCst);
+        });
+        let addr = hub.start().unwrap();
+        let clients: Vec<_> = (0..20).map(|_| connect(addr, "/", "")).collect();
+        assert_eq!(hub.of("/").sockets().len(), 20);
+        hub.stop(Duration::ZERO).unwrap();
+        // Every socket left the registry and its handler ran, however far
+        // the sessions' own cleanup got before the runtime ended.
+        assert!(hub.of("/").sockets().is_empty());
+        assert!(hub.of("/").rooms().is_empty());
+        assert_eq!(disconnects.load(Ordering::SeqCst), 20);
+        drop(clients);
+    }
+}
