@@ -1,0 +1,1249 @@
+'use strict';
+// wshub for Node: the Socket.IO server's API over wshub's C ABI (an N-API
+// addon, src/addon.c). The hub (HTTP, Engine.IO, Socket.IO, rooms,
+// broadcasts) runs on its own threads in Rust; this layer converts arguments
+// (JSON text + binary attachments) and keeps the JS objects (Server,
+// Namespace, Socket) that Socket.IO users know.
+//
+// Every callback of the hub arrives on the JS thread in batches (see
+// _dispatch); what a handler throws is reported on io's 'error' event (or
+// console.error) and the hub goes on.
+
+const EventEmitter = require('events');
+const path = require('path');
+
+const native = loadAddon();
+
+function loadAddon() {
+  const tried = [];
+  for (const kind of ['Release', 'Debug']) {
+    const file = path.join(__dirname, 'build', kind, 'wshub.node');
+    try {
+      return require(file);
+    } catch (err) {
+      if (err.code !== 'MODULE_NOT_FOUND') throw err;
+      tried.push(file);
+    }
+  }
+  throw new Error(`wshub: the addon is not built (looked for ${tried.join(', ')}); run \`npm install\` in ${__dirname}`);
+}
+
+// wshub_status
+const OK = 0;
+const INVALID_ARGUMENT = 2;
+const NOT_FOUND = 5;
+const DISCONNECTED = 6;
+const NOT_RUNNING = 8;
+const STOPPED = 9;
+const TIMEOUT = 11;
+// Statuses of a target that is gone (socket left, hub closed): not an error
+// for an emit, as with Socket.IO.
+const GONE = new Set([NOT_FOUND, DISCONNECTED, NOT_RUNNING, STOPPED]);
+
+// Item kinds of a dispatch batch (src/addon.c).
+const K_EVENT = 0;
+const K_CONNECT = 1;
+const K_DISCONNECT = 2;
+const K_GUARD = 3;
+const K_ACK = 4;
+const STRIDE = 7;
+
+const NO_TIMEOUT = 0xffffffff; // ms: an ack without .timeout() waits until the socket leaves
+const PENDING_TTL = 60_000; // ms an accepted middleware socket waits for its connection
+
+const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
+const RESERVED_IN = new Set([...RESERVED, 'error']);
+
+function statusError(status, what) {
+  const message = native.lastError();
+  const err = new Error(`wshub: ${what}: ${native.statusName(status)}${message ? `: ${message}` : ''}`);
+  err.code = status;
+  return err;
+}
+
+/** Throws unless `status` is OK or says the target is gone. */
+function check(status, what) {
+  if (status !== OK && !GONE.has(status)) throw statusError(status, what);
+  return status;
+}
+
+// ---------- arguments: JSON text + binary attachments ----------
+
+function isBinary(x) {
+  return x instanceof ArrayBuffer || ArrayBuffer.isView(x);
+}
+
+function toBytes(x) {
+  if (x instanceof Uint8Array) return x;
+  if (x instanceof ArrayBuffer) return new Uint8Array(x);
+  return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+}
+
+function hasBinary(obj, toJSON) {
+  if (!obj || typeof obj !== 'object') return false;
+  if (Array.isArray(obj)) {
+    for (let i = 0; i < obj.length; i++) if (hasBinary(obj[i])) return true;
+    return false;
+  }
+  if (isBinary(obj)) return true;
+  if (typeof obj.toJSON === 'function' && !toJSON) return hasBinary(obj.toJSON(), true);
+  for (const key in obj) {
+    if (Object.prototype.hasOwnProperty.call(obj, key) && hasBinary(obj[key])) return true;
+  }
+  return false;
+}
+
+function deconstruct(data, buffers) {
+  if (!data || typeof data !== 'object') return data;
+  if (isBinary(data)) {
+    buffers.push(toBytes(data));
+    return { _placeholder: true, num: buffers.length - 1 };
+  }
+  if (Array.isArray(data)) return data.map((d) => deconstruct(d, buffers));
+  if (data instanceof Date) return data;
+  const out = {};
+  for (const key in data) {
+    if (Object.prototype.hasOwnProperty.call(data, key)) out[key] = deconstruct(data[key], buffers);
+  }
+  return out;
+}
+
+/** args (an array) -> [json, attachments | null] */
+function encode(args) {
+  for (let i = 0; i < args.length; i++) {
+    if (hasBinary(args[i])) {
+      const buffers = [];
+      const data = args.map((a) => deconstruct(a, buffers));
+      return [JSON.stringify(data), buffers];
+    }
+  }
+  return [JSON.stringify(args), null];
+}
+
+function reconstruct(data, buffers) {
+  if (!data || typeof data !== 'object') return data;
+  if (Array.isArray(data)) {
+    for (let i = 0; i < data.length; i++) data[i] = reconstruct(data[i], buffers);
+    return data;
+  }
+  if (data._placeholder === true && typeof data.num === 'number') {
+    return data.num >= 0 && data.num < buffers.length ? buffers[data.num] : undefined;
+  }
+  for (const key in data) {
+    if (Object.prototype.hasOwnProperty.call(data, key)) data[key] = reconstruct(data[key], buffers);
+  }
+  return data;
+}
+
+/** [json, attachments | null] -> args (an array) */
+function decode(json, buffers) {
+  const args = JSON.parse(json);
+  if (!Array.isArray(args)) return [];
+  return buffers ? reconstruct(args, buffers) : args;
+}
+
+// ---------- helpers ----------
+
+function hostOf(remote) {
+  if (!remote) return '';
+  if (remote.startsWith('[')) return remote.slice(1, remote.indexOf(']'));
+  const i = remote.lastIndexOf(':');
+  return i > 0 ? remote.slice(0, i) : remote;
+}
+
+function queryOf(url) {
+  const q = {};
+  const i = url ? url.indexOf('?') : -1;
+  if (i >= 0) for (const [k, v] of new URLSearchParams(url.slice(i + 1))) q[k] = v;
+  return q;
+}
+
+function makeHandshake(info) {
+  const headers = info.headers || {};
+  return {
+    headers,
+    time: new Date().toString(),
+    address: hostOf(info.remote_address),
+    xdomain: !!headers.origin,
+    secure: false,
+    issued: Date.now(),
+    url: info.url || '',
+    query: info.query || queryOf(info.url),
+    auth: info.auth && typeof info.auth === 'object' ? info.auth : {},
+  };
+}
+
+function normalizeNamespace(name) {
+  if (typeof name !== 'string') {
+    throw new TypeError('wshub: namespaces are strings (dynamic namespaces with a RegExp or a function are not supported)');
+  }
+  return name.startsWith('/') ? name : `/${name}`;
+}
+
+function normalizePath(p) {
+  let s = String(p);
+  if (!s.startsWith('/')) s = `/${s}`;
+  if (!s.endsWith('/')) s = `${s}/`;
+  return s;
+}
+
+function corsOrigins(cors) {
+  if (cors === undefined || cors === null || cors === false) return undefined;
+  if (cors === true) return '*';
+  const origin = typeof cors === 'object' && !Array.isArray(cors) ? cors.origin : cors;
+  if (origin === undefined || origin === true || origin === '*') return '*';
+  if (origin === false) return undefined;
+  if (typeof origin === 'string') return origin;
+  if (Array.isArray(origin) && origin.every((o) => typeof o === 'string')) return origin.join(',');
+  throw new TypeError('wshub: cors.origin must be "*", true, a string or an array of strings');
+}
+
+function clientBundleDir() {
+  try {
+    return path.join(path.dirname(require.resolve('socket.io-client/package.json')), 'dist');
+  } catch {
+    return undefined;
+  }
+}
+
+function toRoomList(rooms) {
+  return (Array.isArray(rooms) ? rooms : [rooms]).map(String);
+}
+
+// ---------- a small listener registry (Socket's own events) ----------
+
+class Listeners {
+  constructor() {
+    this.map = new Map();
+  }
+  add(event, fn, once, prepend) {
+    if (typeof fn !== 'function') throw new TypeError('wshub: a listener must be a function');
+    let list = this.map.get(event);
+    if (!list) this.map.set(event, (list = []));
+    const entry = { fn, once };
+    if (prepend) list.unshift(entry);
+    else list.push(entry);
+  }
+  remove(event, fn) {
+    const list = this.map.get(event);
+    if (!list) return;
+    const i = list.findIndex((e) => e.fn === fn);
+    if (i >= 0) list.splice(i, 1);
+    if (!list.length) this.map.delete(event);
+  }
+  /** The entries to call now (once-entries are removed). */
+  take(event) {
+    const list = this.map.get(event);
+    if (!list) return null;
+    const now = list.slice();
+    if (now.some((e) => e.once)) {
+      const rest = list.filter((e) => !e.once);
+      if (rest.length) this.map.set(event, rest);
+      else this.map.delete(event);
+    }
+    return now;
+  }
+}
+
+// ---------- targets ----------
+
+class BroadcastOperator {
+  constructor(nsp, rooms = new Set(), exceptRooms = new Set(), exceptSocket = null, flags = {}) {
+    this._nsp = nsp;
+    this._rooms = rooms;
+    this._except = exceptRooms;
+    this._exceptSocket = exceptSocket;
+    this._flags = flags;
+  }
+
+  to(room) {
+    const rooms = new Set(this._rooms);
+    for (const r of toRoomList(room)) rooms.add(r);
+    return new BroadcastOperator(this._nsp, rooms, this._except, this._exceptSocket, this._flags);
+  }
+
+  in(room) {
+    return this.to(room);
+  }
+
+  except(room) {
+    const except = new Set(this._except);
+    for (const r of toRoomList(room)) except.add(r);
+    return new BroadcastOperator(this._nsp, this._rooms, except, this._exceptSocket, this._flags);
+  }
+
+  timeout(ms) {
+    return new BroadcastOperator(this._nsp, this._rooms, this._except, this._exceptSocket, { ...this._flags, timeout: ms });
+  }
+
+  /** Accepted for compatibility: every emit is sent as soon as possible, compression is not used. */
+  get volatile() {
+    return this;
+  }
+  get local() {
+    return this;
+  }
+  compress() {
+    return this;
+  }
+
+  _target() {
+    return [
+      this._nsp.name,
+      this._rooms.size ? [...this._rooms] : null,
+      this._except.size ? [...this._except] : null,
+      this._exceptSocket,
+    ];
+  }
+
+  emit(event, ...args) {
+    if (RESERVED.has(event)) throw new Error(`"${event}" is a reserved event name`);
+    const server = this._nsp.server;
+    if (typeof args[args.length - 1] === 'function') {
+      const cb = args.pop();
+      this._emitWithAckAll(String(event), args, cb);
+      return true;
+    }
+    const h = server._h;
+    if (!h) return true;
+    const [json, atts] = encode(args);
+    const [ns, rooms, except, exceptSocket] = this._target();
+    check(native.emit(h, ns, rooms, except, exceptSocket, String(event), json, atts), 'emit');
+    return true;
+  }
+
+  _emitWithAckAll(event, args, cb) {
+    const server = this._nsp.server;
+    const ids = this._ids();
+    const responses = [];
+    let waiting = ids.length;
+    let timedOut = false;
+    if (!waiting) {
+      process.nextTick(() => server._call(cb, this._nsp, [null, responses]));
+      return;
+    }
+    const encoded = encode(args);
+    const timeout = this._flags.timeout;
+    const one = (err, response) => {
+      if (err) {
+        if (err.message === 'operation has timed out') timedOut = true;
+      } else {
+        responses.push(response);
+      }
+      if (--waiting === 0) {
+        server._call(cb, this._nsp, [timedOut ? new Error('operation has timed out') : null, responses]);
+      }
+    };
+    for (const id of ids) server._emitWithAck(this._nsp.name, id, event, encoded, timeout, true, one);
+  }
+
+  emitWithAck(event, ...args) {
+    return new Promise((resolve, reject) => {
+      args.push((err, responses) => (err ? reject(err) : resolve(responses)));
+      this.emit(event, ...args);
+    });
+  }
+
+  send(...args) {
+    return this.emit('message', ...args);
+  }
+
+  write(...args) {
+    return this.emit('message', ...args);
+  }
+
+  _ids() {
+    const h = this._nsp.server._h;
+    if (!h) return [];
+    const [ns, rooms, except, exceptSocket] = this._target();
+    const json = native.sockets(h, ns, rooms, except, exceptSocket);
+    return json ? JSON.parse(json) : [];
+  }
+
+  _sockets() {
+    const out = [];
+    for (const id of this._ids()) {
+      const s = this._nsp.sockets.get(id);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  /** The matching sockets (Socket objects: this process is the whole cluster). */
+  fetchSockets() {
+    return Promise.resolve(this._sockets());
+  }
+
+  allSockets() {
+    return Promise.resolve(new Set(this._ids()));
+  }
+
+  socketsJoin(room) {
+    for (const s of this._sockets()) s.join(room);
+  }
+
+  socketsLeave(room) {
+    for (const s of this._sockets()) for (const r of toRoomList(room)) s.leave(r);
+  }
+
+  disconnectSockets(close = false) {
+    for (const s of this._sockets()) s.disconnect(close);
+  }
+}
+
+// ---------- Socket ----------
+
+class Socket {
+  constructor(nsp, id, handshake) {
+    this.nsp = nsp;
+    this.id = id;
+    this.handshake = handshake;
+    this.data = {};
+    this.connected = false;
+    this.rooms = new Set(id ? [id] : []);
+    this.request = { headers: handshake.headers, url: handshake.url, method: 'GET' };
+    this._listeners = new Listeners();
+    this._any = [];
+    this._anyOutgoing = [];
+    this._fns = [];
+    this._flags = {};
+  }
+
+  get server() {
+    return this.nsp.server;
+  }
+
+  get disconnected() {
+    return !this.connected;
+  }
+
+  /** Raw WebSocket clients (endpoint `rawPath`) are sockets of "/" too. */
+  get raw() {
+    return !!this._raw;
+  }
+
+  // --- listeners of client events ---
+
+  on(event, fn) {
+    this._listeners.add(String(event), fn, false, false);
+    return this;
+  }
+  addListener(event, fn) {
+    return this.on(event, fn);
+  }
+  once(event, fn) {
+    this._listeners.add(String(event), fn, true, false);
+    return this;
+  }
+  prependListener(event, fn) {
+    this._listeners.add(String(event), fn, false, true);
+    return this;
+  }
+  prependOnceListener(event, fn) {
+    this._listeners.add(String(event), fn, true, true);
+    return this;
+  }
+  off(event, fn) {
+    this._listeners.remove(String(event), fn);
+    return this;
+  }
+  removeListener(event, fn) {
+    return this.off(event, fn);
+  }
+  removeAllListeners(event) {
+    if (event === undefined) this._listeners.map.clear();
+    else this._listeners.map.delete(String(event));
+    return this;
+  }
+  listeners(event) {
+    return (this._listeners.map.get(String(event)) || []).map((e) => e.fn);
+  }
+  listenerCount(event) {
+    return (this._listeners.map.get(String(event)) || []).length;
+  }
+  eventNames() {
+    return [...this._listeners.map.keys()];
+  }
+
+  onAny(fn) {
+    this._any.push(fn);
+    return this;
+  }
+  prependAny(fn) {
+    this._any.unshift(fn);
+    return this;
+  }
+  offAny(fn) {
+    if (!fn) this._any = [];
+    else this._any = this._any.filter((f) => f !== fn);
+    return this;
+  }
+  listenersAny() {
+    return this._any.slice();
+  }
+
+  onAnyOutgoing(fn) {
+    this._anyOutgoing.push(fn);
+    return this;
+  }
+  prependAnyOutgoing(fn) {
+    this._anyOutgoing.unshift(fn);
+    return this;
+  }
+  offAnyOutgoing(fn) {
+    if (!fn) this._anyOutgoing = [];
+    else this._anyOutgoing = this._anyOutgoing.filter((f) => f !== fn);
+    return this;
+  }
+  listenersAnyOutgoing() {
+    return this._anyOutgoing.slice();
+  }
+
+  /** Middleware for incoming packets: fn([event, ...args], next). */
+  use(fn) {
+    this._fns.push(fn);
+    return this;
+  }
+
+  // --- emitting ---
+
+  emit(event, ...args) {
+    if (RESERVED.has(event)) throw new Error(`"${event}" is a reserved event name`);
+    const flags = this._flags;
+    this._flags = {};
+    const server = this.nsp.server;
+    event = String(event);
+    if (this._anyOutgoing.length) {
+      for (const fn of this._anyOutgoing.slice()) server._call(fn, this, [event, ...args]);
+    }
+    if (typeof args[args.length - 1] === 'function') {
+      const cb = args.pop();
+      const withErr = flags.timeout !== undefined;
+      server._emitWithAck(this.nsp.name, this.id, event, encode(args), flags.timeout, withErr, (err, ...reply) =>
+        withErr ? server._call(cb, this, [err, ...reply]) : err ? undefined : server._call(cb, this, reply),
+      );
+      return true;
+    }
+    const h = server._h;
+    if (h && this.connected) {
+      const [json, atts] = encode(args);
+      check(native.emitTo(h, this.nsp.name, this.id, event, json, atts), 'emit');
+    }
+    return true;
+  }
+
+  emitWithAck(event, ...args) {
+    const withErr = this._flags.timeout !== undefined;
+    return new Promise((resolve, reject) => {
+      args.push(withErr ? (err, response) => (err ? reject(err) : resolve(response)) : (response) => resolve(response));
+      this.emit(event, ...args);
+    });
+  }
+
+  send(...args) {
+    this.emit('message', ...args);
+    return this;
+  }
+
+  write(...args) {
+    return this.send(...args);
+  }
+
+  /** The next emit waits at most `ms` for the client's ack: callback(err, ...reply). */
+  timeout(ms) {
+    this._flags.timeout = ms;
+    return this;
+  }
+
+  get volatile() {
+    return this;
+  }
+
+  compress() {
+    return this;
+  }
+
+  get broadcast() {
+    return new BroadcastOperator(this.nsp, new Set(), new Set(), this.id);
+  }
+
+  to(room) {
+    return this.broadcast.to(room);
+  }
+
+  in(room) {
+    return this.to(room);
+  }
+
+  except(room) {
+    return this.broadcast.except(room);
+  }
+
+  // --- rooms and life ---
+
+  join(rooms) {
+    const h = this.nsp.server._h;
+    for (const room of toRoomList(rooms)) {
+      if (h && this.connected) check(native.join(h, this.nsp.name, this.id, room), 'join');
+      this.rooms.add(room);
+    }
+  }
+
+  leave(room) {
+    const h = this.nsp.server._h;
+    room = String(room);
+    if (h && this.connected) check(native.leave(h, this.nsp.name, this.id, room), 'leave');
+    this.rooms.delete(room);
+  }
+
+  /** Disconnects from this namespace, or with `close` closes the whole connection. */
+  disconnect(close = false) {
+    const h = this.nsp.server._h;
+    if (h && this.connected) check(native.disconnect(h, this.nsp.name, this.id, !!close), 'disconnect');
+    return this;
+  }
+
+  // --- from the hub ---
+
+  _attach(id, info) {
+    this.id = id;
+    if (info) {
+      this.handshake.headers = info.headers || {};
+      this.handshake.query = info.query || this.handshake.query;
+      this.handshake.xdomain = !!this.handshake.headers.origin;
+      this.request.headers = this.handshake.headers;
+      this._raw = !!info.raw;
+    }
+    const early = [...this.rooms]; // joined inside a middleware, before the socket had an id
+    this.rooms = new Set(info && Array.isArray(info.rooms) ? info.rooms : [id]);
+    this.connected = true;
+    if (early.length) this.join(early);
+  }
+
+  _emitReserved(event, ...args) {
+    const list = this._listeners.take(event);
+    if (!list) return false;
+    for (const e of list) this.nsp.server._call(e.fn, this, args);
+    return true;
+  }
+
+  _onevent(name, args, ackId) {
+    if (ackId >= 0) args.push(this._ackFn(ackId));
+    if (!this._fns.length) return this._dispatchEvent(name, args);
+    const packet = [name, ...args];
+    const fns = this._fns.slice();
+    let i = 0;
+    const step = (err) => {
+      if (err) {
+        if (!this._emitReserved('error', err)) this.nsp.server._reportError(err);
+        return;
+      }
+      if (!this.connected) return;
+      if (i >= fns.length) return this._dispatchEvent(String(packet[0]), packet.slice(1));
+      const fn = fns[i++];
+      let called = false;
+      try {
+        fn(packet, (e) => {
+          if (!called) {
+            called = true;
+            step(e);
+          }
+        });
+      } catch (e) {
+        called = true;
+        step(e);
+      }
+    };
+    step(null);
+  }
+
+  _dispatchEvent(name, args) {
+    const server = this.nsp.server;
+    if (this._any.length) for (const fn of this._any.slice()) server._call(fn, this, [name, ...args]);
+    if (RESERVED_IN.has(name)) return; // a client cannot fire the server's own events
+    const list = this._listeners.take(name);
+    if (list) for (const e of list) server._call(e.fn, this, args);
+  }
+
+  _ackFn(ackId) {
+    let sent = false;
+    return (...reply) => {
+      if (sent) return;
+      sent = true;
+      const h = this.nsp.server._h;
+      if (!h) return;
+      const [json, atts] = encode(reply);
+      check(native.ack(h, this.nsp.name, this.id, ackId, json, atts), 'ack');
+    };
+  }
+
+  _onclose(reason) {
+    if (!this.connected) return;
+    this._emitReserved('disconnecting', reason);
+    this.connected = false;
+    this.nsp.sockets.delete(this.id);
+    this.rooms = new Set();
+    this._emitReserved('disconnect', reason);
+  }
+}
+
+// ---------- Namespace ----------
+
+class Namespace extends EventEmitter {
+  constructor(server, name) {
+    super();
+    this.name = name;
+    this.server = server;
+    /** @type {Map<string, Socket>} */
+    this.sockets = new Map();
+    this._fns = [];
+    this._registered = false;
+    this._guarded = false;
+    this._pending = new Map(); // sockets accepted by the middleware, waiting for their connection
+  }
+
+  _register() {
+    const h = this.server._h;
+    if (!h || this.server._closing) return;
+    if (!this._registered) {
+      const st = native.registerNamespace(h, this.name);
+      if (st !== OK) throw statusError(st, `namespace ${this.name}`);
+      this._registered = true;
+    }
+    if (this._fns.length && !this._guarded) {
+      const st = native.setGuard(h, this.name);
+      if (st !== OK) throw statusError(st, `middleware of ${this.name}`);
+      this._guarded = true;
+    }
+  }
+
+  /** Connection middleware: fn(socket, next); next(err) refuses with err.message (connect_error). */
+  use(fn) {
+    if (typeof fn !== 'function') throw new TypeError('wshub: middleware must be a function');
+    this._fns.push(fn);
+    this._register();
+    return this;
+  }
+
+  _emitReserved(event, ...args) {
+    for (const fn of this.rawListeners(event)) this.server._call(fn, this, args);
+  }
+
+  _op() {
+    return new BroadcastOperator(this);
+  }
+
+  to(room) {
+    return this._op().to(room);
+  }
+  in(room) {
+    return this._op().to(room);
+  }
+  except(room) {
+    return this._op().except(room);
+  }
+  timeout(ms) {
+    return this._op().timeout(ms);
+  }
+  get volatile() {
+    return this._op();
+  }
+  get local() {
+    return this._op();
+  }
+  compress() {
+    return this._op();
+  }
+
+  /** Emits to every socket of the namespace (EventEmitter's emit is not used for that). */
+  emit(event, ...args) {
+    return this._op().emit(event, ...args);
+  }
+  emitWithAck(event, ...args) {
+    return this._op().emitWithAck(event, ...args);
+  }
+  send(...args) {
+    this._op().emit('message', ...args);
+    return this;
+  }
+  write(...args) {
+    return this.send(...args);
+  }
+  fetchSockets() {
+    return this._op().fetchSockets();
+  }
+  allSockets() {
+    return this._op().allSockets();
+  }
+  socketsJoin(room) {
+    return this._op().socketsJoin(room);
+  }
+  socketsLeave(room) {
+    return this._op().socketsLeave(room);
+  }
+  disconnectSockets(close = false) {
+    return this._op().disconnectSockets(close);
+  }
+  /** One process is the whole cluster: there is no other server to reach. */
+  serverSideEmit() {
+    return true;
+  }
+
+  /** Room membership as Socket.IO's in-memory adapter shows it (rooms: room -> ids, sids: id -> rooms). */
+  get adapter() {
+    const rooms = new Map();
+    const sids = new Map();
+    for (const [id, s] of this.sockets) {
+      sids.set(id, new Set(s.rooms));
+      for (const r of s.rooms) {
+        if (!rooms.has(r)) rooms.set(r, new Set());
+        rooms.get(r).add(id);
+      }
+    }
+    return { nsp: this, rooms, sids };
+  }
+
+  _runMiddleware(socket, done) {
+    const fns = this._fns.slice();
+    let i = 0;
+    const step = (err) => {
+      if (err) return done(err);
+      if (i >= fns.length) return done(null);
+      const fn = fns[i++];
+      let called = false;
+      const next = (e) => {
+        if (called) return;
+        called = true;
+        step(e);
+      };
+      try {
+        fn(socket, next);
+      } catch (e) {
+        this.server._reportError(e);
+        next(e);
+      }
+    };
+    step(null);
+  }
+}
+
+// ---------- Server ----------
+
+class Server {
+  /**
+   * new Server(opts) / new Server(port, opts): listens at once when a port is given
+   * (0 picks a free one: see io.port); otherwise call io.listen(port).
+   */
+  constructor(port, opts) {
+    if (port && typeof port === 'object') {
+      opts = port;
+      port = opts.port;
+    }
+    this._opts = { ...(opts || {}) };
+    this._h = null;
+    this._port = null;
+    this._nsps = new Map();
+    this._acks = new Map();
+    this._ackSeq = 0;
+    this._unref = false;
+    this._closing = null;
+    this._dispatchFn = (batch) => this._dispatch(batch);
+    this.sockets = this.of('/');
+    if (port !== undefined && port !== null) this.listen(port);
+  }
+
+  /** The bound port once listening (useful with port 0). */
+  get port() {
+    return this._port;
+  }
+
+  address() {
+    return this._port === null ? null : { address: this._opts.host || '127.0.0.1', family: 'IPv4', port: this._port };
+  }
+
+  path(v) {
+    if (v === undefined) return normalizePath(this._opts.path || '/socket.io');
+    this._opts.path = v;
+    return this;
+  }
+
+  serveClient(v) {
+    if (v === undefined) return this._opts.serveClient !== false;
+    this._opts.serveClient = v;
+    return this;
+  }
+
+  _config(port) {
+    const o = this._opts;
+    const transports = o.transports || ['polling', 'websocket'];
+    const cfg = {
+      port: Number(port),
+      host: o.host,
+      path: normalizePath(o.path || '/socket.io'),
+      rawPath: o.rawPath,
+      staticDir: o.staticDir,
+      clientBundleDir: o.serveClient === false ? undefined : o.clientBundleDir || clientBundleDir(),
+      corsOrigins: corsOrigins(o.cors),
+      pingInterval: o.pingInterval,
+      pingTimeout: o.pingTimeout,
+      connectTimeout: o.connectTimeout,
+      maxPayload: o.maxHttpBufferSize,
+      maxQueuedFrames: o.maxQueuedFrames,
+      maxPacketsPerPoll: o.maxPacketsPerPoll,
+      maxConnections: o.maxConnections,
+      workerThreads: o.workerThreads,
+      allowPolling: transports.includes('polling'),
+      allowWebsocket: transports.includes('websocket'),
+      dropWhenFull: o.dropWhenFull,
+    };
+    for (const k of Object.keys(cfg)) if (cfg[k] === undefined || cfg[k] === null) delete cfg[k];
+    return cfg;
+  }
+
+  /** Starts serving on `port` (0: any free port). wshub runs its own HTTP listener. */
+  listen(port, opts) {
+    if (typeof port === 'object' && port !== null) {
+      throw new TypeError('wshub serves HTTP itself: pass a port (and use staticDir for files), not an http.Server');
+    }
+    if (this._closing) throw new Error('wshub: the server was closed');
+    if (this._h) throw new Error('wshub: the server is already listening');
+    if (opts) Object.assign(this._opts, opts);
+    const port_ = Number(port === undefined ? 3000 : port);
+    if (!Number.isInteger(port_) || port_ < 0 || port_ > 65535) throw new RangeError(`wshub: bad port ${port}`);
+    this._h = native.create(this._config(port_), this._dispatchFn);
+    for (const nsp of this._nsps.values()) nsp._register();
+    this._port = native.start(this._h);
+    if (this._unref) native.ref(this._h, false);
+    return this;
+  }
+
+  attach(port, opts) {
+    return this.listen(port, opts);
+  }
+
+  of(name, fn) {
+    name = normalizeNamespace(name);
+    let nsp = this._nsps.get(name);
+    if (!nsp) {
+      nsp = new Namespace(this, name);
+      this._nsps.set(name, nsp);
+      nsp._register();
+    }
+    if (fn) nsp.on('connection', fn);
+    return nsp;
+  }
+
+  use(fn) {
+    this.sockets.use(fn);
+    return this;
+  }
+
+  // The main namespace's methods, as Socket.IO's Server has them.
+  to(room) {
+    return this.sockets.to(room);
+  }
+  in(room) {
+    return this.sockets.in(room);
+  }
+  except(room) {
+    return this.sockets.except(room);
+  }
+  timeout(ms) {
+    return this.sockets.timeout(ms);
+  }
+  get volatile() {
+    return this.sockets.volatile;
+  }
+  get local() {
+    return this.sockets.local;
+  }
+  compress(c) {
+    return this.sockets.compress(c);
+  }
+  emit(event, ...args) {
+    return this.sockets.emit(event, ...args);
+  }
+  emitWithAck(event, ...args) {
+    return this.sockets.emitWithAck(event, ...args);
+  }
+  send(...args) {
+    this.sockets.send(...args);
+    return this;
+  }
+  write(...args) {
+    return this.send(...args);
+  }
+  fetchSockets() {
+    return this.sockets.fetchSockets();
+  }
+  allSockets() {
+    return this.sockets.allSockets();
+  }
+  socketsJoin(room) {
+    return this.sockets.socketsJoin(room);
+  }
+  socketsLeave(room) {
+    return this.sockets.socketsLeave(room);
+  }
+  disconnectSockets(close = false) {
+    return this.sockets.disconnectSockets(close);
+  }
+  serverSideEmit() {
+    return true;
+  }
+
+  /** A running hub does not keep the process alive (it is stopped when the process exits). */
+  unref() {
+    this._unref = true;
+    if (this._h) native.ref(this._h, false);
+    return this;
+  }
+
+  ref() {
+    this._unref = false;
+    if (this._h) native.ref(this._h, true);
+    return this;
+  }
+
+  /**
+   * Closes every connection (sockets get 'disconnect' with "server shutting
+   * down"), stops the hub's threads and lets the process exit. Resolves once
+   * it is all done. `opts.grace` (ms, default 1000) bounds the flush of what is queued.
+   */
+  close(fn, opts) {
+    if (typeof fn === 'object' && fn !== null) [fn, opts] = [undefined, fn];
+    if (!this._closing) {
+      const grace = opts && opts.grace !== undefined ? opts.grace : this._opts.closeGrace !== undefined ? this._opts.closeGrace : 1000;
+      this._closing = new Promise((resolve) => {
+        const h = this._h;
+        if (!h) return resolve();
+        native.stop(h, grace, () => {
+          try {
+            native.drain(h, this._dispatchFn);
+          } catch (err) {
+            this._reportError(err);
+          }
+          for (const nsp of this._nsps.values()) {
+            for (const s of [...nsp.sockets.values()]) s._onclose('server shutting down');
+            nsp._pending.clear();
+          }
+          const acks = [...this._acks.values()];
+          this._acks.clear();
+          for (const a of acks) a.cb(new Error('socket has been disconnected'));
+          resolve();
+        });
+      });
+    }
+    if (typeof fn === 'function') this._closing.then(() => fn());
+    return this._closing;
+  }
+
+  // --- EventEmitter methods act on the main namespace, as with Socket.IO ---
+  on(event, fn) {
+    this.sockets.on(event, fn);
+    return this;
+  }
+  addListener(event, fn) {
+    return this.on(event, fn);
+  }
+  once(event, fn) {
+    this.sockets.once(event, fn);
+    return this;
+  }
+  prependListener(event, fn) {
+    this.sockets.prependListener(event, fn);
+    return this;
+  }
+  prependOnceListener(event, fn) {
+    this.sockets.prependOnceListener(event, fn);
+    return this;
+  }
+  off(event, fn) {
+    this.sockets.off(event, fn);
+    return this;
+  }
+  removeListener(event, fn) {
+    return this.off(event, fn);
+  }
+  removeAllListeners(event) {
+    this.sockets.removeAllListeners(event);
+    return this;
+  }
+  listeners(event) {
+    return this.sockets.listeners(event);
+  }
+  rawListeners(event) {
+    return this.sockets.rawListeners(event);
+  }
+  listenerCount(event) {
+    return this.sockets.listenerCount(event);
+  }
+  eventNames() {
+    return this.sockets.eventNames();
+  }
+
+  // --- internals ---
+
+  /** Calls a user function; what it throws (or its promise rejects with) goes to 'error'. */
+  _call(fn, self, args) {
+    try {
+      const r = fn.apply(self, args);
+      if (r && typeof r.then === 'function') r.then(undefined, (err) => this._reportError(err));
+    } catch (err) {
+      this._reportError(err);
+    }
+  }
+
+  _reportError(err) {
+    const main = this.sockets;
+    const listeners = main.rawListeners('error');
+    if (!listeners.length) {
+      console.error('wshub: an event handler threw:', err);
+      return;
+    }
+    for (const fn of listeners) {
+      try {
+        fn.call(this, err);
+      } catch (e) {
+        console.error('wshub: an error listener threw:', e);
+      }
+    }
+  }
+
+  /**
+   * Sends `event` to one socket with an ack; cb(err, ...reply) once: err is
+   * an Error on timeout or disconnect. Without `withErr` a missing reply is
+   * never reported (Socket.IO's behaviour without .timeout()).
+   */
+  _emitWithAck(ns, id, event, [json, atts], timeout, withErr, cb) {
+    const h = this._h;
+    const token = ++this._ackSeq;
+    const entry = { cb };
+    const st = h ? native.emitWithAck(h, ns, id, event, json, atts, timeout === undefined ? NO_TIMEOUT : timeout, token) : STOPPED;
+    if (st === OK) {
+      this._acks.set(token, entry);
+      return;
+    }
+    if (!GONE.has(st)) throw statusError(st, 'emit');
+    if (withErr) process.nextTick(() => cb(new Error('socket has been disconnected')));
+  }
+
+  _dispatch(batch) {
+    for (let i = 0; i < batch.length; i += STRIDE) {
+      try {
+        switch (batch[i]) {
+          case K_EVENT:
+            this._onEvent(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5], batch[i + 6]);
+            break;
+          case K_CONNECT:
+            this._onConnect(batch[i + 1], batch[i + 2]);
+            break;
+          case K_DISCONNECT:
+            this._onDisconnect(batch[i + 1], batch[i + 2], batch[i + 3]);
+            break;
+          case K_GUARD:
+            this._onGuard(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
+            break;
+          case K_ACK:
+            this._onAck(batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
+            break;
+        }
+      } catch (err) {
+        this._reportError(err);
+      }
+    }
+  }
+
+  _onEvent(ns, id, name, json, atts, ackId) {
+    const nsp = this._nsps.get(ns);
+    const socket = nsp && nsp.sockets.get(id);
+    if (!socket) return;
+    let args;
+    try {
+      args = decode(json, atts);
+    } catch {
+      return;
+    }
+    socket._onevent(name, args, ackId);
+  }
+
+  _onConnect(ns, id) {
+    const nsp = this._nsps.get(ns);
+    if (!nsp) return;
+    const json = this._h ? native.socketInfo(this._h, ns, id) : null;
+    const info = json ? JSON.parse(json) : null;
+    let socket = null;
+    if (info && nsp._pending.size) {
+      const key = `${info.remote_address}\n${info.url}`;
+      const pending = nsp._pending.get(key);
+      if (pending) {
+        nsp._pending.delete(key);
+        socket = pending.socket;
+      }
+    }
+    if (!socket) socket = new Socket(nsp, id, makeHandshake(info || {}));
+    socket._attach(id, info);
+    nsp.sockets.set(id, socket);
+    nsp._emitReserved('connection', socket);
+    nsp._emitReserved('connect', socket);
+  }
+
+  _onDisconnect(ns, id, reason) {
+    const nsp = this._nsps.get(ns);
+    const socket = nsp && nsp.sockets.get(id);
+    if (socket) socket._onclose(reason);
+  }
+
+  _onGuard(ns, requestId, authJson, remote, url) {
+    const h = this._h;
+    const nsp = this._nsps.get(ns);
+    if (!nsp) {
+      native.decide(h, requestId, false, 'Invalid namespace');
+      return;
+    }
+    let auth = {};
+    try {
+      auth = JSON.parse(authJson) || {};
+    } catch {
+      /* keep {} */
+    }
+    const socket = new Socket(nsp, undefined, makeHandshake({ remote_address: remote, url, auth }));
+    nsp._runMiddleware(socket, (err) => {
+      if (this._h !== h || this._closing) return;
+      if (err) {
+        const message = err && typeof err === 'object' && err.message !== undefined ? String(err.message) : String(err);
+        native.decide(h, requestId, false, message);
+        return;
+      }
+      const key = `${remote}\n${url}`;
+      const now = Date.now();
+      for (const [k, p] of nsp._pending) if (now - p.t > PENDING_TTL) nsp._pending.delete(k);
+      nsp._pending.set(key, { socket, t: now });
+      if (native.decide(h, requestId, true, null) !== OK) nsp._pending.delete(key);
+    });
+  }
+
+  _onAck(token, status, json, atts) {
+    const entry = this._acks.get(token);
+    if (!entry) return;
+    this._acks.delete(token);
+    if (status === OK) {
+      let args = [];
+      try {
+        args = decode(json, atts);
+      } catch {
+        /* an unreadable reply: no arguments */
+      }
+      entry.cb(null, ...args);
+    } else if (status === TIMEOUT) {
+      entry.cb(new Error('operation has timed out'));
+    } else if (status === INVALID_ARGUMENT) {
+      entry.cb(new Error('this client cannot acknowledge (a plain WebSocket client)'));
+    } else {
+      entry.cb(new Error('socket has been disconnected'));
+    }
+  }
+}
+
+module.exports = { Server, Namespace, Socket, BroadcastOperator };
+module.exports.default = Server;

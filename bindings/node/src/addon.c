@@ -1,0 +1,1025 @@
+/*
+ * wshub's Node addon: plain N-API over the C ABI of include/wshub.h.
+ *
+ * Threads. wshub runs every callback on its ONE dispatcher thread. Each
+ * callback here copies what it was given into an item (wshub_event_retain
+ * for events and ack replies, strdup for the rest) and appends it to this
+ * hub's queue; when the queue goes from empty to non-empty it wakes the JS
+ * thread through a napi_threadsafe_function. On the JS thread, call_js takes
+ * the whole queue at once and hands it to the JS dispatch function as ONE
+ * flat array (STRIDE slots per item), so a busy hub pays one wake-up and one
+ * JS call per batch, not per event. The dispatcher never waits for JS.
+ *
+ * Lifetime. A `hub_state` is shared by the JS external (its finalizer) and
+ * the threadsafe function (its finalizer): freed when both are gone.
+ * stop() runs wshub_stop on a libuv worker (it blocks until every hub thread
+ * is joined) while the JS thread keeps draining the disconnects it produces;
+ * its completion drains the rest, frees the hub, releases the threadsafe
+ * function (so the process may exit) and calls back. An env cleanup hook
+ * stops a hub that is still running when the environment goes away (e.g.
+ * after io.unref()), before the objects behind the callbacks are destroyed.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wshub.h"
+
+enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4 };
+#define STRIDE 7
+
+typedef struct item {
+    struct item *next;
+    int kind;
+    int status;
+    uint64_t num;    /* GUARD: request id; ACK: token */
+    wshub_event *ev; /* EVENT, ACK (retained; NULL for an ack without reply) */
+    char *s[4];      /* CONNECT: ns, sid; DISCONNECT: ns, sid, reason; GUARD: ns, auth, remote, url */
+} item;
+
+typedef struct {
+    wshub_t *hub;                   /* NULL once freed */
+    napi_threadsafe_function tsfn;  /* NULL once released */
+    pthread_mutex_t lock;
+    item *head, *tail;
+    int wake_pending;
+    int refs;        /* the external and the threadsafe function */
+    int stopping;    /* a stop is under way on a worker */
+    int stop_done;   /* the worker's wshub_stop returned (under lock) */
+    pthread_cond_t stopped;
+    int started;
+    int referenced;  /* the tsfn keeps the loop alive (started and not unref'd) */
+    int user_unref;
+    int cleanup_hook;
+    uint32_t grace_ms;
+    napi_async_work work;
+    napi_ref stop_cb;
+    napi_env env;
+} hub_state;
+
+/* ---------- small helpers ---------- */
+
+#define CHECK(call)                                                        \
+    do {                                                                   \
+        if ((call) != napi_ok) {                                           \
+            throw_last(env, #call);                                        \
+            return NULL;                                                   \
+        }                                                                  \
+    } while (0)
+
+static void throw_last(napi_env env, const char *what) {
+    const napi_extended_error_info *info = NULL;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) return;
+    napi_get_last_error_info(env, &info);
+    napi_throw_error(env, NULL, info && info->error_message ? info->error_message : what);
+}
+
+static char *dup_str(const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    if (n) memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+static void free_item(item *it) {
+    int i;
+    if (it->ev) wshub_event_free(it->ev);
+    for (i = 0; i < 4; i++) free(it->s[i]);
+    free(it);
+}
+
+static void free_items(item *it) {
+    while (it) {
+        item *next = it->next;
+        free_item(it);
+        it = next;
+    }
+}
+
+static void state_unref(hub_state *st) {
+    if (--st->refs > 0) return;
+    if (st->hub) {
+        wshub_free(st->hub); /* not expected: the hub is freed by stop or the cleanup hook */
+        st->hub = NULL;
+    }
+    free_items(st->head);
+    pthread_cond_destroy(&st->stopped);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+/* ---------- the dispatcher side (any thread but JS's) ---------- */
+
+static void push(hub_state *st, item *it) {
+    int wake = 0;
+    napi_threadsafe_function tsfn;
+    pthread_mutex_lock(&st->lock);
+    it->next = NULL;
+    if (st->tail) st->tail->next = it; else st->head = it;
+    st->tail = it;
+    if (!st->wake_pending) st->wake_pending = wake = 1;
+    tsfn = st->tsfn;
+    pthread_mutex_unlock(&st->lock);
+    /* The tsfn is released only after wshub_stop returned, i.e. after the
+     * last callback: it is valid whenever a callback runs. */
+    if (wake && tsfn) napi_call_threadsafe_function(tsfn, NULL, napi_tsfn_nonblocking);
+}
+
+static item *new_item(int kind) {
+    item *it = calloc(1, sizeof *it);
+    if (it) it->kind = kind;
+    return it;
+}
+
+static void on_event(void *ud, const wshub_event *ev) {
+    item *it = new_item(K_EVENT);
+    if (!it) return;
+    it->ev = wshub_event_retain(ev);
+    if (!it->ev) { free(it); return; }
+    push(ud, it);
+}
+
+static void on_connection(void *ud, const char *sid, const char *ns) {
+    item *it = new_item(K_CONNECT);
+    if (!it) return;
+    it->s[0] = dup_str(ns);
+    it->s[1] = dup_str(sid);
+    push(ud, it);
+}
+
+static void on_disconnect(void *ud, const char *sid, const char *ns, const char *reason) {
+    item *it = new_item(K_DISCONNECT);
+    if (!it) return;
+    it->s[0] = dup_str(ns);
+    it->s[1] = dup_str(sid);
+    it->s[2] = dup_str(reason);
+    push(ud, it);
+}
+
+static void on_guard(void *ud, const wshub_connect_request *req) {
+    item *it = new_item(K_GUARD);
+    if (!it) return;
+    it->num = req->request_id;
+    it->s[0] = dup_str(req->name_space);
+    it->s[1] = dup_str(req->auth_json);
+    it->s[2] = dup_str(req->remote_addr);
+    it->s[3] = dup_str(req->url);
+    push(ud, it);
+}
+
+/* The ack callback's userdata is the hub state; the token travels in a
+ * small heap cell (userdata gets no finalizer: the callback runs once). */
+typedef struct { hub_state *st; uint64_t token; } ack_cell;
+
+static void on_ack(void *ud, wshub_status status, const wshub_event *reply) {
+    ack_cell *cell = ud;
+    item *it = new_item(K_ACK);
+    if (!it) { free(cell); return; }
+    it->num = cell->token;
+    it->status = (int)status;
+    if (reply) it->ev = wshub_event_retain(reply);
+    push(cell->st, it);
+    free(cell);
+}
+
+/* ---------- the JS side ---------- */
+
+static napi_value str_or_undef(napi_env env, const char *s) {
+    napi_value v;
+    if (s) napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+    else napi_get_undefined(env, &v);
+    return v;
+}
+
+static napi_value attachments_of(napi_env env, const wshub_event *ev) {
+    napi_value arr, buf;
+    uintptr_t i;
+    if (!ev || ev->attachment_count == 0) {
+        napi_get_null(env, &arr);
+        return arr;
+    }
+    napi_create_array_with_length(env, ev->attachment_count, &arr);
+    for (i = 0; i < ev->attachment_count; i++) {
+        void *data;
+        const wshub_bytes *b = &ev->attachments[i];
+        napi_create_buffer_copy(env, b->len, b->len ? (const void *)b->data : (const void *)"", &data, &buf);
+        napi_set_element(env, arr, (uint32_t)i, buf);
+    }
+    return arr;
+}
+
+static napi_value num(napi_env env, double d) {
+    napi_value v;
+    napi_create_double(env, d, &v);
+    return v;
+}
+
+/* Hands everything queued to `fn` as one flat array; frees the items. */
+static void drain(napi_env env, hub_state *st, napi_value fn) {
+    item *list, *it;
+    uint32_t n = 0, base = 0;
+    napi_value arr, undef, global, result;
+    pthread_mutex_lock(&st->lock);
+    list = st->head;
+    st->head = st->tail = NULL;
+    st->wake_pending = 0;
+    pthread_mutex_unlock(&st->lock);
+    if (!list) return;
+    if (!env || !fn) { free_items(list); return; }
+    for (it = list; it; it = it->next) n++;
+    napi_create_array_with_length(env, (size_t)n * STRIDE, &arr);
+    napi_get_undefined(env, &undef);
+    for (it = list; it; it = it->next, base += STRIDE) {
+        napi_value v[STRIDE];
+        int i;
+        for (i = 0; i < STRIDE; i++) v[i] = undef;
+        v[0] = num(env, it->kind);
+        switch (it->kind) {
+        case K_EVENT: {
+            const wshub_event *ev = it->ev;
+            v[1] = str_or_undef(env, ev->name_space);
+            v[2] = str_or_undef(env, ev->socket_id);
+            v[3] = str_or_undef(env, ev->name);
+            napi_create_string_utf8(env, ev->args_json ? ev->args_json : "[]", ev->args_json ? ev->args_len : 2, &v[4]);
+            v[5] = attachments_of(env, ev);
+            v[6] = num(env, ev->has_ack ? (double)ev->ack_id : -1);
+            break;
+        }
+        case K_CONNECT:
+        case K_DISCONNECT:
+            v[1] = str_or_undef(env, it->s[0]);
+            v[2] = str_or_undef(env, it->s[1]);
+            v[3] = str_or_undef(env, it->s[2]);
+            break;
+        case K_GUARD:
+            v[1] = str_or_undef(env, it->s[0]);
+            v[2] = num(env, (double)it->num);
+            v[3] = str_or_undef(env, it->s[1]);
+            v[4] = str_or_undef(env, it->s[2]);
+            v[5] = str_or_undef(env, it->s[3]);
+            break;
+        case K_ACK:
+            v[2] = num(env, (double)it->num);
+            v[3] = num(env, it->status);
+            if (it->ev) {
+                napi_create_string_utf8(env, it->ev->args_json ? it->ev->args_json : "[]",
+                                        it->ev->args_json ? it->ev->args_len : 2, &v[4]);
+                v[5] = attachments_of(env, it->ev);
+            }
+            break;
+        }
+        for (i = 0; i < STRIDE; i++) napi_set_element(env, arr, base + (uint32_t)i, v[i]);
+    }
+    free_items(list);
+    napi_get_global(env, &global);
+    /* The JS dispatcher catches what handlers throw; anything else surfaces
+     * as an uncaught exception, as it would from any callback. */
+    napi_call_function(env, global, fn, 1, &arr, &result);
+}
+
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+    (void)data;
+    drain(env, context, js_cb);
+}
+
+static void tsfn_finalize(napi_env env, void *data, void *hint) {
+    hub_state *st = data;
+    (void)env; (void)hint;
+    state_unref(st);
+}
+
+static void external_finalize(napi_env env, void *data, void *hint) {
+    (void)env; (void)hint;
+    state_unref(data);
+}
+
+static void release_tsfn(hub_state *st) {
+    napi_threadsafe_function tsfn;
+    pthread_mutex_lock(&st->lock);
+    tsfn = st->tsfn;
+    st->tsfn = NULL;
+    pthread_mutex_unlock(&st->lock);
+    if (tsfn) napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+}
+
+/* The environment is going away with the hub still running: stop it before
+ * the objects behind its callbacks are destroyed. */
+static void cleanup_hook(void *arg) {
+    hub_state *st = arg;
+    st->cleanup_hook = 0;
+    if (st->stopping) {
+        /* A worker is inside wshub_stop (e.g. process.exit() during
+         * io.close()): its completion will never run, so wait for the stop
+         * to end here, then finish it. */
+        pthread_mutex_lock(&st->lock);
+        while (!st->stop_done) pthread_cond_wait(&st->stopped, &st->lock);
+        pthread_mutex_unlock(&st->lock);
+    }
+    if (st->hub) {
+        wshub_stop(st->hub, 0);
+        wshub_free(st->hub);
+        st->hub = NULL;
+    }
+    release_tsfn(st);
+}
+
+static hub_state *get_state(napi_env env, napi_value v) {
+    void *p = NULL;
+    if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
+        napi_throw_type_error(env, NULL, "wshub: not a hub handle");
+        return NULL;
+    }
+    return p;
+}
+
+/* ---------- argument conversion ---------- */
+
+typedef struct {
+    char *p;
+    size_t len;
+    char small[256];
+} jstr;
+
+/* Reads a JS string (or null/undefined: p = NULL). Returns 0 on failure (exception pending). */
+static int get_str(napi_env env, napi_value v, jstr *out) {
+    napi_valuetype t;
+    size_t len = 0;
+    out->p = NULL;
+    out->len = 0;
+    napi_typeof(env, v, &t);
+    if (t == napi_null || t == napi_undefined) return 1;
+    if (t != napi_string) {
+        napi_throw_type_error(env, NULL, "wshub: expected a string");
+        return 0;
+    }
+    napi_get_value_string_utf8(env, v, NULL, 0, &len);
+    out->p = len < sizeof out->small ? out->small : malloc(len + 1);
+    if (!out->p) {
+        napi_throw_error(env, NULL, "wshub: out of memory");
+        return 0;
+    }
+    napi_get_value_string_utf8(env, v, out->p, len + 1, &out->len);
+    return 1;
+}
+
+static void free_str(jstr *s) {
+    if (s->p && s->p != s->small) free(s->p);
+    s->p = NULL;
+}
+
+typedef struct {
+    char **items;
+    size_t count;
+} jstrlist;
+
+static int get_str_list(napi_env env, napi_value v, jstrlist *out) {
+    napi_valuetype t;
+    uint32_t n = 0, i;
+    out->items = NULL;
+    out->count = 0;
+    napi_typeof(env, v, &t);
+    if (t == napi_null || t == napi_undefined) return 1;
+    if (napi_get_array_length(env, v, &n) != napi_ok) {
+        napi_throw_type_error(env, NULL, "wshub: expected an array of strings");
+        return 0;
+    }
+    if (n == 0) return 1;
+    out->items = calloc(n, sizeof(char *));
+    if (!out->items) return 0;
+    out->count = n;
+    for (i = 0; i < n; i++) {
+        napi_value e;
+        jstr s;
+        napi_get_element(env, v, i, &e);
+        if (!get_str(env, e, &s)) return 0;
+        out->items[i] = s.p == s.small ? dup_str(s.small) : s.p;
+        if (!out->items[i]) out->items[i] = dup_str("");
+    }
+    return 1;
+}
+
+static void free_str_list(jstrlist *l) {
+    size_t i;
+    for (i = 0; i < l->count; i++) free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->count = 0;
+}
+
+typedef struct {
+    wshub_bytes *items;
+    size_t count;
+    wshub_bytes small[8];
+} jbufs;
+
+/* An array of Uint8Array/Buffer (or null): borrowed views, valid for the call. */
+static int get_bufs(napi_env env, napi_value v, jbufs *out) {
+    napi_valuetype t;
+    uint32_t n = 0, i;
+    out->items = NULL;
+    out->count = 0;
+    napi_typeof(env, v, &t);
+    if (t == napi_null || t == napi_undefined) return 1;
+    if (napi_get_array_length(env, v, &n) != napi_ok) {
+        napi_throw_type_error(env, NULL, "wshub: expected an array of Uint8Array");
+        return 0;
+    }
+    if (n == 0) return 1;
+    out->items = n <= 8 ? out->small : calloc(n, sizeof(wshub_bytes));
+    if (!out->items) return 0;
+    out->count = n;
+    for (i = 0; i < n; i++) {
+        napi_value e, ab;
+        napi_typedarray_type tt;
+        size_t len = 0, off = 0;
+        void *data = NULL;
+        napi_get_element(env, v, i, &e);
+        if (napi_get_typedarray_info(env, e, &tt, &len, &data, &ab, &off) != napi_ok || tt != napi_uint8_array) {
+            napi_throw_type_error(env, NULL, "wshub: attachments must be Uint8Array");
+            return 0;
+        }
+        out->items[i].data = data;
+        out->items[i].len = len;
+    }
+    return 1;
+}
+
+static void free_bufs(jbufs *b) {
+    if (b->items && b->items != b->small) free(b->items);
+    b->items = NULL;
+}
+
+static napi_value ret_int(napi_env env, int64_t v) {
+    napi_value r;
+    napi_create_int64(env, v, &r);
+    return r;
+}
+
+static napi_value ret_undef(napi_env env) {
+    napi_value r;
+    napi_get_undefined(env, &r);
+    return r;
+}
+
+#define ARGS(n)                                                                  \
+    size_t argc = (n);                                                           \
+    napi_value argv[(n) > 0 ? (n) : 1];                                          \
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));                 \
+    if (argc < (n)) {                                                            \
+        napi_throw_type_error(env, NULL, "wshub: missing arguments");            \
+        return NULL;                                                             \
+    }
+
+#define HUB_OR_STOPPED(st)                                                       \
+    if (!(st)->hub) return ret_int(env, WSHUB_STOPPED);
+
+/* ---------- exported functions ---------- */
+
+static int get_u32(napi_env env, napi_value obj, const char *key, uint32_t *out) {
+    napi_value v;
+    napi_valuetype t;
+    bool has = false;
+    napi_has_named_property(env, obj, key, &has);
+    if (!has) return 0;
+    napi_get_named_property(env, obj, key, &v);
+    napi_typeof(env, v, &t);
+    if (t != napi_number) return 0;
+    double d;
+    napi_get_value_double(env, v, &d);
+    if (d < 0) d = 0;
+    if (d > 4294967295.0) d = 4294967295.0;
+    *out = (uint32_t)d;
+    return 1;
+}
+
+static int get_bool(napi_env env, napi_value obj, const char *key, bool *out) {
+    napi_value v;
+    napi_valuetype t;
+    bool has = false;
+    napi_has_named_property(env, obj, key, &has);
+    if (!has) return 0;
+    napi_get_named_property(env, obj, key, &v);
+    napi_typeof(env, v, &t);
+    if (t != napi_boolean) return 0;
+    napi_get_value_bool(env, v, out);
+    return 1;
+}
+
+static int get_named_str(napi_env env, napi_value obj, const char *key, jstr *out) {
+    napi_value v;
+    bool has = false;
+    out->p = NULL;
+    napi_has_named_property(env, obj, key, &has);
+    if (!has) return 1;
+    napi_get_named_property(env, obj, key, &v);
+    return get_str(env, v, out);
+}
+
+/* create(config, dispatch) -> handle. The config keys mirror wshub_config. */
+static napi_value js_create(napi_env env, napi_callback_info info) {
+    ARGS(2);
+    napi_value cfg = argv[0], fn = argv[1], name, external;
+    wshub_config c = wshub_config_default();
+    jstr host, path, raw_path, static_dir, bundle, cors;
+    uint32_t u;
+    bool b;
+    wshub_status status;
+    wshub_t *hub = NULL;
+    hub_state *st;
+    int ok;
+
+    if (get_u32(env, cfg, "port", &u)) c.port = (uint16_t)u;
+    if (get_u32(env, cfg, "pingInterval", &u)) c.ping_interval_ms = u;
+    if (get_u32(env, cfg, "pingTimeout", &u)) c.ping_timeout_ms = u;
+    if (get_u32(env, cfg, "connectTimeout", &u)) c.connect_timeout_ms = u;
+    if (get_u32(env, cfg, "maxPayload", &u)) c.max_payload = u;
+    if (get_u32(env, cfg, "maxQueuedFrames", &u)) c.max_queued_frames = u;
+    if (get_u32(env, cfg, "maxPacketsPerPoll", &u)) c.max_packets_per_poll = u;
+    if (get_u32(env, cfg, "maxConnections", &u)) c.max_connections = u;
+    if (get_u32(env, cfg, "workerThreads", &u)) c.worker_threads = u;
+    if (get_bool(env, cfg, "allowPolling", &b)) c.allow_polling = b;
+    if (get_bool(env, cfg, "allowWebsocket", &b)) c.allow_websocket = b;
+    if (get_bool(env, cfg, "dropWhenFull", &b)) c.drop_when_full = b;
+    host.p = path.p = raw_path.p = static_dir.p = bundle.p = cors.p = NULL;
+    ok = get_named_str(env, cfg, "host", &host) && get_named_str(env, cfg, "path", &path) &&
+         get_named_str(env, cfg, "rawPath", &raw_path) && get_named_str(env, cfg, "staticDir", &static_dir) &&
+         get_named_str(env, cfg, "clientBundleDir", &bundle) && get_named_str(env, cfg, "corsOrigins", &cors);
+    if (ok) {
+        c.host = host.p;
+        c.path = path.p;
+        c.raw_path = raw_path.p;
+        c.static_dir = static_dir.p;
+        c.client_bundle_dir = bundle.p;
+        c.cors_origins = cors.p;
+        status = wshub_new(&c, &hub);
+    }
+    free_str(&host); free_str(&path); free_str(&raw_path); free_str(&static_dir); free_str(&bundle); free_str(&cors);
+    if (!ok) return NULL;
+    if (status != WSHUB_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "wshub: %s: %s", wshub_status_str(status), wshub_last_error());
+        napi_throw_error(env, NULL, msg);
+        return NULL;
+    }
+    st = calloc(1, sizeof *st);
+    if (!st) {
+        wshub_free(hub);
+        napi_throw_error(env, NULL, "wshub: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    pthread_cond_init(&st->stopped, NULL);
+    st->hub = hub;
+    st->env = env;
+    st->refs = 2;
+    napi_create_string_utf8(env, "wshub", NAPI_AUTO_LENGTH, &name);
+    if (napi_create_threadsafe_function(env, fn, NULL, name, 0, 1, st, tsfn_finalize, st, call_js, &st->tsfn) != napi_ok) {
+        wshub_free(hub);
+        pthread_cond_destroy(&st->stopped);
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        throw_last(env, "napi_create_threadsafe_function");
+        return NULL;
+    }
+    /* Not started yet: do not hold the loop. */
+    napi_unref_threadsafe_function(env, st->tsfn);
+    napi_add_env_cleanup_hook(env, cleanup_hook, st);
+    st->cleanup_hook = 1;
+    if (napi_create_external(env, st, external_finalize, NULL, &external) != napi_ok) {
+        throw_last(env, "napi_create_external");
+        return NULL;
+    }
+    return external;
+}
+
+static void update_ref(napi_env env, hub_state *st) {
+    int want = st->started && !st->user_unref && st->hub && !st->stopping;
+    if (!st->tsfn || want == st->referenced) return;
+    if (want) napi_ref_threadsafe_function(env, st->tsfn);
+    else napi_unref_threadsafe_function(env, st->tsfn);
+    st->referenced = want;
+}
+
+/* start(h) -> port; throws on failure. */
+static napi_value js_start(napi_env env, napi_callback_info info) {
+    ARGS(1);
+    hub_state *st = get_state(env, argv[0]);
+    uint16_t port = 0;
+    wshub_status status;
+    if (!st) return NULL;
+    if (!st->hub) {
+        napi_throw_error(env, NULL, "wshub: the hub was closed");
+        return NULL;
+    }
+    status = wshub_start(st->hub, &port);
+    if (status != WSHUB_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "wshub: %s: %s", wshub_status_str(status), wshub_last_error());
+        napi_throw_error(env, NULL, msg);
+        return NULL;
+    }
+    st->started = 1;
+    update_ref(env, st);
+    return ret_int(env, port);
+}
+
+/* ref(h, bool): whether a running hub keeps the process alive. */
+static napi_value js_ref(napi_env env, napi_callback_info info) {
+    ARGS(2);
+    hub_state *st = get_state(env, argv[0]);
+    bool on = true;
+    if (!st) return NULL;
+    napi_get_value_bool(env, argv[1], &on);
+    st->user_unref = !on;
+    update_ref(env, st);
+    return ret_undef(env);
+}
+
+/* registerNamespace(h, ns): the catch-all event handler, connection and disconnect. */
+static napi_value js_register(napi_env env, napi_callback_info info) {
+    ARGS(2);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns;
+    wshub_status s;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    if (!get_str(env, argv[1], &ns)) return NULL;
+    s = wshub_on(st->hub, ns.p, NULL, on_event, st, NULL);
+    if (s == WSHUB_OK) s = wshub_on_connection(st->hub, ns.p, on_connection, st, NULL);
+    if (s == WSHUB_OK) s = wshub_on_disconnect(st->hub, ns.p, on_disconnect, st, NULL);
+    free_str(&ns);
+    return ret_int(env, s);
+}
+
+/* setGuard(h, ns) */
+static napi_value js_set_guard(napi_env env, napi_callback_info info) {
+    ARGS(2);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns;
+    wshub_status s;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    if (!get_str(env, argv[1], &ns)) return NULL;
+    s = wshub_set_guard(st->hub, ns.p, on_guard, st, NULL);
+    free_str(&ns);
+    return ret_int(env, s);
+}
+
+/* decide(h, requestId, accept, message|null) */
+static napi_value js_decide(napi_env env, napi_callback_info info) {
+    ARGS(4);
+    hub_state *st = get_state(env, argv[0]);
+    double id = 0;
+    bool accept = false;
+    jstr msg;
+    wshub_status s;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    napi_get_value_double(env, argv[1], &id);
+    napi_get_value_bool(env, argv[2], &accept);
+    if (!get_str(env, argv[3], &msg)) return NULL;
+    s = wshub_connect_decide(st->hub, (uint64_t)id, accept, msg.p);
+    free_str(&msg);
+    return ret_int(env, s);
+}
+
+/* emit(h, ns, rooms|null, exceptRooms|null, exceptSocket|null, event, json, attachments|null) -> status */
+static napi_value js_emit(napi_env env, napi_callback_info info) {
+    ARGS(8);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns, except_socket, event, json;
+    jstrlist rooms, except;
+    jbufs atts;
+    wshub_target t;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    int ok;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    ns.p = except_socket.p = event.p = json.p = NULL;
+    rooms.items = except.items = NULL;
+    rooms.count = except.count = 0;
+    atts.items = NULL;
+    ok = get_str(env, argv[1], &ns) && get_str_list(env, argv[2], &rooms) && get_str_list(env, argv[3], &except) &&
+         get_str(env, argv[4], &except_socket) && get_str(env, argv[5], &event) && get_str(env, argv[6], &json) &&
+         get_bufs(env, argv[7], &atts);
+    if (ok) {
+        t.name_space = ns.p;
+        t.rooms = (const char *const *)rooms.items;
+        t.room_count = rooms.count;
+        t.except_rooms = (const char *const *)except.items;
+        t.except_count = except.count;
+        t.except_socket = except_socket.p;
+        s = wshub_emit(st->hub, &t, event.p, json.p, json.len, atts.items, atts.count, NULL);
+    }
+    free_str(&ns); free_str(&except_socket); free_str(&event); free_str(&json);
+    free_str_list(&rooms); free_str_list(&except); free_bufs(&atts);
+    if (!ok) return NULL;
+    return ret_int(env, s);
+}
+
+/* emitTo(h, ns, sid, event, json, attachments|null) -> status */
+static napi_value js_emit_to(napi_env env, napi_callback_info info) {
+    ARGS(6);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns, sid, event, json;
+    jbufs atts;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    int ok;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    ns.p = sid.p = event.p = json.p = NULL;
+    atts.items = NULL;
+    ok = get_str(env, argv[1], &ns) && get_str(env, argv[2], &sid) && get_str(env, argv[3], &event) &&
+         get_str(env, argv[4], &json) && get_bufs(env, argv[5], &atts);
+    if (ok) s = wshub_emit_to(st->hub, ns.p, sid.p, event.p, json.p, json.len, atts.items, atts.count);
+    free_str(&ns); free_str(&sid); free_str(&event); free_str(&json); free_bufs(&atts);
+    if (!ok) return NULL;
+    return ret_int(env, s);
+}
+
+/* emitWithAck(h, ns, sid, event, json, attachments|null, timeoutMs, token) -> status */
+static napi_value js_emit_with_ack(napi_env env, napi_callback_info info) {
+    ARGS(8);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns, sid, event, json;
+    jbufs atts;
+    double timeout = 0, token = 0;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    ack_cell *cell;
+    int ok;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    ns.p = sid.p = event.p = json.p = NULL;
+    atts.items = NULL;
+    napi_get_value_double(env, argv[6], &timeout);
+    napi_get_value_double(env, argv[7], &token);
+    if (timeout < 0) timeout = 0;
+    if (timeout > 4294967295.0) timeout = 4294967295.0;
+    ok = get_str(env, argv[1], &ns) && get_str(env, argv[2], &sid) && get_str(env, argv[3], &event) &&
+         get_str(env, argv[4], &json) && get_bufs(env, argv[5], &atts);
+    if (ok) {
+        cell = malloc(sizeof *cell);
+        if (!cell) {
+            s = WSHUB_PANIC;
+        } else {
+            cell->st = st;
+            cell->token = (uint64_t)token;
+            s = wshub_emit_with_ack(st->hub, ns.p, sid.p, event.p, json.p, json.len, atts.items, atts.count,
+                                    (uint32_t)timeout, on_ack, cell);
+            if (s != WSHUB_OK) free(cell); /* the callback runs only after WSHUB_OK */
+        }
+    }
+    free_str(&ns); free_str(&sid); free_str(&event); free_str(&json); free_bufs(&atts);
+    if (!ok) return NULL;
+    return ret_int(env, s);
+}
+
+/* ack(h, ns, sid, ackId, json, attachments|null) -> status */
+static napi_value js_ack(napi_env env, napi_callback_info info) {
+    ARGS(6);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns, sid, json;
+    jbufs atts;
+    double id = 0;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    int ok;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    ns.p = sid.p = json.p = NULL;
+    atts.items = NULL;
+    napi_get_value_double(env, argv[3], &id);
+    ok = get_str(env, argv[1], &ns) && get_str(env, argv[2], &sid) && get_str(env, argv[4], &json) &&
+         get_bufs(env, argv[5], &atts);
+    if (ok) s = wshub_ack(st->hub, ns.p, sid.p, (uint64_t)id, json.p, json.len, atts.items, atts.count);
+    free_str(&ns); free_str(&sid); free_str(&json); free_bufs(&atts);
+    if (!ok) return NULL;
+    return ret_int(env, s);
+}
+
+/* join/leave(h, ns, sid, room) -> status; op 0 join, 1 leave */
+static napi_value room_op(napi_env env, napi_callback_info info, int op) {
+    ARGS(4);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns, sid, room;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    int ok;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    ns.p = sid.p = room.p = NULL;
+    ok = get_str(env, argv[1], &ns) && get_str(env, argv[2], &sid) && get_str(env, argv[3], &room);
+    if (ok) s = op == 0 ? wshub_join(st->hub, ns.p, sid.p, room.p) : wshub_leave(st->hub, ns.p, sid.p, room.p);
+    free_str(&ns); free_str(&sid); free_str(&room);
+    if (!ok) return NULL;
+    return ret_int(env, s);
+}
+static napi_value js_join(napi_env env, napi_callback_info info) { return room_op(env, info, 0); }
+static napi_value js_leave(napi_env env, napi_callback_info info) { return room_op(env, info, 1); }
+
+/* disconnect(h, ns, sid, close) -> status */
+static napi_value js_disconnect(napi_env env, napi_callback_info info) {
+    ARGS(4);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns, sid;
+    bool close = false;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    int ok;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    ns.p = sid.p = NULL;
+    napi_get_value_bool(env, argv[3], &close);
+    ok = get_str(env, argv[1], &ns) && get_str(env, argv[2], &sid);
+    if (ok) s = wshub_disconnect(st->hub, ns.p, sid.p, close);
+    free_str(&ns); free_str(&sid);
+    if (!ok) return NULL;
+    return ret_int(env, s);
+}
+
+/* socketInfo(h, ns, sid) -> JSON string | null */
+static napi_value js_socket_info(napi_env env, napi_callback_info info) {
+    ARGS(3);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns, sid;
+    char *out = NULL;
+    napi_value r;
+    int ok;
+    if (!st) return NULL;
+    ns.p = sid.p = NULL;
+    ok = get_str(env, argv[1], &ns) && get_str(env, argv[2], &sid);
+    if (ok && st->hub && wshub_socket_info(st->hub, ns.p, sid.p, &out) == WSHUB_OK) {
+        napi_create_string_utf8(env, out, NAPI_AUTO_LENGTH, &r);
+        wshub_string_free(out);
+    } else {
+        napi_get_null(env, &r);
+    }
+    free_str(&ns); free_str(&sid);
+    if (!ok) return NULL;
+    return r;
+}
+
+/* sockets(h, ns, rooms|null, exceptRooms|null, exceptSocket|null) -> JSON array string | null */
+static napi_value js_sockets(napi_env env, napi_callback_info info) {
+    ARGS(5);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns, except_socket;
+    jstrlist rooms, except;
+    wshub_target t;
+    char *out = NULL;
+    napi_value r;
+    int ok;
+    if (!st) return NULL;
+    ns.p = except_socket.p = NULL;
+    rooms.items = except.items = NULL;
+    rooms.count = except.count = 0;
+    ok = get_str(env, argv[1], &ns) && get_str_list(env, argv[2], &rooms) && get_str_list(env, argv[3], &except) &&
+         get_str(env, argv[4], &except_socket);
+    napi_get_null(env, &r);
+    if (ok && st->hub) {
+        t.name_space = ns.p;
+        t.rooms = (const char *const *)rooms.items;
+        t.room_count = rooms.count;
+        t.except_rooms = (const char *const *)except.items;
+        t.except_count = except.count;
+        t.except_socket = except_socket.p;
+        if (wshub_sockets(st->hub, &t, &out) == WSHUB_OK) {
+            napi_create_string_utf8(env, out, NAPI_AUTO_LENGTH, &r);
+            wshub_string_free(out);
+        }
+    }
+    free_str(&ns); free_str(&except_socket); free_str_list(&rooms); free_str_list(&except);
+    if (!ok) return NULL;
+    return r;
+}
+
+/* lastError() -> this thread's last message */
+static napi_value js_last_error(napi_env env, napi_callback_info info) {
+    napi_value r;
+    (void)info;
+    napi_create_string_utf8(env, wshub_last_error(), NAPI_AUTO_LENGTH, &r);
+    return r;
+}
+
+/* statusName(status) */
+static napi_value js_status_name(napi_env env, napi_callback_info info) {
+    ARGS(1);
+    int32_t s = 0;
+    napi_value r;
+    napi_get_value_int32(env, argv[0], &s);
+    napi_create_string_utf8(env, wshub_status_str((wshub_status)s), NAPI_AUTO_LENGTH, &r);
+    return r;
+}
+
+/* ---- stop(h, graceMs, done) ---- */
+
+static void stop_execute(napi_env env, void *data) {
+    hub_state *st = data;
+    (void)env;
+    if (st->hub) wshub_stop(st->hub, st->grace_ms);
+    pthread_mutex_lock(&st->lock);
+    st->stop_done = 1;
+    pthread_cond_broadcast(&st->stopped);
+    pthread_mutex_unlock(&st->lock);
+}
+
+static void stop_complete(napi_env env, napi_status status, void *data) {
+    hub_state *st = data;
+    napi_value cb, global, result;
+    (void)status;
+    napi_delete_async_work(env, st->work);
+    st->work = NULL;
+    /* No callback runs any more: free the hub, let the JS side run what is
+     * left in the queue (the disconnects of the shutdown, acks that will
+     * never come) through `done`, then release the threadsafe function so
+     * the loop may end. */
+    if (st->hub) {
+        wshub_free(st->hub);
+        st->hub = NULL;
+    }
+    if (st->cleanup_hook) {
+        napi_remove_env_cleanup_hook(env, cleanup_hook, st);
+        st->cleanup_hook = 0;
+    }
+    st->stopping = 0;
+    napi_get_reference_value(env, st->stop_cb, &cb);
+    napi_delete_reference(env, st->stop_cb);
+    st->stop_cb = NULL;
+    napi_get_global(env, &global);
+    napi_call_function(env, global, cb, 0, NULL, &result);
+    release_tsfn(st);
+}
+
+static napi_value js_stop(napi_env env, napi_callback_info info) {
+    ARGS(3);
+    hub_state *st = get_state(env, argv[0]);
+    double grace = 0;
+    napi_value name;
+    if (!st) return NULL;
+    if (st->stopping || !st->hub) {
+        napi_throw_error(env, NULL, "wshub: the hub is already stopping or stopped");
+        return NULL;
+    }
+    napi_get_value_double(env, argv[1], &grace);
+    if (grace < 0) grace = 0;
+    if (grace > 4294967295.0) grace = 4294967295.0;
+    st->grace_ms = (uint32_t)grace;
+    CHECK(napi_create_reference(env, argv[2], 1, &st->stop_cb));
+    napi_create_string_utf8(env, "wshub.stop", NAPI_AUTO_LENGTH, &name);
+    CHECK(napi_create_async_work(env, NULL, name, stop_execute, stop_complete, st, &st->work));
+    st->stopping = 1;
+    update_ref(env, st); /* the async work holds the loop meanwhile */
+    CHECK(napi_queue_async_work(env, st->work));
+    return ret_undef(env);
+}
+
+/* drainNow(h): runs what is queued, synchronously (used by close's completion). */
+static napi_value js_drain(napi_env env, napi_callback_info info) {
+    ARGS(2);
+    hub_state *st = get_state(env, argv[0]);
+    if (!st) return NULL;
+    drain(env, st, argv[1]);
+    return ret_undef(env);
+}
+
+static napi_value js_test_panic(napi_env env, napi_callback_info info) {
+    (void)info;
+    return ret_int(env, wshub_test_panic());
+}
+
+#define FN(name, f) { name, NULL, f, NULL, NULL, NULL, napi_enumerable, NULL }
+
+static napi_value init(napi_env env, napi_value exports) {
+    napi_property_descriptor props[] = {
+        FN("create", js_create),
+        FN("start", js_start),
+        FN("ref", js_ref),
+        FN("registerNamespace", js_register),
+        FN("setGuard", js_set_guard),
+        FN("decide", js_decide),
+        FN("emit", js_emit),
+        FN("emitTo", js_emit_to),
+        FN("emitWithAck", js_emit_with_ack),
+        FN("ack", js_ack),
+        FN("join", js_join),
+        FN("leave", js_leave),
+        FN("disconnect", js_disconnect),
+        FN("socketInfo", js_socket_info),
+        FN("sockets", js_sockets),
+        FN("lastError", js_last_error),
+        FN("statusName", js_status_name),
+        FN("stop", js_stop),
+        FN("drain", js_drain),
+        FN("testPanic", js_test_panic),
+    };
+    if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+    return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

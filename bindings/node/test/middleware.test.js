@@ -1,0 +1,99 @@
+'use strict';
+// io.use((socket, next) => …): connection middleware; an error reaches the client as connect_error.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { until, sleep, startServer, client, connected, pair } = require('./helpers');
+
+test('middleware refuses with connect_error and admits with socket.data kept', async (t) => {
+  const io = startServer(t);
+  const seen = [];
+  io.use((socket, next) => {
+    seen.push({ auth: socket.handshake.auth, query: socket.handshake.query, address: socket.handshake.address });
+    if (socket.handshake.auth.token !== 'secret') return next(new Error('unauthorized'));
+    socket.data.user = socket.handshake.auth.user;
+    socket.join('members'); // joined once the socket is connected
+    next();
+  });
+  const connections = [];
+  io.on('connection', (socket) => connections.push(socket));
+
+  const bad = client(t, io, '/', { auth: { token: 'nope' } });
+  await assert.rejects(connected(bad), (err) => err.message === 'unauthorized');
+  assert.equal(connections.length, 0);
+
+  const { c, socket } = await pair(t, io, '/', { auth: { token: 'secret', user: 'ann' }, query: { q: '1' } });
+  assert.equal(socket.data.user, 'ann');
+  assert.equal(socket.id, c.id);
+  assert.deepEqual([...socket.rooms].sort(), [c.id, 'members'].sort());
+  assert.deepEqual((await io.in('members').fetchSockets()).map((s) => s.id), [c.id]);
+  assert.equal(seen.length, 2);
+  assert.deepEqual(seen[1].auth, { token: 'secret', user: 'ann' });
+  assert.equal(seen[1].query.q, '1');
+  assert.equal(seen[1].address, '127.0.0.1');
+  assert.equal(connections.length, 1);
+  assert.equal(connections[0], socket);
+  // Headers are filled in once the socket is connected.
+  assert.equal(typeof socket.handshake.headers.host, 'string');
+});
+
+test('middlewares run in order, may be asynchronous, and stop at the first error', async (t) => {
+  const io = startServer(t);
+  const order = [];
+  io.use((socket, next) => {
+    order.push('first');
+    socket.data.steps = ['first'];
+    setTimeout(next, 30);
+  });
+  io.use(async (socket, next) => {
+    order.push('second');
+    await sleep(10);
+    socket.data.steps.push('second');
+    if (socket.handshake.auth.fail) next(new Error(`refused by second`));
+    else next();
+  });
+  io.use((socket, next) => {
+    order.push('third');
+    next();
+  });
+  const { socket } = await pair(t, io);
+  assert.deepEqual(socket.data.steps, ['first', 'second']);
+  assert.deepEqual(order, ['first', 'second', 'third']);
+  order.length = 0;
+  const bad = client(t, io, '/', { auth: { fail: true } });
+  await assert.rejects(connected(bad), /refused by second/);
+  assert.deepEqual(order, ['first', 'second']);
+});
+
+test('a middleware that throws refuses the client and is reported', async (t) => {
+  const io = startServer(t);
+  const errors = [];
+  io.on('error', (err) => errors.push(err.message));
+  io.use(() => {
+    throw new Error('middleware bug');
+  });
+  const bad = client(t, io);
+  await assert.rejects(connected(bad), /middleware bug/);
+  assert.deepEqual(errors, ['middleware bug']);
+});
+
+test('namespace middleware applies to its namespace only', async (t) => {
+  const io = startServer(t);
+  io.of('/admin').use((socket, next) => (socket.handshake.auth.token === 'secret' ? next() : next(new Error('admins only'))));
+  await pair(t, io, '/'); // the main namespace has no middleware
+  await assert.rejects(connected(client(t, io, '/admin')), /admins only/);
+  const { socket } = await pair(t, io, '/admin', { auth: { token: 'secret' } });
+  assert.equal(socket.nsp.name, '/admin');
+});
+
+test('many clients through an asynchronous middleware each get their own socket.data', async (t) => {
+  const io = startServer(t);
+  io.use((socket, next) => {
+    socket.data.who = socket.handshake.auth.who;
+    setTimeout(next, Math.random() * 20);
+  });
+  const clients = [];
+  for (let i = 0; i < 20; i++) clients.push(client(t, io, '/', { auth: { who: i } }));
+  await Promise.all(clients.map((c) => connected(c)));
+  await until(() => io.sockets.sockets.size === 20);
+  for (let i = 0; i < 20; i++) assert.equal(io.sockets.sockets.get(clients[i].id).data.who, i);
+});
