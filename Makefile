@@ -13,7 +13,7 @@ demo: $(NODE_DEPS)
 	$(CARGO) run --example chat
 
 ## test: every test of the project
-test: deps examples test-rust test-c test-js test-python test-e2e test-node-binding
+test: deps examples test-rust test-c test-js test-python test-e2e test-node-binding test-python-binding
 
 deps: $(NODE_DEPS) $(VENV)/.installed chromium
 

@@ -235,13 +235,16 @@ impl Socket {
     /// Disconnects the socket from its namespace (the client sees
     /// "io server disconnect"); its other namespaces stay connected.
     pub fn disconnect(&self) {
-        if self.connected() && self.0.session.protocol == Protocol::SocketIo {
-            self.0.session.push(&[sio::encode_disconnect(&self.0.namespace.name)]);
+        // Detach first: once the client has the DISCONNECT it may close its
+        // transport, and that must not be taken for the reason.
+        if !self.0.detach(DisconnectReason::ServerNamespaceDisconnect) {
+            return;
         }
         if self.is_raw() {
             self.0.session.close(DisconnectReason::ServerNamespaceDisconnect);
+        } else {
+            self.0.session.push(&[sio::encode_disconnect(&self.0.namespace.name)]);
         }
-        self.0.detach(DisconnectReason::ServerNamespaceDisconnect);
     }
 
     /// Closes the client's whole connection (every namespace).
