@@ -115,7 +115,8 @@ fn emit_with_ack_resolves_with_the_answer_or_times_out() {
     let socket = hub.of("/").socket(&id.unwrap()).unwrap();
     let (tx, rx) = mpsc::channel();
     let tx2 = tx.clone();
-    socket.emit_with_ack_callback("q", &Payload::one(&1).unwrap(), Duration::from_secs(5), move |r| tx.send(r).unwrap());
+    socket
+        .emit_with_ack_callback("q", &Payload::one(&1).unwrap(), Duration::from_secs(5), move |r| tx.send(r).unwrap());
     let asked = read_text(&mut ws);
     assert_eq!(asked, "421[\"q\",1]");
     ws.send(Message::text("431[\"yes\",{\"n\":2}]")).unwrap();
@@ -130,13 +131,15 @@ fn emit_with_ack_resolves_with_the_answer_or_times_out() {
 #[test]
 fn a_guard_refuses_with_its_message_and_others_still_connect() {
     let hub = hub();
-    hub.of("/admin").guard(|req| {
-        if req.auth.contains("\"ok\"") {
-            Ok(())
-        } else {
-            Err(ConnectRefusal::new("go away"))
-        }
-    });
+    hub.of("/admin").guard(
+        |req| {
+            if req.auth.contains("\"ok\"") {
+                Ok(())
+            } else {
+                Err(ConnectRefusal::new("go away"))
+            }
+        },
+    );
     let addr = hub.start().unwrap();
     let (_a, refused) = connect(addr, "/admin", "{\"token\":\"no\"}");
     assert_eq!(refused, Err("go away".to_string()));

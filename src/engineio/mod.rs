@@ -78,7 +78,12 @@ pub fn check_query(core: &HubCore, req: &Request) -> Result<EioQuery, ErrorCode>
 }
 
 /// Creates a session, registers it and starts its heartbeat task.
-pub fn open_session(core: &Arc<HubCore>, req: &Request, protocol: Protocol, transport: Transport) -> Arc<EngineSession> {
+pub fn open_session(
+    core: &Arc<HubCore>,
+    req: &Request,
+    protocol: Protocol,
+    transport: Transport,
+) -> Arc<EngineSession> {
     let sid = crate::sid::generate();
     let handshake = Arc::new(req.handshake());
     let session = EngineSession::new(
@@ -195,7 +200,11 @@ fn close_for_connect_timeout(session: &EngineSession) {
 }
 
 /// Handles one decoded packet from either transport.
-pub async fn on_packet(core: &Arc<HubCore>, session: &Arc<EngineSession>, packet: Packet) -> Result<(), DisconnectReason> {
+pub async fn on_packet(
+    core: &Arc<HubCore>,
+    session: &Arc<EngineSession>,
+    packet: Packet,
+) -> Result<(), DisconnectReason> {
     if let Packet::Pong(_) = packet {
         session.pong_received.store(true, Ordering::Release);
     }

@@ -141,9 +141,7 @@ pub fn encode_payload(frames: &[Frame]) -> Vec<u8> {
                 out.push(b'b');
                 let start = out.len();
                 out.resize(start + b.len().div_ceil(3) * 4, 0);
-                let written = base64::engine::general_purpose::STANDARD
-                    .encode_slice(b, &mut out[start..])
-                    .unwrap_or(0);
+                let written = base64::engine::general_purpose::STANDARD.encode_slice(b, &mut out[start..]).unwrap_or(0);
                 out.truncate(start + written);
             }
         }
@@ -152,7 +150,13 @@ pub fn encode_payload(frames: &[Frame]) -> Vec<u8> {
 }
 
 /// The handshake's open packet.
-pub fn open_packet(sid: &str, upgrades: &[&str], ping_interval_ms: u128, ping_timeout_ms: u128, max_payload: usize) -> Frame {
+pub fn open_packet(
+    sid: &str,
+    upgrades: &[&str],
+    ping_interval_ms: u128,
+    ping_timeout_ms: u128,
+    max_payload: usize,
+) -> Frame {
     let upgrades = upgrades.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(",");
     Frame::text(format!(
         "0{{\"sid\":\"{sid}\",\"upgrades\":[{upgrades}],\"pingInterval\":{ping_interval_ms},\"pingTimeout\":{ping_timeout_ms},\"maxPayload\":{max_payload}}}"

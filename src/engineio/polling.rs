@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::packet::{self, Frame};
 use super::session::{EngineSession, PollBatch, Protocol, Transport};
-use super::{on_packet, open_session, ErrorCode, EioQuery};
+use super::{on_packet, open_session, EioQuery, ErrorCode};
 use crate::hub::{DisconnectReason, HubCore};
 use crate::server::http::{Request, Response};
 

@@ -46,7 +46,8 @@ pub(crate) unsafe fn payload_from_c(
     let payload = if json.is_empty() {
         Payload::empty()
     } else {
-        let text = std::str::from_utf8(json).map_err(|_| fail(WSHUB_INVALID_ARGUMENT, "args_json is not valid UTF-8"))?;
+        let text =
+            std::str::from_utf8(json).map_err(|_| fail(WSHUB_INVALID_ARGUMENT, "args_json is not valid UTF-8"))?;
         Payload::from_json(text).map_err(|e| fail(WSHUB_INVALID_ARGUMENT, e.to_string()))?
     };
     let buffers = if attachment_count == 0 {

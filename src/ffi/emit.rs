@@ -59,7 +59,11 @@ unsafe fn usable<'a>(hub: *mut wshub_t) -> Result<&'a wshub_t, wshub_status> {
     Ok(h)
 }
 
-unsafe fn find_socket(h: &wshub_t, name_space: *const c_char, socket_id: *const c_char) -> Result<Socket, wshub_status> {
+unsafe fn find_socket(
+    h: &wshub_t,
+    name_space: *const c_char,
+    socket_id: *const c_char,
+) -> Result<Socket, wshub_status> {
     let ns = optional_str(name_space, "name_space")?.unwrap_or("/");
     let id = required_str(socket_id, "socket_id")?;
     h.hub.of(ns).socket(id).ok_or_else(|| fail(WSHUB_NOT_FOUND, format!("no socket {id} in namespace {ns}")))
@@ -127,7 +131,8 @@ pub unsafe extern "C" fn wshub_emit_to(
 /// the dispatcher thread: status `WSHUB_OK` with the reply's arguments in
 /// `reply` (borrowed for the call), or `WSHUB_TIMEOUT` / `WSHUB_DISCONNECTED`
 /// / `WSHUB_INVALID_ARGUMENT` (a plain client cannot ack) with `reply` NULL.
-pub type wshub_ack_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, status: wshub_status, reply: *const wshub_event)>;
+pub type wshub_ack_cb =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, status: wshub_status, reply: *const wshub_event)>;
 
 /// Calls the ack callback once: with the answer, or, if the library drops
 /// the wait (the hub stops), with `WSHUB_DISCONNECTED`.
@@ -147,7 +152,10 @@ impl AckReply {
 impl Drop for AckReply {
     fn drop(&mut self) {
         let (status, data) = self.reply.take().unwrap_or((WSHUB_DISCONNECTED, None));
-        let (cb, ud) = (self.callback, std::mem::replace(&mut self.userdata, super::lifecycle::Userdata::new(std::ptr::null_mut(), None)));
+        let (cb, ud) = (
+            self.callback,
+            std::mem::replace(&mut self.userdata, super::lifecycle::Userdata::new(std::ptr::null_mut(), None)),
+        );
         self.dispatcher.push(Box::new(move || unsafe {
             match &data {
                 Some(d) => d.with_view(|view| cb(ud.ptr(), status, view)),
@@ -187,11 +195,13 @@ pub unsafe extern "C" fn wshub_emit_with_ack(
             reply: None,
         };
         let (id, ns) = (socket.id().to_string(), socket.namespace().to_string());
-        socket.emit_with_ack_callback(event, &payload, Duration::from_millis(timeout_ms.into()), move |result| match result {
-            Ok(args) => reply.finish(WSHUB_OK, Some(EventData::new(&id, &ns, "", &args, None))),
-            Err(AckError::Timeout) => reply.finish(WSHUB_TIMEOUT, None),
-            Err(AckError::Disconnected) => reply.finish(WSHUB_DISCONNECTED, None),
-            Err(AckError::Unsupported) => reply.finish(WSHUB_INVALID_ARGUMENT, None),
+        socket.emit_with_ack_callback(event, &payload, Duration::from_millis(timeout_ms.into()), move |result| {
+            match result {
+                Ok(args) => reply.finish(WSHUB_OK, Some(EventData::new(&id, &ns, "", &args, None))),
+                Err(AckError::Timeout) => reply.finish(WSHUB_TIMEOUT, None),
+                Err(AckError::Disconnected) => reply.finish(WSHUB_DISCONNECTED, None),
+                Err(AckError::Unsupported) => reply.finish(WSHUB_INVALID_ARGUMENT, None),
+            }
         });
         Ok(())
     })
@@ -218,6 +228,20 @@ pub unsafe extern "C" fn wshub_ack(
     })
 }
 
+/// Resolves a socket and a room name, then applies `op` (join or leave).
+unsafe fn with_room(
+    hub: *mut wshub_t,
+    name_space: *const c_char,
+    socket_id: *const c_char,
+    room: *const c_char,
+    op: fn(&Socket, &str),
+) -> Result<(), wshub_status> {
+    let h = usable(hub)?;
+    let socket = find_socket(h, name_space, socket_id)?;
+    op(&socket, required_str(room, "room")?);
+    Ok(())
+}
+
 /// Puts a socket in a room.
 #[no_mangle]
 pub unsafe extern "C" fn wshub_join(
@@ -226,12 +250,7 @@ pub unsafe extern "C" fn wshub_join(
     socket_id: *const c_char,
     room: *const c_char,
 ) -> wshub_status {
-    run(|| {
-        let h = usable(hub)?;
-        let socket = find_socket(h, name_space, socket_id)?;
-        socket.join(required_str(room, "room")?);
-        Ok(())
-    })
+    run(|| with_room(hub, name_space, socket_id, room, Socket::join))
 }
 
 /// Takes a socket out of a room.
@@ -242,12 +261,7 @@ pub unsafe extern "C" fn wshub_leave(
     socket_id: *const c_char,
     room: *const c_char,
 ) -> wshub_status {
-    run(|| {
-        let h = usable(hub)?;
-        let socket = find_socket(h, name_space, socket_id)?;
-        socket.leave(required_str(room, "room")?);
-        Ok(())
-    })
+    run(|| with_room(hub, name_space, socket_id, room, Socket::leave))
 }
 
 /// Disconnects a socket from its namespace (the client sees
@@ -292,7 +306,9 @@ pub unsafe extern "C" fn wshub_socket_info(
         let socket = find_socket(h, name_space, socket_id)?;
         let hs = socket.handshake();
         let pairs = |list: &[(String, String)]| {
-            serde_json::Value::Object(list.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect())
+            serde_json::Value::Object(
+                list.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
+            )
         };
         let auth: serde_json::Value = serde_json::from_str(socket.auth()).unwrap_or_default();
         let info = serde_json::json!({
@@ -314,7 +330,11 @@ pub unsafe extern "C" fn wshub_socket_info(
 /// Writes to `*out` the JSON array of the ids of the sockets a target
 /// reaches (NULL target: every socket of "/"). Free with `wshub_string_free`.
 #[no_mangle]
-pub unsafe extern "C" fn wshub_sockets(hub: *mut wshub_t, target: *const wshub_target, out: *mut *mut c_char) -> wshub_status {
+pub unsafe extern "C" fn wshub_sockets(
+    hub: *mut wshub_t,
+    target: *const wshub_target,
+    out: *mut *mut c_char,
+) -> wshub_status {
     run(|| {
         let h = usable(hub)?;
         if out.is_null() {

@@ -7,6 +7,9 @@ use std::sync::atomic::Ordering;
 use tokio::sync::oneshot;
 
 use super::event::{c_string, EventData};
+use std::sync::Arc;
+
+use super::dispatcher::Dispatcher;
 use super::lifecycle::{wshub_free_fn, wshub_t, Userdata};
 use super::{fail, guard, optional_str, wshub_event, wshub_status, wshub_status::*};
 use crate::{ConnectRefusal, Namespace};
@@ -22,7 +25,12 @@ pub type wshub_connection_cb =
 /// string, e.g. "client namespace disconnect", "transport close",
 /// "ping timeout", "server shutting down" (strings borrowed for the call).
 pub type wshub_disconnect_cb = Option<
-    unsafe extern "C" fn(userdata: *mut c_void, socket_id: *const c_char, name_space: *const c_char, reason: *const c_char),
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        socket_id: *const c_char,
+        name_space: *const c_char,
+        reason: *const c_char,
+    ),
 >;
 
 /// A client asks to join a namespace (fields borrowed for the call).
@@ -44,12 +52,31 @@ pub struct wshub_connect_request {
 /// `request->request_id`, inside the callback or later from any thread.
 pub type wshub_guard_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, request: *const wshub_connect_request)>;
 
-/// Resolves the hub and the namespace argument of a registration.
-unsafe fn target_namespace<'a>(hub: *mut wshub_t, name_space: *const c_char) -> Result<(&'a wshub_t, Namespace), wshub_status> {
+/// What every registration needs: the namespace, the callback, its
+/// userdata (finalized at stop) and the dispatcher that will run it.
+struct Registration<F> {
+    hub: &'static wshub_t,
+    ns: Namespace,
+    cb: F,
+    ud: Arc<Userdata>,
+    dispatcher: Arc<Dispatcher>,
+}
+
+/// Checks a registration's arguments and keeps its userdata.
+unsafe fn register<F>(
+    hub: *mut wshub_t,
+    name_space: *const c_char,
+    callback: Option<F>,
+    userdata: *mut c_void,
+    free_userdata: wshub_free_fn,
+) -> Result<Registration<F>, wshub_status> {
+    // 'static: the handle outlives every registration (they end at stop).
     let Some(h) = hub.as_ref() else { return Err(fail(WSHUB_NULL_ARGUMENT, "hub is NULL")) };
     h.check_usable()?;
-    let ns = optional_str(name_space, "name_space")?.unwrap_or("/");
-    Ok((h, h.hub.of(ns)))
+    let ns = h.hub.of(optional_str(name_space, "name_space")?.unwrap_or("/"));
+    let cb = callback.ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "callback is NULL"))?;
+    let ud = h.keep_userdata(Userdata::new(userdata, free_userdata));
+    Ok(Registration { hub: h, ns, cb, ud, dispatcher: h.dispatcher.clone() })
 }
 
 /// Registers `callback` for `event` in namespace `name_space` (NULL: "/").
@@ -66,17 +93,15 @@ pub unsafe extern "C" fn wshub_on(
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
     guard(|| {
-        let (h, ns) = match target_namespace(hub, name_space) {
-            Ok(x) => x,
-            Err(s) => return s,
-        };
-        let Some(cb) = callback else { return fail(WSHUB_NULL_ARGUMENT, "callback is NULL") };
+        let Registration { ns, cb, ud, dispatcher, .. } =
+            match register(hub, name_space, callback, userdata, free_userdata) {
+                Ok(r) => r,
+                Err(s) => return s,
+            };
         let event = match optional_str(event, "event") {
             Ok(e) => e.map(str::to_string),
             Err(s) => return s,
         };
-        let ud = h.keep_userdata(Userdata::new(userdata, free_userdata));
-        let dispatcher = h.dispatcher.clone();
         let handler = move |ev: crate::Event| {
             let data = EventData::new(ev.socket().id(), ev.socket().namespace(), ev.name(), ev.args(), ev.ack_id());
             let ud = ud.clone();
@@ -101,13 +126,11 @@ pub unsafe extern "C" fn wshub_on_connection(
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
     guard(|| {
-        let (h, ns) = match target_namespace(hub, name_space) {
-            Ok(x) => x,
-            Err(s) => return s,
-        };
-        let Some(cb) = callback else { return fail(WSHUB_NULL_ARGUMENT, "callback is NULL") };
-        let ud = h.keep_userdata(Userdata::new(userdata, free_userdata));
-        let dispatcher = h.dispatcher.clone();
+        let Registration { ns, cb, ud, dispatcher, .. } =
+            match register(hub, name_space, callback, userdata, free_userdata) {
+                Ok(r) => r,
+                Err(s) => return s,
+            };
         ns.on_connect(move |socket| {
             let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
             let ud = ud.clone();
@@ -128,13 +151,11 @@ pub unsafe extern "C" fn wshub_on_disconnect(
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
     guard(|| {
-        let (h, ns) = match target_namespace(hub, name_space) {
-            Ok(x) => x,
-            Err(s) => return s,
-        };
-        let Some(cb) = callback else { return fail(WSHUB_NULL_ARGUMENT, "callback is NULL") };
-        let ud = h.keep_userdata(Userdata::new(userdata, free_userdata));
-        let dispatcher = h.dispatcher.clone();
+        let Registration { ns, cb, ud, dispatcher, .. } =
+            match register(hub, name_space, callback, userdata, free_userdata) {
+                Ok(r) => r,
+                Err(s) => return s,
+            };
         ns.on_disconnect(move |socket, reason| {
             let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
             let reason = c_string(reason.as_str());
@@ -158,13 +179,11 @@ pub unsafe extern "C" fn wshub_set_guard(
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
     guard(|| {
-        let (h, ns) = match target_namespace(hub, name_space) {
-            Ok(x) => x,
-            Err(s) => return s,
-        };
-        let Some(cb) = callback else { return fail(WSHUB_NULL_ARGUMENT, "callback is NULL") };
-        let ud = h.keep_userdata(Userdata::new(userdata, free_userdata));
-        let dispatcher = h.dispatcher.clone();
+        let Registration { hub: h, ns, cb, ud, dispatcher } =
+            match register(hub, name_space, callback, userdata, free_userdata) {
+                Ok(r) => r,
+                Err(s) => return s,
+            };
         let pending = h.pending.clone();
         let counter = h.next_request.clone();
         ns.guard_async(move |req| {

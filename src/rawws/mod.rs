@@ -52,8 +52,13 @@ pub async fn attach(core: &Arc<HubCore>, session: &Arc<EngineSession>) -> Result
         session.close(DisconnectReason::ServerNamespaceDisconnect);
         return Err(refusal);
     }
-    let socket =
-        SocketState::new(session.sid.clone(), ns.clone(), session.clone(), Utf8Bytes::from_static("{}"), core.runtime.clone());
+    let socket = SocketState::new(
+        session.sid.clone(),
+        ns.clone(),
+        session.clone(),
+        Utf8Bytes::from_static("{}"),
+        core.runtime.clone(),
+    );
     {
         let mut state = session.sio.lock();
         state.sockets.insert("/".into(), socket.clone());

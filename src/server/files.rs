@@ -68,7 +68,8 @@ pub async fn serve(root: &Path, url_path: &str, req: &Request) -> Response {
     }
     match tokio::fs::read(&path).await {
         Ok(body) => {
-            let resp = Response::new(200).content_type(content_type(&path)).header("Cache-Control", "no-cache").body(body);
+            let resp =
+                Response::new(200).content_type(content_type(&path)).header("Cache-Control", "no-cache").body(body);
             if req.method == "HEAD" {
                 resp.head_only()
             } else {

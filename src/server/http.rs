@@ -74,7 +74,8 @@ impl Request {
     }
 
     pub fn handshake(&self) -> Handshake {
-        let url = if self.raw_query.is_empty() { self.path.clone() } else { format!("{}?{}", self.path, self.raw_query) };
+        let url =
+            if self.raw_query.is_empty() { self.path.clone() } else { format!("{}?{}", self.path, self.raw_query) };
         Handshake {
             url,
             headers: self.headers.clone(),
@@ -179,7 +180,12 @@ fn head_to_request(parsed: &httparse::Request, remote_addr: SocketAddr) -> Resul
     })
 }
 
-async fn read_body(stream: &mut TcpStream, buf: &mut BytesMut, req: &Request, config: &Config) -> Result<Bytes, ReadError> {
+async fn read_body(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    req: &Request,
+    config: &Config,
+) -> Result<Bytes, ReadError> {
     match req.header("transfer-encoding").map(|t| t.trim().to_ascii_lowercase()) {
         None => {}
         Some(t) if t == "chunked" => return read_chunked(stream, buf, config.max_payload).await,

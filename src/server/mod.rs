@@ -122,7 +122,8 @@ async fn route(core: &Arc<HubCore>, req: &Request) -> Response {
 }
 
 fn preflight(req: &Request, cfg: &crate::Config) -> Response {
-    let mut resp = Response::new(204).cors(req, cfg).header("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
+    let mut resp =
+        Response::new(204).cors(req, cfg).header("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
     if let Some(h) = req.header("access-control-request-headers") {
         resp = resp.header("Access-Control-Allow-Headers", h.to_string());
     }

@@ -35,7 +35,11 @@ pub struct SioState {
 }
 
 /// Handles one text message of a Socket.IO session.
-pub async fn on_text(core: &Arc<HubCore>, session: &Arc<EngineSession>, text: Utf8Bytes) -> Result<(), DisconnectReason> {
+pub async fn on_text(
+    core: &Arc<HubCore>,
+    session: &Arc<EngineSession>,
+    text: Utf8Bytes,
+) -> Result<(), DisconnectReason> {
     if session.sio.lock().pending.is_some() {
         tracing::debug!(sid = %session.sid, "text packet while binary attachments were expected");
         return Err(DisconnectReason::ParseError);
@@ -61,7 +65,13 @@ pub async fn on_text(core: &Arc<HubCore>, session: &Arc<EngineSession>, text: Ut
             if packet.attachments > 0 {
                 start_binary(session, packet.namespace, Some(name), args, packet.ack_id, packet.attachments);
             } else {
-                dispatch_event(session, &packet.namespace, name, Payload::from_trusted(args, Vec::new()), packet.ack_id);
+                dispatch_event(
+                    session,
+                    &packet.namespace,
+                    name,
+                    Payload::from_trusted(args, Vec::new()),
+                    packet.ack_id,
+                );
             }
             Ok(())
         }
@@ -110,8 +120,14 @@ fn start_binary(
     ack_id: Option<u64>,
     expected: usize,
 ) {
-    session.sio.lock().pending =
-        Some(PendingBinary { namespace, event, json, ack_id, expected, attachments: Vec::with_capacity(expected.min(16)) });
+    session.sio.lock().pending = Some(PendingBinary {
+        namespace,
+        event,
+        json,
+        ack_id,
+        expected,
+        attachments: Vec::with_capacity(expected.min(16)),
+    });
 }
 
 fn dispatch_event(session: &EngineSession, namespace: &str, name: String, args: Payload, ack_id: Option<u64>) {
@@ -129,7 +145,11 @@ fn resolve_ack(session: &EngineSession, namespace: &str, ack_id: Option<u64>, pa
     }
 }
 
-async fn connect(core: &Arc<HubCore>, session: &Arc<EngineSession>, packet: sio::Packet) -> Result<(), DisconnectReason> {
+async fn connect(
+    core: &Arc<HubCore>,
+    session: &Arc<EngineSession>,
+    packet: sio::Packet,
+) -> Result<(), DisconnectReason> {
     let name = packet.namespace.clone();
     let Some(ns) = core.namespaces.get(&name) else {
         session.push(&[sio::encode_connect_error(&name, "Invalid namespace", None)]);
@@ -139,7 +159,11 @@ async fn connect(core: &Arc<HubCore>, session: &Arc<EngineSession>, packet: sio:
         return Ok(()); // already connected to it: nothing to do
     }
     let auth = sio::connect_auth(&packet);
-    let request = ConnectRequest { namespace: name.clone(), auth: auth.as_str().to_string(), handshake: session.handshake.clone() };
+    let request = ConnectRequest {
+        namespace: name.clone(),
+        auth: auth.as_str().to_string(),
+        handshake: session.handshake.clone(),
+    };
     // A guard may decide later (asynchronous auth); a session that closes
     // meanwhile stops waiting for it.
     let verdict = tokio::select! {

@@ -116,7 +116,6 @@ pub fn decode(text: &Utf8Bytes) -> Result<Packet, DecodeError> {
     Ok(packet)
 }
 
-
 fn first_char(data: &Option<Utf8Bytes>) -> Option<u8> {
     data.as_ref().and_then(|d| d.as_str().trim_start().as_bytes().first().copied())
 }
