@@ -60,6 +60,18 @@ pub struct Config {
     pub max_http_head: usize,
     /// Most simultaneous TCP connections; more are closed at accept.
     pub max_connections: usize,
+    /// Most simultaneous TCP connections from one IP address (0: no limit).
+    pub max_connections_per_ip: usize,
+    /// How long a client may take to send a whole HTTP request (head and
+    /// body), and how long a keep-alive connection may idle between
+    /// requests; a slow client gets 408 and is closed.
+    pub http_timeout: Duration,
+    /// Most binary attachments one packet may announce (the reference
+    /// parser's default is 10); more closes the connection.
+    pub max_attachments: usize,
+    /// Most namespaces one connection may join at once.
+    pub max_namespaces_per_connection: usize,
+
     /// Worker threads of the hub's runtime.
     pub worker_threads: usize,
 }
@@ -86,6 +98,11 @@ impl Default for Config {
             static_dir: None,
             max_http_head: 16 * 1024,
             max_connections: 100_000,
+            max_connections_per_ip: 0,
+            http_timeout: Duration::from_secs(10),
+            max_attachments: 10,
+            max_namespaces_per_connection: 32,
+
             worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         }
     }

@@ -189,6 +189,7 @@ impl Hub {
             shutdown: tokio_util::sync::CancellationToken::new(),
             runtime: runtime.handle().clone(),
             open_connections: AtomicUsize::new(0),
+            per_ip: Mutex::new(Default::default()),
         });
         runtime.spawn(server::accept_loop(core.clone(), listener));
         *running = Some(Running { runtime, core, addr });
@@ -430,6 +431,22 @@ impl HubBuilder {
     }
     pub fn max_connections(mut self, n: usize) -> Self {
         self.config.max_connections = n;
+        self
+    }
+    pub fn max_connections_per_ip(mut self, n: usize) -> Self {
+        self.config.max_connections_per_ip = n;
+        self
+    }
+    pub fn http_timeout(mut self, d: Duration) -> Self {
+        self.config.http_timeout = d;
+        self
+    }
+    pub fn max_attachments(mut self, n: usize) -> Self {
+        self.config.max_attachments = n;
+        self
+    }
+    pub fn max_namespaces_per_connection(mut self, n: usize) -> Self {
+        self.config.max_namespaces_per_connection = n;
         self
     }
     pub fn worker_threads(mut self, n: usize) -> Self {

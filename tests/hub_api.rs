@@ -236,3 +236,90 @@ fn stop_with_many_clients_connected_detaches_every_socket() {
         drop(clients);
     }
 }
+
+mod limits {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// Reads until the server closes; returns what it sent.
+    fn read_to_close(stream: &mut TcpStream) -> String {
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn a_client_that_trickles_its_headers_gets_408_and_others_are_served() {
+        let hub = Hub::builder().port(0).worker_threads(1).http_timeout(Duration::from_millis(300)).build().unwrap();
+        let addr = hub.start().unwrap();
+        let mut slow = TcpStream::connect(addr).unwrap();
+        let started = std::time::Instant::now();
+        let trickle = std::thread::spawn(move || {
+            for b in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1" {
+                if slow.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            read_to_close(&mut slow)
+        });
+        // Meanwhile a normal client is served at once.
+        let (_ws, id) = connect(addr, "/", "");
+        assert!(id.is_ok());
+        let answer = trickle.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        hub.stop(Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
+    fn a_packet_announcing_too_many_attachments_closes_that_connection() {
+        let hub = Hub::builder().port(0).worker_threads(1).max_attachments(2).build().unwrap();
+        let addr = hub.start().unwrap();
+        let (mut bad, _) = connect(addr, "/", "");
+        let (mut good, _) = connect(addr, "/", "");
+        bad.send(Message::text("453-[\"x\",{\"_placeholder\":true,\"num\":0}]")).unwrap();
+        let code = loop {
+            match bad.read() {
+                Ok(Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+                Err(_) => break None,
+                Ok(_) => {}
+            }
+        };
+        assert_eq!(code, Some(1002));
+        good.send(Message::text("421[\"nobody-listens\"]")).unwrap();
+        good.send(Message::text("2probe")).unwrap(); // any answer proves it is alive
+        assert_eq!(read_text(&mut good), "3probe");
+        hub.stop(Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
+    fn joining_more_namespaces_than_allowed_is_refused_with_a_reason() {
+        let hub = Hub::builder().port(0).worker_threads(1).max_namespaces_per_connection(1).build().unwrap();
+        hub.of("/second");
+        let addr = hub.start().unwrap();
+        let (mut ws, id) = connect(addr, "/", "");
+        assert!(id.is_ok());
+        ws.send(Message::text("40/second,")).unwrap();
+        assert_eq!(read_text(&mut ws), "44/second,{\"message\":\"too many namespaces on this connection\"}");
+        hub.stop(Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
+    fn connections_over_the_per_address_limit_are_closed_at_accept() {
+        let hub = Hub::builder().port(0).worker_threads(1).max_connections_per_ip(2).build().unwrap();
+        let addr = hub.start().unwrap();
+        let (_a, a) = connect(addr, "/", "");
+        let (b_ws, b) = connect(addr, "/", "");
+        assert!(a.is_ok() && b.is_ok());
+        let mut third = TcpStream::connect(addr).unwrap();
+        let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(read_to_close(&mut third), "", "the third connection is closed without an answer");
+        drop(b_ws);
+        std::thread::sleep(Duration::from_millis(200));
+        let (_c, c) = connect(addr, "/", "");
+        assert!(c.is_ok(), "a slot freed by a closed connection is usable again");
+        hub.stop(Duration::from_millis(100)).unwrap();
+    }
+}

@@ -201,6 +201,8 @@ pub(crate) struct HubCore {
     pub shutdown: tokio_util::sync::CancellationToken,
     pub runtime: tokio::runtime::Handle,
     pub open_connections: std::sync::atomic::AtomicUsize,
+    /// Open connections per IP address (kept only when a per-IP limit is set).
+    pub per_ip: parking_lot::Mutex<HashMap<std::net::IpAddr, usize>>,
 }
 
 impl HubCore {

@@ -34,6 +34,8 @@ pub enum ReadError {
     HeadTooLarge,
     BodyTooLarge,
     LengthRequired,
+    /// The request did not arrive within `http_timeout`.
+    Timeout,
 }
 
 impl ReadError {
@@ -44,6 +46,7 @@ impl ReadError {
             ReadError::HeadTooLarge => (431, "Request Header Fields Too Large"),
             ReadError::BodyTooLarge => (413, "Payload Too Large"),
             ReadError::LengthRequired => (411, "Length Required"),
+            ReadError::Timeout => (408, "Request Timeout"),
         };
         Some(Response::new(status).content_type("text/plain").body(text.as_bytes().to_vec()).close())
     }
@@ -331,6 +334,7 @@ impl Response {
             403 => "Forbidden",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            408 => "Request Timeout",
             411 => "Length Required",
             413 => "Payload Too Large",
             426 => "Upgrade Required",

@@ -37,12 +37,33 @@ pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener) {
             drop(stream);
             continue;
         }
+        let per_ip_limit = core.config.max_connections_per_ip;
+        if per_ip_limit > 0 {
+            let mut counts = core.per_ip.lock();
+            let n = counts.entry(peer.ip()).or_insert(0);
+            if *n >= per_ip_limit {
+                drop(counts);
+                tracing::debug!(%peer, "too many connections from this address");
+                drop(stream);
+                continue;
+            }
+            *n += 1;
+        }
         let _ = stream.set_nodelay(true);
         core.open_connections.fetch_add(1, Ordering::Relaxed);
         let core2 = core.clone();
         core.runtime.spawn(async move {
             serve_connection(&core2, stream, peer).await;
             core2.open_connections.fetch_sub(1, Ordering::Relaxed);
+            if core2.config.max_connections_per_ip > 0 {
+                let mut counts = core2.per_ip.lock();
+                if let Some(n) = counts.get_mut(&peer.ip()) {
+                    *n -= 1;
+                    if *n == 0 {
+                        counts.remove(&peer.ip());
+                    }
+                }
+            }
         });
     }
 }
@@ -50,13 +71,23 @@ pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener) {
 async fn serve_connection(core: &Arc<HubCore>, mut stream: TcpStream, peer: SocketAddr) {
     let mut buf = BytesMut::new();
     loop {
+        let read = http::read_request(&mut stream, &mut buf, peer, &core.config);
         let req = tokio::select! {
             _ = core.shutdown.cancelled() => return,
-            r = http::read_request(&mut stream, &mut buf, peer, &core.config) => r,
+            r = tokio::time::timeout(core.config.http_timeout, read) => r,
         };
         let req = match req {
-            Ok(req) => req,
-            Err(e) => {
+            // A slow (or idle keep-alive) client: answer 408 and close.
+            Err(_elapsed) => {
+                if !buf.is_empty() {
+                    if let Some(resp) = http::ReadError::Timeout.response() {
+                        let _ = resp.write(&mut stream).await;
+                    }
+                }
+                return;
+            }
+            Ok(Ok(req)) => req,
+            Ok(Err(e)) => {
                 if let Some(resp) = e.response() {
                     let _ = resp.write(&mut stream).await;
                 }

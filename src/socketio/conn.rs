@@ -48,6 +48,10 @@ pub async fn on_text(
         tracing::debug!(sid = %session.sid, error = %e, "undecodable Socket.IO packet");
         DisconnectReason::ParseError
     })?;
+    if packet.attachments > core.config.max_attachments {
+        tracing::debug!(sid = %session.sid, n = packet.attachments, "too many attachments");
+        return Err(DisconnectReason::ParseError);
+    }
     match packet.kind {
         // Boxed: a connect (with its guards) is rare, and its state must not
         // enlarge the reader that every idle connection keeps.
@@ -155,8 +159,16 @@ async fn connect(
         session.push(&[sio::encode_connect_error(&name, "Invalid namespace", None)]);
         return Ok(());
     };
-    if session.sio.lock().sockets.contains_key(&name) {
-        return Ok(()); // already connected to it: nothing to do
+    {
+        let state = session.sio.lock();
+        if state.sockets.contains_key(&name) {
+            return Ok(()); // already connected to it: nothing to do
+        }
+        if state.sockets.len() >= core.config.max_namespaces_per_connection {
+            drop(state);
+            session.push(&[sio::encode_connect_error(&name, "too many namespaces on this connection", None)]);
+            return Ok(());
+        }
     }
     let auth = sio::connect_auth(&packet);
     let request = ConnectRequest {
