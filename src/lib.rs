@@ -23,6 +23,7 @@
 //! not block; every method may be called from any thread, handlers included.
 
 mod config;
+mod deferred_wake;
 mod engineio;
 pub mod ffi;
 #[doc(hidden)]
@@ -175,7 +176,11 @@ impl Hub {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cfg.worker_threads)
             .thread_name("wshub-worker")
-            .on_thread_start(|| ON_HUB_THREAD.with(|f| f.set(true)))
+            .on_thread_start(|| {
+                ON_HUB_THREAD.with(|f| f.set(true));
+                deferred_wake::mark_worker();
+            })
+            .on_thread_park(deferred_wake::run_pending)
             .enable_all()
             .build()?;
         let listener = {

@@ -8,6 +8,8 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::deferred_wake::{self, Wake};
+
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 thread_local! {
@@ -31,8 +33,19 @@ struct Shared {
     ready: Condvar,
 }
 
+impl Wake for Shared {
+    fn wake(&self) {
+        self.ready.notify_one();
+    }
+}
+
+/// Past this many queued jobs a runtime worker wakes the dispatcher at once
+/// instead of waiting until it parks (bounds the latency under load).
+const DEFER_LIMIT: usize = 32;
+
 pub(crate) struct Dispatcher {
     shared: std::sync::Arc<Shared>,
+    waker: std::sync::Arc<dyn Wake>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -41,7 +54,8 @@ impl Dispatcher {
         let shared = std::sync::Arc::new(Shared::default());
         let s = shared.clone();
         let thread = std::thread::Builder::new().name("wshub-dispatch".into()).spawn(move || run(&s))?;
-        Ok(Dispatcher { shared, thread: Mutex::new(Some(thread)) })
+        let waker: std::sync::Arc<dyn Wake> = shared.clone();
+        Ok(Dispatcher { shared, waker, thread: Mutex::new(Some(thread)) })
     }
 
     /// Queues a job; false (and the job is dropped) once the dispatcher closed.
@@ -50,10 +64,12 @@ impl Dispatcher {
         if q.closed {
             return false;
         }
-        let was_empty = q.jobs.is_empty();
         q.jobs.push_back(job);
+        let queued = q.jobs.len();
         drop(q);
-        if was_empty {
+        // On a runtime worker, wake the dispatcher when the worker parks (one
+        // wake-up per round of I/O); elsewhere, or with a long queue, now.
+        if queued >= DEFER_LIMIT || !deferred_wake::defer(&self.waker) {
             self.shared.ready.notify_one();
         }
         true
