@@ -128,10 +128,15 @@
     return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
+  // A colour per nickname: a hash of the name picks one of a few distinct hues.
+  const HUES = [265, 145, 330, 195, 100, 25, 215, 350, 40, 170, 290, 5];
   function hue(name) {
-    let h = 0;
-    for (const c of name) h = (h * 31 + c.codePointAt(0)) % 360;
-    return h;
+    let h = 2166136261;
+    for (const c of name) h = Math.imul(h ^ c.codePointAt(0), 16777619);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0x5bd1e995);
+    h ^= h >>> 15;
+    return HUES[(h >>> 0) % HUES.length];
   }
 
   function nearBottom() {
