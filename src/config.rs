@@ -40,6 +40,9 @@ pub struct Config {
     pub max_payload: usize,
     /// Most frames queued for one connection before the slow-consumer policy applies.
     pub max_queued_frames: usize,
+    /// Most payload bytes queued for one connection before the
+    /// slow-consumer policy applies (one packet always fits an empty queue).
+    pub max_queued_bytes: usize,
     /// What to do with a slow consumer.
     pub slow_consumer: SlowConsumerPolicy,
     /// Most packets sent in one long-polling response (python-socketio's
@@ -89,6 +92,7 @@ impl Default for Config {
             upgrade_timeout: Duration::from_millis(10_000),
             max_payload: 1_000_000,
             max_queued_frames: 4096,
+            max_queued_bytes: 8 << 20,
             slow_consumer: SlowConsumerPolicy::Disconnect,
             max_packets_per_poll: 16,
             allow_polling: true,

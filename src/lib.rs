@@ -409,6 +409,10 @@ impl HubBuilder {
         self.config.max_queued_frames = n;
         self
     }
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_queued_bytes = bytes;
+        self
+    }
     pub fn slow_consumer(mut self, policy: SlowConsumerPolicy) -> Self {
         self.config.slow_consumer = policy;
         self

@@ -322,4 +322,30 @@ mod limits {
         assert!(c.is_ok(), "a slot freed by a closed connection is usable again");
         hub.stop(Duration::from_millis(100)).unwrap();
     }
+
+    #[test]
+    fn a_client_that_stops_reading_is_dropped_once_its_queue_passes_the_byte_bound() {
+        let hub = Hub::builder().port(0).worker_threads(1).max_queued_bytes(1 << 20).build().unwrap();
+        let reasons = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let r = reasons.clone();
+        hub.on_disconnect(move |s, reason| r.lock().push((s.id().to_string(), reason)));
+        let addr = hub.start().unwrap();
+        let (_slow, slow_id) = connect(addr, "/", ""); // never read from again
+        let slow_id = slow_id.unwrap();
+        let (mut good, _) = connect(addr, "/", "");
+        let slow = hub.of("/").socket(&slow_id).unwrap();
+        let big = Payload::one(&"x".repeat(100_000)).unwrap();
+        // Up to 200 MB at a reader that reads nothing: the byte bound cuts it off.
+        let sent = (0..2000).take_while(|_| slow.emit("big", &big).is_ok()).count();
+        assert!(sent < 2000, "the queue kept growing: {sent} frames accepted");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while reasons.lock().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(*reasons.lock(), vec![(slow_id, DisconnectReason::TransportError)]);
+        // The other client is unaffected.
+        good.send(Message::text("2probe")).unwrap();
+        assert_eq!(read_text(&mut good), "3probe");
+        hub.stop(Duration::from_millis(100)).unwrap();
+    }
 }

@@ -92,6 +92,7 @@ pub fn open_session(
         transport,
         handshake,
         core.config.max_queued_frames,
+        core.config.max_queued_bytes,
         core.config.slow_consumer,
     );
     if protocol.is_engine_io() {

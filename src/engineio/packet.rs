@@ -118,6 +118,14 @@ impl Frame {
     pub const NOOP: Frame = Frame::Text(Utf8Bytes::from_static("6"));
     pub const CLOSE: Frame = Frame::Text(Utf8Bytes::from_static("1"));
 
+    /// Payload bytes of the frame.
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(t) => t.len(),
+            Frame::Binary(b) => b.len(),
+        }
+    }
+
     /// Bytes this frame takes in a polling payload.
     pub fn polling_len(&self) -> usize {
         match self {

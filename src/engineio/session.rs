@@ -55,6 +55,16 @@ impl Protocol {
 
 struct Outbox {
     frames: VecDeque<Frame>,
+    /// Payload bytes of the queued frames.
+    bytes: usize,
+}
+
+impl Outbox {
+    fn take(&mut self, n: usize) -> Vec<Frame> {
+        let taken: Vec<Frame> = self.frames.drain(..n).collect();
+        self.bytes -= taken.iter().map(Frame::len).sum::<usize>();
+        taken
+    }
 }
 
 pub struct EngineSession {
@@ -75,6 +85,7 @@ pub struct EngineSession {
     pub post_active: AtomicBool,
     noop_pending: AtomicBool,
     max_frames: usize,
+    max_bytes: usize,
     policy: SlowConsumerPolicy,
     pub sio: Mutex<SioState>,
 }
@@ -94,13 +105,14 @@ impl EngineSession {
         transport: Transport,
         handshake: Arc<Handshake>,
         max_frames: usize,
+        max_bytes: usize,
         policy: SlowConsumerPolicy,
     ) -> Arc<EngineSession> {
         Arc::new(EngineSession {
             sid,
             protocol,
             handshake,
-            outbox: Mutex::new(Outbox { frames: VecDeque::new() }),
+            outbox: Mutex::new(Outbox { frames: VecDeque::new(), bytes: 0 }),
             wake: Notify::new(),
             transport: AtomicU8::new(transport as u8),
             closed: CancellationToken::new(),
@@ -111,6 +123,7 @@ impl EngineSession {
             post_active: AtomicBool::new(false),
             noop_pending: AtomicBool::new(false),
             max_frames,
+            max_bytes,
             policy,
             sio: Mutex::new(SioState::default()),
         })
@@ -141,7 +154,12 @@ impl EngineSession {
         }
         {
             let mut out = self.outbox.lock();
-            if out.frames.len() + frames.len() > self.max_frames {
+            let size: usize = frames.iter().map(Frame::len).sum();
+            // An empty queue always takes one packet, however large (it is
+            // within max_payload); past that, both bounds hold.
+            let over = out.frames.len() + frames.len() > self.max_frames
+                || (!out.frames.is_empty() && out.bytes + size > self.max_bytes);
+            if over {
                 drop(out);
                 if self.policy == SlowConsumerPolicy::Disconnect {
                     tracing::debug!(sid = %self.sid, "outbound queue full, closing slow consumer");
@@ -150,6 +168,7 @@ impl EngineSession {
                 return false;
             }
             out.frames.extend(frames.iter().cloned());
+            out.bytes += size;
         }
         self.wake.notify_one();
         true
@@ -157,7 +176,9 @@ impl EngineSession {
 
     /// Takes every queued frame (the WebSocket writer sends them in one write).
     pub fn drain_into(&self, buf: &mut Vec<Frame>) {
-        buf.extend(self.outbox.lock().frames.drain(..));
+        let mut out = self.outbox.lock();
+        let n = out.frames.len();
+        buf.extend(out.take(n));
     }
 
     /// Takes what one polling response carries.
@@ -167,7 +188,8 @@ impl EngineSession {
         }
         let mut out = self.outbox.lock();
         if self.is_closed() {
-            return PollBatch::Closed(out.frames.drain(..).collect());
+            let n = out.frames.len();
+            return PollBatch::Closed(out.take(n));
         }
         if out.frames.is_empty() {
             return PollBatch::Empty;
@@ -175,7 +197,7 @@ impl EngineSession {
         // A binary attachment must travel with its packet only in order, not
         // in the same response, so a plain count cap is safe.
         let n = out.frames.len().min(max_packets);
-        PollBatch::Frames(out.frames.drain(..n).collect())
+        PollBatch::Frames(out.take(n))
     }
 
     /// Asks the pending (or next) polling GET to answer with a noop, so the
