@@ -141,14 +141,20 @@ async fn heartbeat(core: &HubCore, session: &EngineSession) {
     let cfg = &core.config;
     let connect_deadline = tokio::time::Instant::now() + cfg.connect_timeout;
     let connect_pending = || !session.sio.lock().connected_once;
+    // The first ping is due ping_interval after the handshake, not after
+    // this task first ran.
+    let mut ping_at = session.opened + cfg.ping_interval;
     loop {
-        let ping_at = tokio::time::Instant::now() + cfg.ping_interval;
         if !wait_until(session, ping_at, connect_deadline, &connect_pending).await {
             return;
         }
         session.pong_received.store(false, Ordering::Release);
         session.push(&[Frame::PING]);
-        let mut pong_deadline = tokio::time::Instant::now() + cfg.ping_timeout;
+        // The pong is due ping_timeout after the ping was due (timer
+        // rounding must not give a silent client extra time), but a ping
+        // that went out late on a busy server still leaves the client at
+        // least half of ping_timeout to answer.
+        let mut pong_deadline = (ping_at + cfg.ping_timeout).max(tokio::time::Instant::now() + cfg.ping_timeout / 2);
         let mut extended = false;
         loop {
             tokio::select! {
@@ -162,6 +168,7 @@ async fn heartbeat(core: &HubCore, session: &EngineSession) {
                 }
                 _ = session.activity.notified() => {
                     if session.pong_received.load(Ordering::Acquire) {
+                        ping_at = tokio::time::Instant::now() + cfg.ping_interval;
                         break;
                     }
                     if !extended {

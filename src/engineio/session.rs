@@ -70,6 +70,8 @@ impl Outbox {
 pub struct EngineSession {
     pub sid: Arc<str>,
     pub protocol: Protocol,
+    /// When the handshake happened: the first ping is due `ping_interval` after it.
+    pub opened: tokio::time::Instant,
     pub handshake: Arc<Handshake>,
     outbox: Mutex<Outbox>,
     /// Wakes whoever drains the outbox (one consumer at a time).
@@ -111,6 +113,7 @@ impl EngineSession {
         Arc::new(EngineSession {
             sid,
             protocol,
+            opened: tokio::time::Instant::now(),
             handshake,
             outbox: Mutex::new(Outbox { frames: VecDeque::new(), bytes: 0 }),
             wake: Notify::new(),
