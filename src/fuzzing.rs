@@ -60,7 +60,6 @@ fn socketio_text(msg: Utf8Bytes) {
 pub fn http_head(data: &[u8]) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
     if let Ok(Some((req, _))) = crate::server::http::parse_head(data, addr) {
-        let _ = req.query();
         let _ = req.handshake();
         let _ = req.is_websocket_upgrade();
         if let Some(path) = crate::server::files::resolve(std::path::Path::new("/srv/static"), &req.path) {

@@ -312,11 +312,11 @@ impl Namespace {
 
     /// Emits to every socket of the namespace.
     pub fn emit(&self, event: &str, args: &Payload) -> usize {
-        Target::new(self.0.clone()).emit(event, args)
+        self.to_all().emit(event, args)
     }
 
     pub fn to(&self, room: &str) -> Target {
-        Target::new(self.0.clone()).to(room)
+        self.to_all().to(room)
     }
 
     /// Every socket of the namespace, as a target to narrow down.
@@ -325,12 +325,12 @@ impl Namespace {
     }
 
     pub fn except(&self, room: &str) -> Target {
-        Target::new(self.0.clone()).except(room)
+        self.to_all().except(room)
     }
 
     /// Every connected socket of the namespace.
     pub fn sockets(&self) -> Vec<Socket> {
-        Target::new(self.0.clone()).sockets()
+        self.to_all().sockets()
     }
 
     /// The socket with this id, if connected here.

@@ -52,29 +52,30 @@ impl ErrorCode {
 /// The checked query of an Engine.IO request.
 pub struct EioQuery {
     pub transport: Transport,
-    pub sid: Option<String>,
+    /// The live session the request names (`sid`), if any.
+    pub session: Option<Arc<EngineSession>>,
 }
 
 /// Validates `EIO`, `transport` and `sid` as the reference server does.
 pub fn check_query(core: &HubCore, req: &Request) -> Result<EioQuery, ErrorCode> {
-    let transport = match req.query_param("transport").as_deref() {
+    let transport = match req.query_param("transport") {
         Some("polling") if core.config.allow_polling => Transport::Polling,
         Some("websocket") if core.config.allow_websocket => Transport::WebSocket,
         _ => return Err(ErrorCode::UnknownTransport),
     };
-    if req.query_param("EIO").as_deref() != Some("4") {
+    if req.query_param("EIO") != Some("4") {
         return Err(ErrorCode::UnsupportedProtocolVersion);
     }
-    let sid = req.query_param("sid");
-    match &sid {
+    let session = match req.query_param("sid") {
         // A closed session is gone, except for the noop its last GET is owed.
-        Some(sid) if !core.session(sid).is_some_and(|s| !s.is_closed() || s.noop_pending()) => {
-            return Err(ErrorCode::UnknownSid)
-        }
+        Some(sid) => match core.session(sid) {
+            Some(s) if !s.is_closed() || s.noop_pending() => Some(s),
+            _ => return Err(ErrorCode::UnknownSid),
+        },
         None if req.method != "GET" => return Err(ErrorCode::BadHandshakeMethod),
-        _ => {}
-    }
-    Ok(EioQuery { transport, sid })
+        None => None,
+    };
+    Ok(EioQuery { transport, session })
 }
 
 /// Creates a session, registers it and starts its heartbeat task.
@@ -123,10 +124,7 @@ async fn run_session(core: Arc<HubCore>, session: Arc<EngineSession>) {
     if reason == DisconnectReason::TransportClose && session.transport() == Transport::Polling {
         // A polling client that sent "close" may have its last GET in flight:
         // keep the sid briefly so that GET gets its noop, not "unknown sid".
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
-        while session.noop_pending() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        session.noop_delivered(std::time::Duration::from_millis(200)).await;
     }
     if session.protocol.is_engine_io() {
         core.sessions.lock().remove(&session.sid);

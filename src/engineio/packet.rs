@@ -71,11 +71,19 @@ fn slice_after_type(text: &Utf8Bytes) -> Utf8Bytes {
 /// `from` must be a char boundary; callers cut right after ASCII bytes they
 /// scanned, and anything else falls back to a checked copy.
 pub(crate) fn utf8_tail(text: &Utf8Bytes, from: usize) -> Utf8Bytes {
-    if !text.as_str().is_char_boundary(from) {
-        return Utf8Bytes::from(text.as_str().get(from..).unwrap_or("").to_string());
+    utf8_slice(text, from, text.len())
+}
+
+/// `text[start..end]` of valid UTF-8 text, sharing its buffer and without
+/// validating it again; both ends must be char boundaries (anything else
+/// falls back to a checked copy).
+fn utf8_slice(text: &Utf8Bytes, start: usize, end: usize) -> Utf8Bytes {
+    let s = text.as_str();
+    if !(start <= end && s.is_char_boundary(start) && s.is_char_boundary(end)) {
+        return Utf8Bytes::from(s.get(start..end).unwrap_or("").to_string());
     }
-    let bytes: Bytes = Bytes::from(text.clone()).slice(from..);
-    // SAFETY: a suffix of valid UTF-8 that starts at a char boundary is valid UTF-8.
+    let bytes: Bytes = Bytes::from(text.clone()).slice(start..end);
+    // SAFETY: a slice of valid UTF-8 between char boundaries is valid UTF-8.
     unsafe { Utf8Bytes::from_bytes_unchecked(bytes) }
 }
 
@@ -84,21 +92,16 @@ pub fn decode_payload(body: Bytes) -> Result<Vec<Packet>, DecodeError> {
     if body.is_empty() {
         return Err(DecodeError::Empty);
     }
+    // Validated once; each packet is then a slice at ASCII separators.
     let text = Utf8Bytes::try_from(body).map_err(|_| DecodeError::Utf8)?;
-    let whole = Bytes::from(text);
     let mut packets = Vec::new();
     let mut start = 0;
-    for (i, _) in whole.iter().enumerate().filter(|(_, b)| **b == SEPARATOR) {
-        packets.push(decode_text(utf8_slice(&whole, start, i))?);
+    for (i, _) in text.as_bytes().iter().enumerate().filter(|(_, b)| **b == SEPARATOR) {
+        packets.push(decode_text(utf8_slice(&text, start, i))?);
         start = i + 1;
     }
-    packets.push(decode_text(utf8_slice(&whole, start, whole.len()))?);
+    packets.push(decode_text(utf8_slice(&text, start, text.len()))?);
     Ok(packets)
-}
-
-/// A sub-slice of known-UTF-8 bytes cut at ASCII separators stays UTF-8.
-fn utf8_slice(whole: &Bytes, start: usize, end: usize) -> Utf8Bytes {
-    Utf8Bytes::try_from(whole.slice(start..end)).unwrap_or_default()
 }
 
 /// One outbound frame, encoded once and shared by every receiver.

@@ -2,7 +2,7 @@
 //! up to `max_packets_per_poll` of them; a POST carries packets from the
 //! client. One GET and one POST at a time per session, as the protocol says.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::packet::{self, Frame};
@@ -12,41 +12,37 @@ use crate::hub::{DisconnectReason, HubCore};
 use crate::server::http::{Request, Response};
 
 pub async fn handle(core: &Arc<HubCore>, req: &Request, protocol: Protocol, query: EioQuery) -> Response {
-    let Some(sid) = query.sid else {
+    let Some(session) = query.session else {
         let session = open_session(core, req, protocol, Transport::Polling);
         if protocol.is_plain() && crate::rawws::attach(core, &session).await.is_err() {
             return ErrorCode::Forbidden.response(req, core);
         }
         return poll(core, req, &session).await;
     };
-    let Some(session) = core.session(&sid) else {
-        return ErrorCode::UnknownSid.response(req, core);
-    };
     match req.method.as_str() {
-        "GET" => {
-            if session.transport() == Transport::WebSocket {
-                return ErrorCode::BadRequest.response(req, core);
-            }
-            if session.poll_active.swap(true, Ordering::AcqRel) {
-                // Two concurrent GETs break the protocol: close the session.
-                session.close(DisconnectReason::TransportError);
-                return ErrorCode::BadRequest.response(req, core);
-            }
-            let response = poll(core, req, &session).await;
-            session.poll_active.store(false, Ordering::Release);
-            response
-        }
-        "POST" => {
-            if session.post_active.swap(true, Ordering::AcqRel) {
-                session.close(DisconnectReason::TransportError);
-                return ErrorCode::BadRequest.response(req, core);
-            }
-            let response = post(core, req, &session).await;
-            session.post_active.store(false, Ordering::Release);
-            response
-        }
+        "GET" if session.transport() == Transport::WebSocket => ErrorCode::BadRequest.response(req, core),
+        "GET" => exclusive(core, req, &session, &session.poll_active, poll(core, req, &session)).await,
+        "POST" => exclusive(core, req, &session, &session.post_active, post(core, req, &session)).await,
         _ => ErrorCode::BadRequest.response(req, core),
     }
+}
+
+/// Runs a GET or POST while holding its one-at-a-time flag; a second
+/// concurrent request of the same kind breaks the protocol and closes the session.
+async fn exclusive(
+    core: &HubCore,
+    req: &Request,
+    session: &EngineSession,
+    active: &AtomicBool,
+    request: impl std::future::Future<Output = Response>,
+) -> Response {
+    if active.swap(true, Ordering::AcqRel) {
+        session.close(DisconnectReason::TransportError);
+        return ErrorCode::BadRequest.response(req, core);
+    }
+    let response = request.await;
+    active.store(false, Ordering::Release);
+    response
 }
 
 /// Waits for frames and answers with a payload of them.

@@ -86,6 +86,8 @@ pub struct EngineSession {
     pub poll_active: AtomicBool,
     pub post_active: AtomicBool,
     noop_pending: AtomicBool,
+    /// Signalled when a polling GET takes the pending noop.
+    noop_taken: Notify,
     max_frames: usize,
     max_bytes: usize,
     policy: SlowConsumerPolicy,
@@ -125,6 +127,7 @@ impl EngineSession {
             poll_active: AtomicBool::new(false),
             post_active: AtomicBool::new(false),
             noop_pending: AtomicBool::new(false),
+            noop_taken: Notify::new(),
             max_frames,
             max_bytes,
             policy,
@@ -187,6 +190,7 @@ impl EngineSession {
     /// Takes what one polling response carries.
     pub fn take_poll_batch(&self, max_packets: usize) -> PollBatch {
         if self.noop_pending.swap(false, Ordering::AcqRel) {
+            self.noop_taken.notify_one();
             return PollBatch::Noop;
         }
         let mut out = self.outbox.lock();
@@ -212,6 +216,14 @@ impl EngineSession {
 
     pub fn noop_pending(&self) -> bool {
         self.noop_pending.load(Ordering::Acquire)
+    }
+
+    /// Waits until a GET took the pending noop, or `limit` passed.
+    pub async fn noop_delivered(&self, limit: std::time::Duration) {
+        // notify_one keeps a permit, so a GET that came first is not missed.
+        if self.noop_pending() {
+            let _ = tokio::time::timeout(limit, self.noop_taken.notified()).await;
+        }
     }
 
     /// Waits until there may be something to send, or the session closed.

@@ -22,12 +22,13 @@ impl wshub_bytes {
     }
 }
 
-unsafe fn slice<'a>(data: *const u8, len: usize, what: &str) -> Result<&'a [u8], wshub_status> {
+/// `what` names the argument in the error; it is built only on failure.
+unsafe fn slice<'a>(data: *const u8, len: usize, what: impl Fn() -> String) -> Result<&'a [u8], wshub_status> {
     if len == 0 {
         return Ok(&[]);
     }
     if data.is_null() {
-        return Err(fail(WSHUB_NULL_ARGUMENT, format!("{what} is NULL with a length of {len}")));
+        return Err(fail(WSHUB_NULL_ARGUMENT, format!("{} is NULL with a length of {len}", what())));
     }
     Ok(std::slice::from_raw_parts(data, len))
 }
@@ -42,7 +43,7 @@ pub(crate) unsafe fn payload_from_c(
     attachments: *const wshub_bytes,
     attachment_count: usize,
 ) -> Result<Payload, wshub_status> {
-    let json = slice(args_json.cast(), args_len, "args_json")?;
+    let json = slice(args_json.cast(), args_len, || "args_json".into())?;
     let payload = if json.is_empty() {
         Payload::empty()
     } else {
@@ -50,16 +51,16 @@ pub(crate) unsafe fn payload_from_c(
             std::str::from_utf8(json).map_err(|_| fail(WSHUB_INVALID_ARGUMENT, "args_json is not valid UTF-8"))?;
         Payload::from_json(text).map_err(|e| fail(WSHUB_INVALID_ARGUMENT, e.to_string()))?
     };
-    let buffers = if attachment_count == 0 {
-        Vec::new()
-    } else {
-        let list = slice(attachments.cast::<u8>(), attachment_count, "attachments")?;
-        let list = std::slice::from_raw_parts(list.as_ptr().cast::<wshub_bytes>(), attachment_count);
-        let mut out = Vec::with_capacity(attachment_count);
-        for (i, b) in list.iter().enumerate() {
-            out.push(Bytes::copy_from_slice(slice(b.data, b.len, &format!("attachments[{i}]"))?));
+    let list: &[wshub_bytes] = match attachment_count {
+        0 => &[],
+        _ if attachments.is_null() => {
+            return Err(fail(WSHUB_NULL_ARGUMENT, format!("attachments is NULL with a count of {attachment_count}")))
         }
-        out
+        n => std::slice::from_raw_parts(attachments, n),
     };
+    let mut buffers = Vec::with_capacity(list.len());
+    for (i, b) in list.iter().enumerate() {
+        buffers.push(Bytes::copy_from_slice(slice(b.data, b.len, || format!("attachments[{i}]"))?));
+    }
     Ok(payload.with_attachments(buffers))
 }

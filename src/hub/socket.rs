@@ -136,11 +136,12 @@ impl Socket {
 
     /// Sends an event to this socket.
     pub fn emit(&self, event: &str, args: &Payload) -> Result<(), Error> {
-        if !self.connected() {
-            return Err(Error::Disconnected);
-        }
-        let frames = self.0.encode_event(event, args, None);
-        if self.0.session.push(&frames) {
+        self.send(|| self.0.encode_event(event, args, None))
+    }
+
+    /// Queues a packet for this socket, encoded only if it is still connected.
+    fn send(&self, encode: impl FnOnce() -> Vec<Frame>) -> Result<(), Error> {
+        if self.connected() && self.0.session.push(&encode()) {
             Ok(())
         } else {
             Err(Error::Disconnected)
@@ -298,14 +299,6 @@ impl Socket {
     /// Answers the client's ack id `id` (see [`Event::ack_id`]); for hosts that
     /// keep the id and answer later.
     pub fn ack(&self, id: u64, args: &Payload) -> Result<(), Error> {
-        if !self.connected() {
-            return Err(Error::Disconnected);
-        }
-        let frames = sio::encode_ack(&self.0.namespace.name, id, args);
-        if self.0.session.push(&frames) {
-            Ok(())
-        } else {
-            Err(Error::Disconnected)
-        }
+        self.send(|| sio::encode_ack(&self.0.namespace.name, id, args))
     }
 }

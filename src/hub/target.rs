@@ -126,9 +126,11 @@ impl Target {
 }
 
 /// The members of a room; a socket id names a room of one.
-fn members<'a>(reg: &'a Registry, room: &'a Arc<str>) -> Box<dyn Iterator<Item = &'a Arc<str>> + 'a> {
-    match reg.rooms.get(room) {
-        Some(m) => Box::new(m.iter()),
-        None => Box::new(reg.sockets.get_key_value(room).map(|(k, _)| k).into_iter()),
-    }
+fn members<'a>(reg: &'a Registry, room: &'a Arc<str>) -> impl Iterator<Item = &'a Arc<str>> + 'a {
+    let members = reg.rooms.get(room);
+    let socket = match members {
+        Some(_) => None,
+        None => reg.sockets.get_key_value(room).map(|(id, _)| id),
+    };
+    members.into_iter().flatten().chain(socket)
 }

@@ -21,8 +21,9 @@ use tungstenite::{Message, Utf8Bytes};
 use crate::engineio::packet::Frame;
 use crate::engineio::session::{EngineSession, Protocol};
 use crate::engineio::websocket;
-use crate::hub::{ConnectRefusal, ConnectRequest, DisconnectReason, Event, HubCore, Socket, SocketState};
+use crate::hub::{ConnectRefusal, DisconnectReason, Event, HubCore, Socket};
 use crate::payload::Payload;
+use crate::socketio::conn::join_namespace;
 use crate::socketio::packet::{push_event_array, push_json_string};
 
 /// Serves one client of the raw WebSocket endpoint.
@@ -43,30 +44,17 @@ where
 /// socket of that namespace. A refused session is closed.
 pub async fn attach(core: &Arc<HubCore>, session: &Arc<EngineSession>) -> Result<(), ConnectRefusal> {
     let ns = core.namespaces.get_or_create("/");
-    let request = ConnectRequest { namespace: "/".into(), auth: "{}".into(), handshake: session.handshake.clone() };
-    let verdict = tokio::select! {
-        v = ns.admit(request) => v,
-        _ = session.closed.cancelled() => Err(ConnectRefusal::new("connection closed")),
-    };
-    if let Err(refusal) = verdict {
-        session.close(DisconnectReason::ServerNamespaceDisconnect);
-        return Err(refusal);
+    let auth = Utf8Bytes::from_static("{}");
+    match join_namespace(core, session, &ns, session.sid.clone(), auth).await {
+        Ok(socket) => {
+            ns.dispatch_connect(&Socket(socket));
+            Ok(())
+        }
+        Err(refusal) => {
+            session.close(DisconnectReason::ServerNamespaceDisconnect);
+            Err(refusal)
+        }
     }
-    let socket = SocketState::new(
-        session.sid.clone(),
-        ns.clone(),
-        session.clone(),
-        Utf8Bytes::from_static("{}"),
-        core.runtime.clone(),
-    );
-    {
-        let mut state = session.sio.lock();
-        state.sockets.insert("/".into(), socket.clone());
-        state.connected_once = true;
-    }
-    ns.insert(socket.clone());
-    ns.dispatch_connect(&Socket(socket));
-    Ok(())
 }
 
 /// A WebSocket message from a raw client.

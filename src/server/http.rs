@@ -19,6 +19,8 @@ pub struct Request {
     /// The path, percent-encoded as received.
     pub path: String,
     pub raw_query: String,
+    /// The decoded query parameters, parsed once.
+    pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
     pub remote_addr: SocketAddr,
@@ -57,19 +59,8 @@ impl Request {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
-    pub fn query(&self) -> Vec<(String, String)> {
-        self.raw_query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (percent_decode(k), percent_decode(v))
-            })
-            .collect()
-    }
-
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn is_websocket_upgrade(&self) -> bool {
@@ -82,7 +73,7 @@ impl Request {
         Handshake {
             url,
             headers: self.headers.clone(),
-            query: self.query(),
+            query: self.query.clone(),
             remote_addr: self.remote_addr,
             issued_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -90,6 +81,16 @@ impl Request {
                 .unwrap_or(0),
         }
     }
+}
+
+fn parse_query(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
 }
 
 /// Decodes `%XX` and `+` (as in a query string); invalid escapes stay as they are.
@@ -175,6 +176,7 @@ fn head_to_request(parsed: &httparse::Request, remote_addr: SocketAddr) -> Resul
     Ok(Request {
         method,
         path: path.to_string(),
+        query: parse_query(raw_query),
         raw_query: raw_query.to_string(),
         headers,
         body: Bytes::new(),

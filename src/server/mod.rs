@@ -14,7 +14,7 @@ use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::engineio::session::{Protocol, Transport};
-use crate::engineio::{self, polling, websocket, ErrorCode};
+use crate::engineio::{self, polling, websocket, EioQuery, ErrorCode};
 use crate::hub::HubCore;
 use http::{Request, Response};
 
@@ -177,7 +177,7 @@ fn ws_config(core: &HubCore) -> WebSocketConfig {
 async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, leftover: Vec<u8>) {
     let cfg = &core.config;
     enum Dest {
-        Engine(Protocol, engineio::EioQuery),
+        Engine(Protocol, EioQuery),
         Raw,
     }
     let dest = if let Some(protocol) = engine_endpoint(cfg, &req.path) {
@@ -197,10 +197,6 @@ async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, lefto
         let resp = Response::new(426).header("Sec-WebSocket-Version", "13").body(b"Upgrade Required".to_vec());
         return reject(&mut stream, resp).await;
     };
-    let upgrading = match &dest {
-        Dest::Engine(_, q) => q.sid.as_deref().and_then(|sid| core.session(sid)),
-        Dest::Raw => None,
-    };
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let resp = Response::new(101)
         .header("Upgrade", "websocket")
@@ -210,17 +206,18 @@ async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, lefto
         return;
     }
     let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(core))).await;
-    match (dest, upgrading) {
+    match dest {
         // Only a polling session can upgrade; a second WebSocket for the same
         // sid is accepted and closed at once, as the reference server does.
-        (Dest::Engine(..), Some(session)) if session.transport() == Transport::Polling && !session.is_closed() => {
-            websocket::upgrade(core.clone(), ws, session).await
+        Dest::Engine(_, EioQuery { session: Some(session), .. }) => {
+            if session.transport() == Transport::Polling && !session.is_closed() {
+                websocket::upgrade(core.clone(), ws, session).await
+            } else {
+                let mut ws = ws;
+                let _ = ws.close(None).await;
+            }
         }
-        (Dest::Engine(_, q), _) if q.sid.is_some() => {
-            let mut ws = ws;
-            let _ = ws.close(None).await;
-        }
-        (Dest::Engine(protocol, _), _) => {
+        Dest::Engine(protocol, _) => {
             let session = engineio::open_session(core, &req, protocol, Transport::WebSocket);
             drop(req); // the session keeps its handshake copy; the request's buffers go now
             if protocol.is_plain() && crate::rawws::attach(core, &session).await.is_err() {
@@ -230,7 +227,7 @@ async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, lefto
             }
             websocket::run(core.clone(), ws, session).await;
         }
-        (Dest::Raw, _) => {
+        Dest::Raw => {
             let session = engineio::open_session(core, &req, Protocol::Raw, Transport::WebSocket);
             drop(req);
             crate::rawws::serve(core, ws, session).await

@@ -12,7 +12,7 @@ use tungstenite::Utf8Bytes;
 
 use super::packet::{self as sio, PacketType};
 use crate::engineio::session::EngineSession;
-use crate::hub::{ConnectRequest, DisconnectReason, Event, HubCore, Socket, SocketState};
+use crate::hub::{ConnectRefusal, ConnectRequest, DisconnectReason, Event, HubCore, Namespace, Socket, SocketState};
 use crate::payload::Payload;
 
 /// A BINARY_EVENT or BINARY_ACK waiting for its attachments.
@@ -170,32 +170,48 @@ async fn connect(
             return Ok(());
         }
     }
-    let auth = sio::connect_auth(&packet);
+    match join_namespace(core, session, &ns, crate::sid::generate(), sio::connect_auth(&packet)).await {
+        Ok(socket) => {
+            session.push(&[sio::encode_connect(&name, &socket.id)]);
+            ns.dispatch_connect(&Socket(socket));
+        }
+        // (A closed session takes no packet: push is a no-op there.)
+        Err(refusal) => {
+            session.push(&[sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the namespace's guards for a socket of `session` and, once it is
+/// admitted, makes it a member of the namespace and of the session. A guard
+/// may decide later (asynchronous auth); a session that closes meanwhile
+/// stops waiting. The caller announces the socket, then dispatches its
+/// connection to the handlers.
+pub(crate) async fn join_namespace(
+    core: &HubCore,
+    session: &Arc<EngineSession>,
+    ns: &Arc<Namespace>,
+    id: Arc<str>,
+    auth: Utf8Bytes,
+) -> Result<Arc<SocketState>, ConnectRefusal> {
     let request = ConnectRequest {
-        namespace: name.clone(),
+        namespace: ns.name.to_string(),
         auth: auth.as_str().to_string(),
         handshake: session.handshake.clone(),
     };
-    // A guard may decide later (asynchronous auth); a session that closes
-    // meanwhile stops waiting for it.
-    let verdict = tokio::select! {
-        v = ns.admit(request) => v,
-        _ = session.closed.cancelled() => return Ok(()),
+    tokio::select! {
+        v = ns.admit(request) => v?,
+        _ = session.closed.cancelled() => return Err(ConnectRefusal::new("connection closed")),
     };
-    if let Err(refusal) = verdict {
-        session.push(&[sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
-        return Ok(());
-    }
-    let socket = SocketState::new(crate::sid::generate(), ns.clone(), session.clone(), auth, core.runtime.clone());
+    let socket = SocketState::new(id, ns.clone(), session.clone(), auth, core.runtime.clone());
     {
         let mut state = session.sio.lock();
-        state.sockets.insert(name.clone(), socket.clone());
+        state.sockets.insert(ns.name.to_string(), socket.clone());
         state.connected_once = true;
     }
     ns.insert(socket.clone());
-    session.push(&[sio::encode_connect(&name, &socket.id)]);
-    ns.dispatch_connect(&Socket(socket));
-    Ok(())
+    Ok(socket)
 }
 
 /// Detaches every socket of a closing session, with the session's reason.

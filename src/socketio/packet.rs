@@ -4,6 +4,8 @@
 //! validated and split where the hub needs it (the event name), and otherwise
 //! kept as raw JSON text.
 
+use std::fmt::Write as _;
+
 use serde_json::value::RawValue;
 use tungstenite::Utf8Bytes;
 
@@ -184,7 +186,7 @@ fn header(out: &mut String, digit: char, attachments: usize, namespace: &str, ac
             '3' => '6',
             d => d,
         });
-        out.push_str(&attachments.to_string());
+        let _ = write!(out, "{attachments}");
         out.push('-');
     } else {
         out.push(digit);
@@ -194,7 +196,7 @@ fn header(out: &mut String, digit: char, attachments: usize, namespace: &str, ac
         out.push(',');
     }
     if let Some(id) = ack_id {
-        out.push_str(&id.to_string());
+        let _ = write!(out, "{id}");
     }
 }
 
