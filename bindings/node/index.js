@@ -334,7 +334,7 @@ class BroadcastOperator {
         server._call(cb, this._nsp, [timedOut ? new Error('operation has timed out') : null, responses]);
       }
     };
-    for (const id of ids) server._emitWithAck(this._nsp.name, id, event, encoded, timeout, true, one);
+    for (const id of ids) server._emitWithAck(this._nsp.name, id, event, encoded, timeout, one);
   }
 
   emitWithAck(event, ...args) {
@@ -519,7 +519,7 @@ class Socket {
     if (typeof args[args.length - 1] === 'function') {
       const cb = args.pop();
       const withErr = flags.timeout !== undefined;
-      server._emitWithAck(this.nsp.name, this.id, event, encode(args), flags.timeout, withErr, (err, ...reply) =>
+      server._emitWithAck(this.nsp.name, this.id, event, encode(args), flags.timeout, (err, ...reply) =>
         withErr ? server._call(cb, this, [err, ...reply]) : err ? undefined : server._call(cb, this, reply),
       );
       return true;
@@ -879,7 +879,7 @@ class Server {
     const cfg = {
       port: Number(port),
       host: o.host,
-      path: normalizePath(o.path || '/socket.io'),
+      path: this.path(),
       rawPath: o.rawPath,
       staticDir: o.staticDir,
       clientBundleDir: o.serveClient === false ? undefined : o.clientBundleDir || clientBundleDir(),
@@ -1029,7 +1029,7 @@ class Server {
           }
           const acks = [...this._acks.values()];
           this._acks.clear();
-          for (const a of acks) a.cb(new Error('socket has been disconnected'));
+          for (const cb of acks) cb(new Error('socket has been disconnected'));
           resolve();
         });
       });
@@ -1112,20 +1112,15 @@ class Server {
 
   /**
    * Sends `event` to one socket with an ack; cb(err, ...reply) once: err is
-   * an Error on timeout or disconnect. Without `withErr` a missing reply is
-   * never reported (Socket.IO's behaviour without .timeout()).
+   * an Error on timeout or disconnect. A caller without .timeout() ignores
+   * err (a missing reply is never reported, as with Socket.IO).
    */
-  _emitWithAck(ns, id, event, [json, atts], timeout, withErr, cb) {
+  _emitWithAck(ns, id, event, [json, atts], timeout, cb) {
     const h = this._h;
     const token = ++this._ackSeq;
-    const entry = { cb };
     const st = h ? native.emitWithAck(h, ns, id, event, json, atts, timeout === undefined ? NO_TIMEOUT : timeout, token) : STOPPED;
-    if (st === OK) {
-      this._acks.set(token, entry);
-      return;
-    }
-    if (!GONE.has(st)) throw statusError(st, 'emit');
-    if (withErr) process.nextTick(() => cb(new Error('socket has been disconnected')));
+    if (check(st, 'emit') === OK) this._acks.set(token, cb);
+    else process.nextTick(() => cb(new Error('socket has been disconnected')));
   }
 
   _dispatch(batch) {
@@ -1224,8 +1219,8 @@ class Server {
   }
 
   _onAck(token, status, json, atts) {
-    const entry = this._acks.get(token);
-    if (!entry) return;
+    const cb = this._acks.get(token);
+    if (!cb) return;
     this._acks.delete(token);
     if (status === OK) {
       let args = [];
@@ -1234,13 +1229,13 @@ class Server {
       } catch {
         /* an unreadable reply: no arguments */
       }
-      entry.cb(null, ...args);
+      cb(null, ...args);
     } else if (status === TIMEOUT) {
-      entry.cb(new Error('operation has timed out'));
+      cb(new Error('operation has timed out'));
     } else if (status === INVALID_ARGUMENT) {
-      entry.cb(new Error('this client cannot acknowledge (a plain WebSocket client)'));
+      cb(new Error('this client cannot acknowledge (a plain WebSocket client)'));
     } else {
-      entry.cb(new Error('socket has been disconnected'));
+      cb(new Error('socket has been disconnected'));
     }
   }
 }

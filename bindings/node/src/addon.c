@@ -59,7 +59,6 @@ typedef struct {
     uint32_t grace_ms;
     napi_async_work work;
     napi_ref stop_cb;
-    napi_env env;
 } hub_state;
 
 /* ---------- small helpers ---------- */
@@ -79,6 +78,13 @@ static void throw_last(napi_env env, const char *what) {
     if (pending) return;
     napi_get_last_error_info(env, &info);
     napi_throw_error(env, NULL, info && info->error_message ? info->error_message : what);
+}
+
+/* Throws "wshub: <status>: <last error>" for a failed wshub call. */
+static void throw_status(napi_env env, wshub_status status) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "wshub: %s: %s", wshub_status_str(status), wshub_last_error());
+    napi_throw_error(env, NULL, msg);
 }
 
 static char *dup_str(const char *s) {
@@ -217,6 +223,13 @@ static napi_value attachments_of(napi_env env, const wshub_event *ev) {
     return arr;
 }
 
+/* The event's arguments as JSON text ("[]" when it has none). */
+static napi_value args_of(napi_env env, const wshub_event *ev) {
+    napi_value v;
+    napi_create_string_utf8(env, ev->args_json ? ev->args_json : "[]", ev->args_json ? ev->args_len : 2, &v);
+    return v;
+}
+
 static napi_value num(napi_env env, double d) {
     napi_value v;
     napi_create_double(env, d, &v);
@@ -249,7 +262,7 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
             v[1] = str_or_undef(env, ev->name_space);
             v[2] = str_or_undef(env, ev->socket_id);
             v[3] = str_or_undef(env, ev->name);
-            napi_create_string_utf8(env, ev->args_json ? ev->args_json : "[]", ev->args_json ? ev->args_len : 2, &v[4]);
+            v[4] = args_of(env, ev);
             v[5] = attachments_of(env, ev);
             v[6] = num(env, ev->has_ack ? (double)ev->ack_id : -1);
             break;
@@ -271,8 +284,7 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
             v[2] = num(env, (double)it->num);
             v[3] = num(env, it->status);
             if (it->ev) {
-                napi_create_string_utf8(env, it->ev->args_json ? it->ev->args_json : "[]",
-                                        it->ev->args_json ? it->ev->args_len : 2, &v[4]);
+                v[4] = args_of(env, it->ev);
                 v[5] = attachments_of(env, it->ev);
             }
             break;
@@ -291,13 +303,8 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     drain(env, context, js_cb);
 }
 
-static void tsfn_finalize(napi_env env, void *data, void *hint) {
-    hub_state *st = data;
-    (void)env; (void)hint;
-    state_unref(st);
-}
-
-static void external_finalize(napi_env env, void *data, void *hint) {
+/* The finalizer of both owners: the external and the threadsafe function. */
+static void state_finalize(napi_env env, void *data, void *hint) {
     (void)env; (void)hint;
     state_unref(data);
 }
@@ -376,22 +383,29 @@ static void free_str(jstr *s) {
     s->p = NULL;
 }
 
+/* The length of an array argument (null/undefined: 0). Returns 0 on failure (exception pending). */
+static int get_array_len(napi_env env, napi_value v, const char *type_error, uint32_t *n) {
+    napi_valuetype t;
+    *n = 0;
+    napi_typeof(env, v, &t);
+    if (t == napi_null || t == napi_undefined) return 1;
+    if (napi_get_array_length(env, v, n) != napi_ok) {
+        napi_throw_type_error(env, NULL, type_error);
+        return 0;
+    }
+    return 1;
+}
+
 typedef struct {
     char **items;
     size_t count;
 } jstrlist;
 
 static int get_str_list(napi_env env, napi_value v, jstrlist *out) {
-    napi_valuetype t;
-    uint32_t n = 0, i;
+    uint32_t n, i;
     out->items = NULL;
     out->count = 0;
-    napi_typeof(env, v, &t);
-    if (t == napi_null || t == napi_undefined) return 1;
-    if (napi_get_array_length(env, v, &n) != napi_ok) {
-        napi_throw_type_error(env, NULL, "wshub: expected an array of strings");
-        return 0;
-    }
+    if (!get_array_len(env, v, "wshub: expected an array of strings", &n)) return 0;
     if (n == 0) return 1;
     out->items = calloc(n, sizeof(char *));
     if (!out->items) return 0;
@@ -423,16 +437,10 @@ typedef struct {
 
 /* An array of Uint8Array/Buffer (or null): borrowed views, valid for the call. */
 static int get_bufs(napi_env env, napi_value v, jbufs *out) {
-    napi_valuetype t;
-    uint32_t n = 0, i;
+    uint32_t n, i;
     out->items = NULL;
     out->count = 0;
-    napi_typeof(env, v, &t);
-    if (t == napi_null || t == napi_undefined) return 1;
-    if (napi_get_array_length(env, v, &n) != napi_ok) {
-        napi_throw_type_error(env, NULL, "wshub: expected an array of Uint8Array");
-        return 0;
-    }
+    if (!get_array_len(env, v, "wshub: expected an array of Uint8Array", &n)) return 0;
     if (n == 0) return 1;
     out->items = n <= 8 ? out->small : calloc(n, sizeof(wshub_bytes));
     if (!out->items) return 0;
@@ -456,6 +464,13 @@ static int get_bufs(napi_env env, napi_value v, jbufs *out) {
 static void free_bufs(jbufs *b) {
     if (b->items && b->items != b->small) free(b->items);
     b->items = NULL;
+}
+
+/* A JS number as a uint32 (ms, sizes): clamped to [0, 2^32-1]. */
+static uint32_t clamp_u32(double d) {
+    if (d < 0) d = 0;
+    if (d > 4294967295.0) d = 4294967295.0;
+    return (uint32_t)d;
 }
 
 static napi_value ret_int(napi_env env, int64_t v) {
@@ -495,9 +510,7 @@ static int get_u32(napi_env env, napi_value obj, const char *key, uint32_t *out)
     if (t != napi_number) return 0;
     double d;
     napi_get_value_double(env, v, &d);
-    if (d < 0) d = 0;
-    if (d > 4294967295.0) d = 4294967295.0;
-    *out = (uint32_t)d;
+    *out = clamp_u32(d);
     return 1;
 }
 
@@ -565,9 +578,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     free_str(&host); free_str(&path); free_str(&raw_path); free_str(&static_dir); free_str(&bundle); free_str(&cors);
     if (!ok) return NULL;
     if (status != WSHUB_OK) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "wshub: %s: %s", wshub_status_str(status), wshub_last_error());
-        napi_throw_error(env, NULL, msg);
+        throw_status(env, status);
         return NULL;
     }
     st = calloc(1, sizeof *st);
@@ -579,14 +590,11 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     pthread_mutex_init(&st->lock, NULL);
     pthread_cond_init(&st->stopped, NULL);
     st->hub = hub;
-    st->env = env;
     st->refs = 2;
     napi_create_string_utf8(env, "wshub", NAPI_AUTO_LENGTH, &name);
-    if (napi_create_threadsafe_function(env, fn, NULL, name, 0, 1, st, tsfn_finalize, st, call_js, &st->tsfn) != napi_ok) {
-        wshub_free(hub);
-        pthread_cond_destroy(&st->stopped);
-        pthread_mutex_destroy(&st->lock);
-        free(st);
+    if (napi_create_threadsafe_function(env, fn, NULL, name, 0, 1, st, state_finalize, st, call_js, &st->tsfn) != napi_ok) {
+        st->refs = 1; /* no owner yet: this frees the hub and the state */
+        state_unref(st);
         throw_last(env, "napi_create_threadsafe_function");
         return NULL;
     }
@@ -594,7 +602,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     napi_unref_threadsafe_function(env, st->tsfn);
     napi_add_env_cleanup_hook(env, cleanup_hook, st);
     st->cleanup_hook = 1;
-    if (napi_create_external(env, st, external_finalize, NULL, &external) != napi_ok) {
+    if (napi_create_external(env, st, state_finalize, NULL, &external) != napi_ok) {
         throw_last(env, "napi_create_external");
         return NULL;
     }
@@ -622,9 +630,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     }
     status = wshub_start(st->hub, &port);
     if (status != WSHUB_OK) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "wshub: %s: %s", wshub_status_str(status), wshub_last_error());
-        napi_throw_error(env, NULL, msg);
+        throw_status(env, status);
         return NULL;
     }
     st->started = 1;
@@ -762,8 +768,6 @@ static napi_value js_emit_with_ack(napi_env env, napi_callback_info info) {
     atts.items = NULL;
     napi_get_value_double(env, argv[6], &timeout);
     napi_get_value_double(env, argv[7], &token);
-    if (timeout < 0) timeout = 0;
-    if (timeout > 4294967295.0) timeout = 4294967295.0;
     ok = get_str(env, argv[1], &ns) && get_str(env, argv[2], &sid) && get_str(env, argv[3], &event) &&
          get_str(env, argv[4], &json) && get_bufs(env, argv[5], &atts);
     if (ok) {
@@ -774,7 +778,7 @@ static napi_value js_emit_with_ack(napi_env env, napi_callback_info info) {
             cell->st = st;
             cell->token = (uint64_t)token;
             s = wshub_emit_with_ack(st->hub, ns.p, sid.p, event.p, json.p, json.len, atts.items, atts.count,
-                                    (uint32_t)timeout, on_ack, cell);
+                                    clamp_u32(timeout), on_ack, cell);
             if (s != WSHUB_OK) free(cell); /* the callback runs only after WSHUB_OK */
         }
     }
@@ -967,9 +971,7 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
         return NULL;
     }
     napi_get_value_double(env, argv[1], &grace);
-    if (grace < 0) grace = 0;
-    if (grace > 4294967295.0) grace = 4294967295.0;
-    st->grace_ms = (uint32_t)grace;
+    st->grace_ms = clamp_u32(grace);
     CHECK(napi_create_reference(env, argv[2], 1, &st->stop_cb));
     napi_create_string_utf8(env, "wshub.stop", NAPI_AUTO_LENGTH, &name);
     CHECK(napi_create_async_work(env, NULL, name, stop_execute, stop_complete, st, &st->work));

@@ -36,7 +36,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _codec, _ffi
 from ._ffi import Status, WshubError, lib
-from .exceptions import refusal_message
+from .exceptions import DisconnectedError, SocketIOError, refusal_message
+from .exceptions import TimeoutError as AckTimeoutError
 
 log = logging.getLogger("wshub")
 
@@ -147,15 +148,6 @@ def trimmed(fn: Callable[..., Any], args: tuple[Any, ...], minimum: int) -> tupl
     return args[: max(n, minimum)]
 
 
-def ack_args(result: Any) -> list[Any]:
-    """A handler's return value as ack arguments (python-socketio's rule)."""
-    if result is None:
-        return []
-    if isinstance(result, tuple):
-        return list(result)
-    return [result]
-
-
 def call_result(args: list[Any]) -> Any:
     """What ``call()`` returns: None, the one argument, or a tuple of them."""
     if not args:
@@ -204,6 +196,16 @@ def _str_list(value: Rooms) -> list[str]:
     if isinstance(value, str):
         return [value]
     return list(value)
+
+
+#: Statuses that only mean the client (or the hub) is already gone.
+_GONE = (Status.NOT_FOUND, Status.DISCONNECTED, Status.STOPPED)
+
+
+def _check_unless_gone(status: int) -> None:
+    """:func:`_ffi.check`, except that a client (or hub) already gone is no error."""
+    if status != Status.OK and status not in _GONE:
+        raise WshubError(status, _ffi.last_error())
 
 
 def _c_strings(items: Sequence[str]) -> Any:
@@ -314,8 +316,7 @@ class _ServerBase:
         if bundle is not None:
             cfg.client_bundle_dir = s(os.fspath(bundle))
         if cors_allowed_origins is not None:
-            origins = [cors_allowed_origins] if isinstance(cors_allowed_origins, str) else list(cors_allowed_origins)
-            cfg.cors_origins = s(",".join(origins))
+            cfg.cors_origins = s(",".join(_str_list(cors_allowed_origins)))
         cfg.ping_interval_ms = int(ping_interval * 1000)
         cfg.ping_timeout_ms = int(ping_timeout * 1000)
         cfg.connect_timeout_ms = int(connect_timeout * 1000)
@@ -337,9 +338,7 @@ class _ServerBase:
         cfg.drop_when_full = bool(drop_when_full)
 
         handle = _ffi.wshub_t_p()
-        status = lib.wshub_new(ctypes.byref(cfg), ctypes.byref(handle))
-        if status != Status.OK:
-            raise WshubError(status, _ffi.last_error())
+        _ffi.check(lib.wshub_new(ctypes.byref(cfg), ctypes.byref(handle)))
         self._handle = handle
         self._ensure_namespace("/")
         for ns in namespaces or ():
@@ -535,8 +534,10 @@ class _ServerBase:
             fn = getattr(self.namespace_handlers[ns], "on_" + name, None)
         return fn
 
-    def _log_handler_error(self, what: str, ns: str) -> None:
-        log.exception("wshub: exception in the %r handler (namespace %s); the hub goes on", what, ns)
+    def _log_handler_error(self, what: str, ns: str, exc: Optional[BaseException] = None) -> None:
+        """Logs a handler's exception (``exc``, or the one being handled) with its traceback."""
+        log.error("wshub: exception in the %r handler (namespace %s); the hub goes on", what, ns,
+                  exc_info=exc if exc is not None else True)
 
     # ---- ids ----------------------------------------------------------------
 
@@ -598,9 +599,16 @@ class _ServerBase:
             if status not in (Status.NOT_FOUND, Status.STOPPED):
                 log.warning("wshub: connect decision failed: %s", _ffi.last_error())
 
-    @staticmethod
-    def _verdict(result: Any) -> Optional[str]:
-        return REJECTED if result is False else None
+    def _connect_verdict(self, ns: str, result: Any, exc: Optional[BaseException]) -> Optional[str]:
+        """The outcome of a connect handler: None accepts, a message refuses
+        (returned False, or raised; an exception that is not a refusal is logged)."""
+        if exc is None:
+            return REJECTED if result is False else None
+        message = refusal_message(exc)
+        if message is None:
+            self._log_handler_error("connect", ns, exc)
+            message = REJECTED
+        return message
 
     # ---- C callbacks (dispatcher thread) -----------------------------------
 
@@ -609,8 +617,7 @@ class _ServerBase:
             if self._dispatcher_ident != threading.get_ident():
                 self._enter_dispatcher()
             ev = evp[0]
-            attachments = _codec.read_attachments(ev) if ev.attachment_count else []
-            args = _codec.decode(ev.args_json, attachments)
+            args = _codec.event_args(ev)
             self._event(
                 ev.name_space.decode("utf-8"), ev.socket_id.decode("utf-8"), ev.name.decode("utf-8"),
                 args, ev.ack_id if ev.has_ack else None,
@@ -679,9 +686,7 @@ class _ServerBase:
                 return
             args: list[Any] = []
             if status == Status.OK and evp:
-                ev = evp[0]
-                attachments = _codec.read_attachments(ev) if ev.attachment_count else []
-                args = _codec.decode(ev.args_json, attachments)
+                args = _codec.event_args(evp[0])
             slot.resolve(status, args)
         except BaseException:  # noqa: BLE001
             log.exception("wshub: error delivering an acknowledgement")
@@ -737,14 +742,14 @@ class _ServerBase:
 
     def _send_ack(self, ns: str, hub_sid: str, ack_id: int, result: Any) -> None:
         try:
-            payload, attachments = _codec.encode(ack_args(result))
+            payload, attachments = _codec.encode(_codec.to_args(result))  # python-socketio's rule for acks too
         except (TypeError, ValueError):
             log.exception("wshub: the handler's return value cannot be sent as an ack")
             return
         arr = _codec.attachment_array(attachments)
         status = lib.wshub_ack(self._handle, _ns_b(ns), hub_sid.encode(), ack_id, payload, len(payload),
                                arr, len(attachments))
-        if status not in (Status.OK, Status.NOT_FOUND, Status.DISCONNECTED, Status.STOPPED):
+        if status != Status.OK and status not in _GONE:
             log.warning("wshub: ack failed: %s", _ffi.last_error())
 
     def _emit_with_ack(self, event: str, data: Any, sid: str, ns: str, timeout_ms: int, slot: _AckSlot) -> int:
@@ -762,6 +767,27 @@ class _ServerBase:
                 self._acks.pop(key, None)
         return int(status)
 
+    def _send_call(self, event: str, data: Any, target: str, namespace: Optional[str], timeout: float,
+                   slot: _AckSlot) -> None:
+        """call()'s send: raises if the client cannot be reached; ``slot`` gets the answer."""
+        if target in self._pending:
+            raise RuntimeError("wshub: call() cannot reach a client before its connect handler returned")
+        status = self._emit_with_ack(event, data, target, namespace or "/", int(timeout * 1000), slot)
+        if status in _GONE:
+            raise DisconnectedError(f"no client {target} in namespace {namespace or '/'}")
+        _ffi.check(status)
+
+    @staticmethod
+    def _call_outcome(status: int, args: list[Any], event: str, target: str, timeout: float) -> Any:
+        """What call() returns (or raises) for the ack's status and arguments."""
+        if status == Status.OK:
+            return call_result(args)
+        if status == Status.TIMEOUT:
+            raise AckTimeoutError(f"no acknowledgement of {event!r} within {timeout} s")
+        if status == Status.INVALID_ARGUMENT:
+            raise SocketIOError("this client cannot acknowledge (a plain WebSocket client)")
+        raise DisconnectedError(f"client {target} disconnected before acknowledging {event!r}")
+
     # ---- the verbs (synchronous core) --------------------------------------
 
     def _emit(self, event: str, data: Any, to: Rooms, room: Rooms, skip_sid: Rooms, namespace: Optional[str],
@@ -778,9 +804,8 @@ class _ServerBase:
                 arr = _codec.attachment_array(attachments) if attachments else None
                 status = lib.wshub_emit_to(self._handle, _ns_b(namespace), hub_target.encode(), event.encode(),
                                            payload, len(payload), arr, len(attachments))
-                if status in (Status.OK, Status.DISCONNECTED, Status.STOPPED, Status.NOT_FOUND):
-                    return
-                raise WshubError(status, _ffi.last_error())
+                _check_unless_gone(status)
+                return
         rooms = _str_list(target)
         if self._pending and rooms:
             later = [r for r in rooms if r in self._pending]
@@ -795,8 +820,7 @@ class _ServerBase:
             if len(rooms) != 1 or skip_sid:
                 raise ValueError("wshub: an emit with a callback must address one client (to=sid)")
             status = self._emit_with_ack(event, data, rooms[0], ns, CALLBACK_TIMEOUT_MS, self._callback_slot(callback))
-            if status not in (Status.OK, Status.NOT_FOUND, Status.DISCONNECTED, Status.STOPPED):
-                raise WshubError(status, _ffi.last_error())
+            _check_unless_gone(status)
             return
         payload, attachments = _codec.encode(_codec.to_args(data))
         arr = _codec.attachment_array(attachments)
@@ -831,15 +855,13 @@ class _ServerBase:
         if self._defer(sid, lambda: self._enter_room(sid, room, namespace)):
             return
         status = lib.wshub_join(self._handle, _ns_b(namespace), self._hub_sid(sid).encode(), room.encode())
-        if status not in (Status.OK, Status.NOT_FOUND, Status.DISCONNECTED, Status.STOPPED):
-            raise WshubError(status, _ffi.last_error())
+        _check_unless_gone(status)
 
     def _leave_room(self, sid: str, room: str, namespace: Optional[str]) -> None:
         if self._defer(sid, lambda: self._leave_room(sid, room, namespace)):
             return
         status = lib.wshub_leave(self._handle, _ns_b(namespace), self._hub_sid(sid).encode(), room.encode())
-        if status not in (Status.OK, Status.NOT_FOUND, Status.DISCONNECTED, Status.STOPPED):
-            raise WshubError(status, _ffi.last_error())
+        _check_unless_gone(status)
 
     def _close_room(self, room: str, namespace: Optional[str]) -> None:
         for hub_sid in self._sockets(namespace, room):
@@ -866,14 +888,13 @@ class _ServerBase:
         if self._defer(sid, lambda: self._disconnect_sid(sid, namespace)):
             return
         status = lib.wshub_disconnect(self._handle, _ns_b(namespace), self._hub_sid(sid).encode(), False)
-        if status not in (Status.OK, Status.NOT_FOUND, Status.DISCONNECTED, Status.STOPPED):
-            raise WshubError(status, _ffi.last_error())
+        _check_unless_gone(status)
 
     def _socket_info(self, namespace: Optional[str], hub_sid: str) -> Optional[dict[str, Any]]:
         out = ctypes.c_void_p()
         status = lib.wshub_socket_info(self._handle, _ns_b(namespace), hub_sid.encode(), ctypes.byref(out))
         if status != Status.OK:
-            if status in (Status.NOT_FOUND, Status.DISCONNECTED, Status.STOPPED):
+            if status in _GONE:
                 return None
             raise WshubError(status, _ffi.last_error())
         info: dict[str, Any] = json.loads(_ffi.take_string(out))
@@ -920,8 +941,4 @@ class _ServerBase:
 def run_connect_handler(fn: Handler, sid: str, environ: dict[str, Any], auth: Any) -> Any:
     """Calls a connect handler with the arguments it takes."""
     return fn(*trimmed(fn, (sid, environ, auth), 2))
-
-
-def refusal(exc: BaseException) -> Optional[str]:
-    return refusal_message(exc)
 

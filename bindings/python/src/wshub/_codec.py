@@ -124,3 +124,8 @@ def read_attachments(ev: _ffi.wshub_event) -> list[bytes]:
         return []
     arr = ev.attachments
     return [ctypes.string_at(arr[i].data, arr[i].len) if arr[i].len else b"" for i in range(n)]
+
+
+def event_args(ev: _ffi.wshub_event) -> list[Any]:
+    """The arguments of a received event (or ack)."""
+    return decode(ev.args_json, read_attachments(ev) if ev.attachment_count else [])

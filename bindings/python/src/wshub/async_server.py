@@ -14,8 +14,8 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 from . import _base
 from ._base import Handler, Rooms, _AckSlot, _ServerBase
-from ._ffi import Status, WshubError, last_error
-from .exceptions import DisconnectedError, SocketIOError, TimeoutError
+from ._ffi import Status
+from .exceptions import TimeoutError
 from .namespace import AsyncNamespace
 
 __all__ = ["AsyncServer"]
@@ -213,10 +213,7 @@ class AsyncServer(_ServerBase):
     def _finish(self, what: str, ns: str, done: Optional[Callable[[Any, Optional[BaseException]], None]],
                 result: Any, exc: Optional[BaseException]) -> None:
         if exc is not None and (done is None or what != "connect"):
-            try:
-                raise exc
-            except Exception:  # noqa: BLE001
-                self._log_handler_error(what, ns)
+            self._log_handler_error(what, ns, exc)
         if done is not None:
             try:
                 done(result, exc)
@@ -263,17 +260,7 @@ class AsyncServer(_ServerBase):
         fn = self._special_handler(ns, "connect")
 
         def done(result: Any, exc: Optional[BaseException]) -> None:
-            if exc is None:
-                verdict = self._verdict(result)
-            else:
-                verdict = _base.refusal(exc)
-                if verdict is None:
-                    try:
-                        raise exc
-                    except Exception:  # noqa: BLE001
-                        self._log_handler_error("connect", ns)
-                    verdict = _base.REJECTED
-            self._decide(request_id, sid, verdict)
+            self._decide(request_id, sid, self._connect_verdict(ns, result, exc))
 
         if fn is None:
             done(None, None)
@@ -303,29 +290,16 @@ class AsyncServer(_ServerBase):
         target = to or sid
         if target is None:
             raise ValueError("call() needs the client's sid (to=sid)")
-        if target in self._pending:
-            raise RuntimeError("wshub: call() cannot reach a client before its connect handler returned")
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
         future: asyncio.Future[tuple[int, list[Any]]] = loop.create_future()
-        status = self._emit_with_ack(event, data, target, namespace or "/", int(timeout * 1000),
-                                     _FutureSlot(self, future))
-        if status in (Status.NOT_FOUND, Status.DISCONNECTED, Status.STOPPED):
-            raise DisconnectedError(f"no client {target} in namespace {namespace or '/'}")
-        if status != Status.OK:
-            raise WshubError(status, last_error())
+        self._send_call(event, data, target, namespace, timeout, _FutureSlot(self, future))
         try:
             ack_status, args = await asyncio.wait_for(future, timeout + 5.0)
         except asyncio.TimeoutError:
             raise TimeoutError(f"no acknowledgement of {event!r} within {timeout} s") from None
-        if ack_status == Status.OK:
-            return _base.call_result(args)
-        if ack_status == Status.TIMEOUT:
-            raise TimeoutError(f"no acknowledgement of {event!r} within {timeout} s")
-        if ack_status == Status.INVALID_ARGUMENT:
-            raise SocketIOError("this client cannot acknowledge (a plain WebSocket client)")
-        raise DisconnectedError(f"client {target} disconnected before acknowledging {event!r}")
+        return self._call_outcome(ack_status, args, event, target, timeout)
 
     async def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
         """Puts a client in a room."""

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Optional
 from . import _base
 from ._base import Handler, Rooms, _AckSlot, _ServerBase
 from ._ffi import Status
-from .exceptions import DisconnectedError, SocketIOError, TimeoutError
+from .exceptions import TimeoutError
 from .namespace import Namespace
 
 __all__ = ["Server"]
@@ -32,10 +32,10 @@ class _WaitSlot(_AckSlot):
 
 
 class _CallbackSlot(_AckSlot):
-    __slots__ = ("server", "callback")
+    __slots__ = ("callback",)
 
-    def __init__(self, server: "Server", callback: Handler) -> None:
-        self.server, self.callback = server, callback
+    def __init__(self, callback: Handler) -> None:
+        self.callback = callback
 
     def resolve(self, status: int, args: list[Any]) -> None:
         if status != Status.OK:
@@ -164,16 +164,15 @@ class Server(_ServerBase):
         verdict: Optional[str] = None
         if fn is not None:
             try:
-                verdict = self._verdict(_base.run_connect_handler(fn, sid, environ, auth))
+                result = _base.run_connect_handler(fn, sid, environ, auth)
             except Exception as exc:  # noqa: BLE001
-                verdict = _base.refusal(exc)
-                if verdict is None:
-                    self._log_handler_error("connect", ns)
-                    verdict = _base.REJECTED
+                verdict = self._connect_verdict(ns, None, exc)
+            else:
+                verdict = self._connect_verdict(ns, result, None)
         self._decide(request_id, sid, verdict)
 
     def _callback_slot(self, callback: Handler) -> _AckSlot:
-        return _CallbackSlot(self, callback)
+        return _CallbackSlot(callback)
 
     # ---- the verbs ----------------------------------------------------------
 
@@ -206,24 +205,11 @@ class Server(_ServerBase):
                 "dispatcher thread, which is the thread that would deliver the answer. Call it from "
                 "another thread (sio.start_background_task(...)), use emit(..., callback=...), "
                 "or use AsyncServer.")
-        if target in self._pending:
-            raise RuntimeError("wshub: call() cannot reach a client before its connect handler returned")
         slot = _WaitSlot()
-        status = self._emit_with_ack(event, data, target, namespace or "/", int(timeout * 1000), slot)
-        if status in (Status.NOT_FOUND, Status.DISCONNECTED, Status.STOPPED):
-            raise DisconnectedError(f"no client {target} in namespace {namespace or '/'}")
-        if status != Status.OK:
-            from ._ffi import WshubError, last_error
-            raise WshubError(status, last_error())
+        self._send_call(event, data, target, namespace, timeout, slot)
         if not slot.done.wait(timeout + 5.0):
             raise TimeoutError(f"no acknowledgement of {event!r} within {timeout} s")
-        if slot.status == Status.OK:
-            return _base.call_result(slot.args)
-        if slot.status == Status.TIMEOUT:
-            raise TimeoutError(f"no acknowledgement of {event!r} within {timeout} s")
-        if slot.status == Status.INVALID_ARGUMENT:
-            raise SocketIOError("this client cannot acknowledge (a plain WebSocket client)")
-        raise DisconnectedError(f"client {target} disconnected before acknowledging {event!r}")
+        return self._call_outcome(slot.status, slot.args, event, target, timeout)
 
     def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
         """Puts a client in a room."""
