@@ -1,5 +1,5 @@
-/* The chat room in C, serving the page of examples/chat/public: "join" takes
- * a nickname, every "chat message" goes to everyone as {user, text, time}.
+/* The chat room of examples/chat.rs (protocol at its top) in C, serving examples/chat/public:
+ * nicknames, messages to everyone, join/leave, who is online, typing; no history.
  * Build: make examples; run from the repository root: target/examples/c-chat */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,15 +24,26 @@ static char *name_of(const char *id, int create) {
 
 static long long now_ms(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_gettime(CLOCK_REALTIME, &ts), (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void emit_all(const char *event, const char *json) {
-    wshub_emit(hub, NULL, event, json, strlen(json), NULL, 0, NULL);
+/* To everyone (room NULL), or to a room; `except` (a socket id) left out. */
+static void emit(const char *event, const char *json, const char *room, const char *except) {
+    wshub_target t = {NULL, &room, room ? 1 : 0, NULL, 0, except};
+    wshub_emit(hub, &t, event, json, strlen(json), NULL, 0, NULL);
 }
 
-/* The first argument's raw JSON, if it is a string without nested brackets. */
+/* `"online":N,"users":[...]` for the people who joined; returns N. */
+static int online(char *out, size_t cap) {
+    int i, n = 0;
+    size_t len = (size_t)snprintf(out, cap, "\"users\":[");
+    for (i = 0; i < 1024; i++)
+        if (people[i].id[0] && len + 130 < cap) len += (size_t)snprintf(out + len, cap - len, "%s%s", n++ ? "," : "", people[i].name);
+    snprintf(out + len, cap - len, "],\"online\":%d", n);
+    return n;
+}
+
+/* The first argument's raw JSON, if it is a string. */
 static int first_arg(const wshub_event *ev, char *out, size_t cap) {
     size_t len = ev->args_len;
     if (len < 4 || ev->args_json[1] != '"' || len - 2 >= cap) return 0;
@@ -40,27 +51,37 @@ static int first_arg(const wshub_event *ev, char *out, size_t cap) {
 }
 
 static void on_event(void *userdata, const wshub_event *ev) {
-    char arg[4096], json[8192], *name;
+    char arg[4096], users[8192], json[16384], *name = name_of(ev->socket_id, 0);
     (void)userdata;
-    if (strcmp(ev->name, "join") == 0 && first_arg(ev, arg, 128) && (name = name_of(ev->socket_id, 1))) {
+    if (strcmp(ev->name, "join") == 0 && first_arg(ev, arg, 128) && (name || (name = name_of(ev->socket_id, 1)))) {
         memcpy(name, arg, strlen(arg) + 1); /* arg is a JSON string, under 128 bytes */
-        snprintf(json, sizeof json, "[{\"ok\":true,\"name\":%s,\"online\":0,\"users\":[],\"history\":[]}]", arg);
+        wshub_join(hub, "/", ev->socket_id, "people");
+        int n = online(users, sizeof users);
+        snprintf(json, sizeof json, "[{\"ok\":true,\"name\":%s,%s,\"history\":[]}]", arg, users);
         if (ev->has_ack) wshub_ack(hub, "/", ev->socket_id, ev->ack_id, json, strlen(json), NULL, 0);
-        snprintf(json, sizeof json, "[{\"user\":%s,\"online\":0,\"time\":%lld}]", arg, now_ms());
-        emit_all("user joined", json);
-    } else if (strcmp(ev->name, "chat message") == 0 && (name = name_of(ev->socket_id, 0)) && first_arg(ev, arg, sizeof arg)) {
+        snprintf(json, sizeof json, "[{\"user\":%s,\"online\":%d,\"time\":%lld}]", arg, n, now_ms());
+        emit("user joined", json, NULL, ev->socket_id);
+        snprintf(json, sizeof json, "[{%s}]", users);
+        emit("online", json, NULL, NULL);
+    } else if (strcmp(ev->name, "chat message") == 0 && name && first_arg(ev, arg, sizeof arg)) {
         snprintf(json, sizeof json, "[{\"user\":%s,\"text\":%s,\"time\":%lld}]", name, arg, now_ms());
-        emit_all("chat message", json); /* to everyone, the sender included */
+        emit("chat message", json, NULL, NULL); /* to everyone, the sender included */
+    } else if (strcmp(ev->name, "typing") == 0 && name) {
+        snprintf(json, sizeof json, "[{\"user\":%s,\"typing\":%s}]", name, strstr(ev->args_json, "true") ? "true" : "false");
+        emit("typing", json, "people", ev->socket_id);
     }
 }
 
 static void on_disconnect(void *userdata, const char *id, const char *ns, const char *reason) {
-    char *name = name_of(id, 0), json[256];
+    char *name = name_of(id, 0), users[8192], json[16384];
     (void)userdata; (void)ns; (void)reason;
     if (!name) return;
-    snprintf(json, sizeof json, "[{\"user\":%s,\"online\":0,\"time\":%lld}]", name, now_ms());
-    emit_all("user left", json);
+    snprintf(json, sizeof json, "[{\"user\":%s,\"time\":%lld,", name, now_ms());
     memset(name - sizeof people[0].id, 0, sizeof people[0]);
+    snprintf(json + strlen(json), sizeof json - strlen(json), "\"online\":%d}]", online(users, sizeof users));
+    emit("user left", json, NULL, NULL);
+    snprintf(json, sizeof json, "[{%s}]", users);
+    emit("online", json, NULL, NULL);
 }
 
 int main(void) {
@@ -71,11 +92,8 @@ int main(void) {
     cfg.static_dir = "examples/chat/public";
     cfg.client_bundle_dir = "node_modules/socket.io-client/dist";
     if (wshub_new(&cfg, &hub) != WSHUB_OK || wshub_on(hub, NULL, NULL, on_event, NULL, NULL) != WSHUB_OK ||
-        wshub_on_disconnect(hub, NULL, on_disconnect, NULL, NULL) != WSHUB_OK || wshub_start(hub, &bound) != WSHUB_OK) {
-        fprintf(stderr, "wshub: %s\n", wshub_last_error());
-        return 1;
-    }
-    printf("LISTENING %u\nchat room on http://127.0.0.1:%u\n", (unsigned)bound, (unsigned)bound);
-    fflush(stdout);
+        wshub_on_disconnect(hub, NULL, on_disconnect, NULL, NULL) != WSHUB_OK || wshub_start(hub, &bound) != WSHUB_OK)
+        return fprintf(stderr, "wshub: %s\n", wshub_last_error()), 1;
+    printf("LISTENING %u\nchat room on http://127.0.0.1:%u\n", (unsigned)bound, (unsigned)bound), fflush(stdout);
     for (;;) pause();
 }

@@ -1,4 +1,5 @@
-// The chat room in C++17 over wshub.hpp, serving the page of examples/chat/public.
+// The chat room of examples/chat.rs (protocol at its top) in C++17 over wshub.hpp, serving
+// examples/chat/public: nicknames, messages to everyone, join/leave, who is online, typing; no history.
 // Build: make examples; run from the repository root: target/examples/cpp-chat
 #include <chrono>
 #include <cstdlib>
@@ -27,15 +28,31 @@ int main() {
     cfg.client_bundle_dir = "node_modules/socket.io-client/dist";
     wshub::Hub hub(cfg);
     std::map<std::string, std::string, std::less<>> names;  // socket id -> nickname (raw JSON); one thread
+    // `"online":N,"users":[...]` for the people who joined.
+    auto online = [&] {
+        std::string users;
+        for (auto &[id, name] : names) users += (users.empty() ? "" : ",") + name;
+        return R"("online":)" + std::to_string(names.size()) + R"(,"users":[)" + users + "]";
+    };
 
     hub.on("join", [&](const wshub::Event &ev) {
         std::string name = first_arg(ev.args);
         if (name.empty()) return;
         names[std::string(ev.socket_id)] = name;
-        hub.ack(ev, R"([{"ok":true,"name":)" + name + R"(,"online":)" + std::to_string(names.size()) +
-                        R"(,"users":[],"history":[]}])");
-        hub.emit("user joined", R"([{"user":)" + name + R"(,"online":)" + std::to_string(names.size()) +
-                                    R"(,"time":)" + std::to_string(now_ms()) + "}]");
+        hub.join(ev.socket_id, "people");  // typing notices go to the people who joined
+        hub.ack(ev, R"([{"ok":true,"name":)" + name + "," + online() + R"(,"history":[]}])");
+        hub.emit("user joined",
+                 R"([{"user":)" + name + R"(,"online":)" + std::to_string(names.size()) + R"(,"time":)" +
+                     std::to_string(now_ms()) + "}]",
+                 wshub::Target{"/", {}, {}, std::string(ev.socket_id)});
+        hub.emit("online", "[{" + online() + "}]");
+    });
+    hub.on("typing", [&](const wshub::Event &ev) {
+        auto who = names.find(ev.socket_id);
+        if (who == names.end()) return;
+        std::string on = ev.args.find("true") != std::string_view::npos ? "true" : "false";
+        hub.emit("typing", R"([{"user":)" + who->second + R"(,"typing":)" + on + "}]",
+                 wshub::Target{"/", {"people"}, {}, std::string(ev.socket_id)});
     });
     hub.on("chat message", [&](const wshub::Event &ev) {
         auto who = names.find(ev.socket_id);
@@ -51,6 +68,7 @@ int main() {
                            R"(,"time":)" + std::to_string(now_ms()) + "}]";
         names.erase(who);
         hub.emit("user left", left);
+        hub.emit("online", "[{" + online() + "}]");
     });
     std::uint16_t port = hub.start();
     std::cout << "LISTENING " << port << "\nchat room on http://127.0.0.1:" << port << std::endl;

@@ -1,16 +1,12 @@
 """The chat room of examples/chat.rs (its protocol is at its top) on the Python binding:
 pip install ./bindings/python && python examples/python/chat.py   (PORT=8080 moves it)"""
-import itertools, os, time
-from pathlib import Path
-import wshub
-
-root = Path(__file__).resolve().parents[2]
+import itertools, os, time, pathlib, wshub
+root = pathlib.Path(__file__).resolve().parents[2]
 sio = wshub.Server(port=int(os.environ.get("PORT", 3000)), static_files=root / "examples/chat/public",
                    client_bundle=root / "node_modules/socket.io-client/dist")
 names, history = {}, []  # handlers run one at a time on the hub's thread: plain dicts are fine
 now = lambda: int(time.time() * 1000)
 online = lambda: {"online": len(names), "users": sorted(names.values(), key=str.lower)}
-
 @sio.event
 def join(sid, nickname):
     if not (wanted := str(nickname).strip()[:24]):
@@ -20,15 +16,18 @@ def join(sid, nickname):
     if sid not in names:
         sio.emit("user joined", {"user": name, "online": len(names) + 1, "time": now()}, skip_sid=sid)
     names[sid] = name
+    sio.enter_room(sid, "people")  # typing notices go to the people who joined
     sio.emit("online", online())
     return {"ok": True, "name": name, **online(), "history": history}  # the client's ack
-
 @sio.on("chat message")
 def chat_message(sid, text):
     if sid in names and (text := str(text).strip()[:2000]):
         history[:] = [*history, {"user": names[sid], "text": text, "time": now()}][-50:]
         sio.emit("chat message", history[-1])  # everyone, the sender included
-
+@sio.event
+def typing(sid, on):
+    if sid in names:
+        sio.emit("typing", {"user": names[sid], "typing": bool(on)}, room="people", skip_sid=sid)
 @sio.event
 def disconnect(sid, reason):
     if (user := names.pop(sid, None)) is not None:
