@@ -1,18 +1,17 @@
 /* The chat room of examples/chat.rs (protocol at its top) in C, serving examples/chat/public:
- * nicknames, messages to everyone, join/leave, who is online, typing; no history.
+ * nicknames, messages to everyone, history, join/leave, who is online, typing.
  * Build: make examples; run from the repository root: target/examples/c-chat */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
 #include "wshub.h"
-
 static wshub_t *hub;
 /* Nicknames by socket id, as raw JSON strings; callbacks run on one thread. */
 static struct { char id[32]; char name[128]; } people[1024];
-
+static char history[50][4400], reply[50 * 4400 + 16384]; /* the last 50 messages as JSON objects */
+static int messages;
 static char *name_of(const char *id, int create) {
     int i;
     for (i = 0; i < 1024; i++)
@@ -21,18 +20,15 @@ static char *name_of(const char *id, int create) {
         if (!people[i].id[0]) return snprintf(people[i].id, 32, "%s", id), people[i].name;
     return NULL;
 }
-
 static long long now_ms(void) {
     struct timespec ts;
     return clock_gettime(CLOCK_REALTIME, &ts), (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
 /* To everyone (room NULL), or to a room; `except` (a socket id) left out. */
 static void emit(const char *event, const char *json, const char *room, const char *except) {
     wshub_target t = {NULL, &room, room ? 1 : 0, NULL, 0, except};
     wshub_emit(hub, &t, event, json, strlen(json), NULL, 0, NULL);
 }
-
 /* `"online":N,"users":[...]` for the people who joined; returns N. */
 static int online(char *out, size_t cap) {
     int i, n = 0;
@@ -56,15 +52,19 @@ static void on_event(void *userdata, const wshub_event *ev) {
     if (strcmp(ev->name, "join") == 0 && first_arg(ev, arg, 128) && (name || (name = name_of(ev->socket_id, 1)))) {
         memcpy(name, arg, strlen(arg) + 1); /* arg is a JSON string, under 128 bytes */
         wshub_join(hub, "/", ev->socket_id, "people");
-        int n = online(users, sizeof users);
-        snprintf(json, sizeof json, "[{\"ok\":true,\"name\":%s,%s,\"history\":[]}]", arg, users);
-        if (ev->has_ack) wshub_ack(hub, "/", ev->socket_id, ev->ack_id, json, strlen(json), NULL, 0);
+        int n = online(users, sizeof users), i;
+        size_t len = (size_t)snprintf(reply, sizeof reply, "[{\"ok\":true,\"name\":%s,%s,\"history\":[", arg, users);
+        for (i = messages > 50 ? messages - 50 : 0; i < messages; i++)
+            len += (size_t)snprintf(reply + len, sizeof reply - len, "%s%s", reply[len - 1] == '[' ? "" : ",", history[i % 50]);
+        snprintf(reply + len, sizeof reply - len, "]}]");
+        if (ev->has_ack) wshub_ack(hub, "/", ev->socket_id, ev->ack_id, reply, strlen(reply), NULL, 0);
         snprintf(json, sizeof json, "[{\"user\":%s,\"online\":%d,\"time\":%lld}]", arg, n, now_ms());
         emit("user joined", json, NULL, ev->socket_id);
         snprintf(json, sizeof json, "[{%s}]", users);
         emit("online", json, NULL, NULL);
     } else if (strcmp(ev->name, "chat message") == 0 && name && first_arg(ev, arg, sizeof arg)) {
         snprintf(json, sizeof json, "[{\"user\":%s,\"text\":%s,\"time\":%lld}]", name, arg, now_ms());
+        snprintf(history[messages++ % 50], sizeof history[0], "%.*s", (int)strlen(json) - 2, json + 1);
         emit("chat message", json, NULL, NULL); /* to everyone, the sender included */
     } else if (strcmp(ev->name, "typing") == 0 && name) {
         snprintf(json, sizeof json, "[{\"user\":%s,\"typing\":%s}]", name, strstr(ev->args_json, "true") ? "true" : "false");

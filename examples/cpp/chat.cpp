@@ -1,8 +1,9 @@
 // The chat room of examples/chat.rs (protocol at its top) in C++17 over wshub.hpp, serving
-// examples/chat/public: nicknames, messages to everyone, join/leave, who is online, typing; no history.
+// examples/chat/public: nicknames, messages to everyone, history, join/leave, who is online, typing.
 // Build: make examples; run from the repository root: target/examples/cpp-chat
 #include <chrono>
 #include <cstdlib>
+#include <deque>
 #include <iostream>
 #include <map>
 #include <string>
@@ -21,6 +22,12 @@ static std::string first_arg(std::string_view args) {
     return std::string(args.substr(1, args.size() - 2));
 }
 
+static std::string join(const std::deque<std::string> &items) {
+    std::string out;
+    for (auto &item : items) out += (out.empty() ? "" : ",") + item;
+    return out;
+}
+
 int main() {
     wshub_config cfg = wshub_config_default();
     if (const char *port = std::getenv("PORT")) cfg.port = static_cast<std::uint16_t>(std::atoi(port));
@@ -28,6 +35,7 @@ int main() {
     cfg.client_bundle_dir = "node_modules/socket.io-client/dist";
     wshub::Hub hub(cfg);
     std::map<std::string, std::string, std::less<>> names;  // socket id -> nickname (raw JSON); one thread
+    std::deque<std::string> history;                        // the last 50 messages, as JSON objects
     // `"online":N,"users":[...]` for the people who joined.
     auto online = [&] {
         std::string users;
@@ -40,7 +48,7 @@ int main() {
         if (name.empty()) return;
         names[std::string(ev.socket_id)] = name;
         hub.join(ev.socket_id, "people");  // typing notices go to the people who joined
-        hub.ack(ev, R"([{"ok":true,"name":)" + name + "," + online() + R"(,"history":[]}])");
+        hub.ack(ev, R"([{"ok":true,"name":)" + name + "," + online() + R"(,"history":[)" + join(history) + "]}]");
         hub.emit("user joined",
                  R"([{"user":)" + name + R"(,"online":)" + std::to_string(names.size()) + R"(,"time":)" +
                      std::to_string(now_ms()) + "}]",
@@ -58,8 +66,10 @@ int main() {
         auto who = names.find(ev.socket_id);
         std::string text = first_arg(ev.args);
         if (who == names.end() || text.empty()) return;
-        hub.emit("chat message", R"([{"user":)" + who->second + R"(,"text":)" + text + R"(,"time":)" +
-                                     std::to_string(now_ms()) + "}]");
+        history.push_back(R"({"user":)" + who->second + R"(,"text":)" + text + R"(,"time":)" +
+                          std::to_string(now_ms()) + "}");
+        if (history.size() > 50) history.pop_front();
+        hub.emit("chat message", "[" + history.back() + "]");
     });
     hub.on_disconnect([&](std::string_view id, std::string_view, std::string_view) {
         auto who = names.find(id);
