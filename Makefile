@@ -6,16 +6,16 @@ PYTHON ?= python3
 VENV := .venv
 NODE_DEPS := node_modules/.package-lock.json
 
-.PHONY: demo test test-rust test-js test-python test-e2e test-c build examples deps chromium clean install lib
+.PHONY: demo test test-rust test-js test-python test-e2e test-cluster test-c build examples deps chromium redis clean install lib
 
 ## demo: the chat room on http://127.0.0.1:3000 (PORT overrides)
 demo: $(NODE_DEPS)
 	$(CARGO) run --example chat
 
 ## test: every test of the project
-test: deps examples test-rust test-c test-js test-python test-e2e test-node-binding test-python-binding
+test: deps examples test-rust test-c test-c-tsan test-js test-python test-e2e test-cluster test-node-binding test-python-binding fuzz-smoke test-autobahn
 
-deps: $(NODE_DEPS) $(VENV)/.installed chromium
+deps: $(NODE_DEPS) $(VENV)/.installed chromium redis
 
 $(NODE_DEPS): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -30,6 +30,12 @@ chromium:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+redis:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else echo "the cluster tests need Debian's redis-server: sudo apt-get install redis-server" >&2; exit 1; fi; }
 
 ## examples: the Rust examples, and the C and C++ ones (against the in-tree
 ## library, or an installed one with WSHUB_PREFIX=/usr/local)
@@ -51,6 +57,37 @@ test-python: examples $(VENV)/.installed
 
 test-e2e: examples $(NODE_DEPS) chromium
 	node --test --test-concurrency=1 tests/e2e/
+
+## test-autobahn: RFC 6455 conformance, the Autobahn|Testsuite fuzzing client (sections 1-10) against
+## the raw /ws echo of examples/conformance.rs; the first run builds the suite (Python 2.7) in target/autobahn/
+## conformance: the same with every case, permessage-deflate (12.*, 13.*) too: 15-30 minutes, mostly the suite's
+## own CPU; an UNIMPLEMENTED case fails it like a FAILED one (subsets: tests/autobahn/run.py --cases 12.1.*,13.3.1)
+.PHONY: test-autobahn conformance
+test-autobahn:
+	$(PYTHON) tests/autobahn/run.py
+
+conformance:
+	$(PYTHON) tests/autobahn/run.py --all
+
+## fuzz-smoke: every cargo-fuzz target of fuzz/ for FUZZ_SECONDS (15) each, from its
+## corpus if any (installs cargo-fuzz with cargo when missing; RUSTC_BOOTSTRAP for -Z flags)
+FUZZ_SECONDS ?= 15
+FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+.PHONY: fuzz-smoke
+fuzz-smoke:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target corpus/$$t; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 >target/smoke-$$t.log 2>&1; status=$$?; \
+	  echo "fuzz $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' target/smoke-$$t.log)"; \
+	  [ $$status = 0 ] || { tail -40 target/smoke-$$t.log; exit $$status; }; \
+	done
+
+## test-cluster: wshub hubs, a Node Socket.IO server and the Redis emitter in
+## one cluster over a real redis-server (each test file starts its own)
+test-cluster: examples $(NODE_DEPS) redis
+	node --test --test-concurrency=1 tests/cluster/
 
 # ---- the C ABI ----
 CC ?= cc
@@ -104,6 +141,38 @@ test-c: lib $(CTEST) $(NODE_DEPS)
 	  -Wl,-rpath,$(CURDIR)/$(CTEST)/prefix/lib -o $(CTEST)/echo-installed
 	tests/c/run_installed_echo.sh $(CTEST)/echo-installed
 
+## test-c-tsan: tests/c/test_api.c, then the whole Node suite against tests/c/c_server.c, under
+## ThreadSanitizer; any report fails, but for the known false ones tests/c/tsan.supp lists (and says why).
+## libwshub and its dependencies are built with -Zsanitizer=thread (a debug build in target/tsan;
+## RUSTC_BOOTSTRAP for the -Z flag on stable). The std stays the prebuilt, uninstrumented one (no
+## -Zbuild-std without rust-src), hence -Cunsafe-allow-abi-mismatch; the explicit --target keeps build
+## scripts and proc-macros uninstrumented. The C files are compiled with $(CC) -fsanitize=thread but
+## linked with the TSan runtime that ships with rustc (LLVM's, which has the __tsan_* entry points
+## rustc's code calls and gcc's libtsan may lack), not the C compiler's. The suppressions name functions,
+## so reports must be symbolized (llvm-symbolizer, else binutils' addr2line). A report stops the program
+## (exit 66); a server stopped so fails its test file with the report in the failure's log. The Node
+## suite runs one file at a time: slowed down by TSan, two at once on two cores trip c_server's 300 ms pings.
+TSAN_DIR := target/tsan
+TSAN_HOST = $(shell rustc -vV | sed -n 's/^host: //p')
+TSAN_RT = $(wildcard $(shell rustc --print sysroot)/lib/rustlib/$(TSAN_HOST)/lib/librustc-*_rt.tsan.a)
+TSAN_SYMBOLIZER = $(firstword $(shell command -v llvm-symbolizer addr2line))
+TSAN_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) -fsanitize=thread -g -O1 -Iinclude
+TSAN_LINK = $(TSAN_DIR)/$(TSAN_HOST)/debug/libwshub.a -Wl,--whole-archive $(TSAN_RT) -Wl,--no-whole-archive $(LIBS) -lrt
+TSAN_ENV = TSAN_OPTIONS="suppressions=$(CURDIR)/tests/c/tsan.supp halt_on_error=1 exitcode=66 external_symbolizer_path=$(TSAN_SYMBOLIZER)"
+.PHONY: test-c-tsan
+test-c-tsan: $(NODE_DEPS)
+	@test -n "$(TSAN_RT)" || { echo "no ThreadSanitizer runtime (librustc-*_rt.tsan.a) in rustc's sysroot for $(TSAN_HOST)" >&2; exit 1; }
+	@test -n "$(TSAN_SYMBOLIZER)" || { echo "ThreadSanitizer needs llvm-symbolizer or addr2line (binutils) to name functions" >&2; exit 1; }
+	RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" \
+	  CARGO_TARGET_DIR=$(TSAN_DIR) $(CARGO) build --lib --target $(TSAN_HOST)
+	mkdir -p $(TSAN_DIR)/c
+	$(CC) $(TSAN_CFLAGS) -c tests/c/test_api.c -o $(TSAN_DIR)/c/test_api.o
+	$(CC) $(TSAN_DIR)/c/test_api.o $(TSAN_LINK) -o $(TSAN_DIR)/c/test_api
+	$(CC) $(TSAN_CFLAGS) -c tests/c/c_server.c -o $(TSAN_DIR)/c/c_server.o
+	$(CC) $(TSAN_DIR)/c/c_server.o $(TSAN_LINK) -o $(TSAN_DIR)/c/c_server
+	$(TSAN_ENV) $(TSAN_DIR)/c/test_api
+	WSHUB_TEST_SERVER=$(TSAN_DIR)/c/c_server $(TSAN_ENV) node --test --test-concurrency=1 tests/js/
+
 clean:
 	$(CARGO) clean
 	rm -rf node_modules $(VENV)
@@ -112,7 +181,7 @@ clean:
 ## bench: wshub against its peers (socket.io, socketioxide, raw tokio-tungstenite, ws), server pinned
 ## to CPU 0 and load generator to CPU 1, medians of 3 runs; writes bench/RESULTS.md and bench/ratios.svg
 ## (about 10 minutes; needs taskset, node and npm). BENCH_RUNS, BENCH_SERVERS, BENCH_SCENARIOS narrow it.
-bench:
+bench: redis
 	$(PYTHON) bench/run.py
 
 # ---- the Node binding (bindings/node) ----

@@ -10,6 +10,15 @@ rotated order from run to run. Writes bench/RESULTS.md (absolute figures and
 the ratios wshub/peer), bench/ratios.svg (a chart of the ratios, drawn here)
 and bench/results.jsonl (one line per run, as the load generator printed it).
 
+Scenario cluster2 (two nodes of one Redis cluster) runs per run a redis-server
+of its own on a free loopback port and two server processes of the same kind
+with REDIS_URL pointing at it, all three pinned to CPU 0 (the server side of the
+benchmark: the cluster shares one core as one server does elsewhere); the load
+generator (on CPU 1) puts half of the receivers on the second server. Every
+process is stopped by its PID at the end of the run. It runs for wshub and
+node-socketio only (the servers with a Redis adapter speaking the protocol of
+@socket.io/redis-adapter), and needs redis-server.
+
 Only 127.0.0.1 is used; every run is bounded in time and count.
 
 Environment knobs (for iterating; the defaults are the published run):
@@ -22,6 +31,7 @@ Environment knobs (for iterating; the defaults are the published run):
 
 import json
 import os
+import socket
 import resource
 import shutil
 import signal
@@ -71,7 +81,13 @@ SCENARIOS = [
                  "--settle", "2"], None),
     ("idle19k", ["--scenario", "idle", "--conns", "19000", "--concurrency", "256", "--sources", "8",
                  "--settle", "2"], {"wshub"}),
+    # Two nodes on one Redis: 500 receivers on each, the sender on the first.
+    ("cluster2", ["--scenario", "broadcast", "--receivers", "1000", "--inflight", "16", "--warmup", "1",
+                  "--duration", "4", "--max-msgs", "50000000"], {"wshub", "node-socketio"}),
 ]
+
+# The scenarios run on a two-node cluster (a redis-server and two servers).
+CLUSTER = {"cluster2"}
 
 # The peers wshub is compared with, and the ratio columns.
 PEERS = ["socketioxide", "node-socketio", "raw-tungstenite", "node-ws"]
@@ -149,9 +165,9 @@ def raise_nofile():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def start_server(cmd):
+def start_server(cmd, env=None):
     """Starts one server pinned to SERVER_CPU; returns (process, port)."""
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + cmd, env=dict(os.environ, PORT="0"),
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + cmd, env=dict(os.environ, PORT="0", **(env or {})),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             preexec_fn=raise_nofile, cwd=HERE)
     deadline = time.time() + 20
@@ -206,6 +222,121 @@ def run_one(server, scenario, clk_tck, loadgen):
     return res
 
 
+def free_port():
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_command(port, *args, timeout=2.0):
+    """Sends one command to the redis-server on 127.0.0.1:port; returns its
+    answer (RESP2: a str, an int, a list, or None)."""
+    req = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(req.encode())
+        f = s.makefile("rb")
+
+        def read():
+            line = f.readline()
+            if not line.endswith(b"\r\n"):
+                raise OSError("redis-server closed the connection")
+            kind, rest = line[:1], line[1:-2].decode(errors="replace")
+            if kind in (b"+", b"-"):
+                return rest if kind == b"+" else f"-{rest}"
+            if kind == b":":
+                return int(rest)
+            if kind == b"$":
+                n = int(rest)
+                return None if n < 0 else f.read(n + 2)[:-2].decode(errors="replace")
+            if kind == b"*":
+                n = int(rest)
+                return None if n < 0 else [read() for _ in range(n)]
+            raise OSError(f"unexpected answer from redis-server: {line!r}")
+
+        return read()
+
+
+def start_redis():
+    """A redis-server without persistence on a free loopback port, pinned to
+    SERVER_CPU; returns (process, port, its scratch folder)."""
+    for _ in range(3):
+        port = free_port()
+        tmp = tempfile.mkdtemp(prefix="wshub-bench-redis-")
+        proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, "redis-server", "--port", str(port),
+                                 "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmp],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
+        deadline = time.time() + 10
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if redis_command(port, "PING") == "PONG":
+                    return proc, port, tmp
+            except OSError:
+                pass
+            time.sleep(0.05)
+        stop_server(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+    raise RuntimeError("redis-server did not start")
+
+
+def wait_subscribed(redis_port, nodes):
+    """Waits until `nodes` servers have joined the cluster of "/": a broadcast
+    published before a node subscribes would miss it and never complete. Each
+    node (wshub's adapter as @socket.io/redis-adapter) subscribes to the
+    pattern of the broadcasts, then, on the same connection, to the request
+    channel `socket.io-request#/#`, whose subscribers Redis counts
+    (`PUBSUB NUMSUB`, which is how the adapters count the nodes too)."""
+    channel = "socket.io-request#/#"
+    deadline = time.time() + 15
+    last = None
+    while time.time() < deadline:
+        last = redis_command(redis_port, "PUBSUB", "NUMSUB", channel)
+        if isinstance(last, list) and len(last) == 2 and isinstance(last[1], int) and last[1] >= nodes:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the servers did not join the cluster (PUBSUB NUMSUB {channel}: {last})")
+
+
+def run_cluster(server, scenario, clk_tck, loadgen):
+    """One run of a two-node scenario: a redis-server, two servers of the same
+    kind joined to it, the load generator with the second server's port."""
+    name, proto, cmd, raw_path, _, _ = server
+    sname, args, _ = scenario
+    redis, redis_port, redis_dir = start_redis()
+    procs = []
+    try:
+        env = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}"}
+        p1, port1 = start_server(cmd, env)
+        procs.append(p1)
+        p2, port2 = start_server(cmd, env)
+        procs.append(p2)
+        wait_subscribed(redis_port, 2)
+        time.sleep(0.3)  # let the runtimes settle, as in run_one
+        lg = ["taskset", "-c", LOADGEN_CPU, loadgen, "--label", name, "--proto", proto, "--port", str(port1),
+              "--server-pid", str(p1.pid), "--port2", str(port2), "--server-pid2", str(p2.pid),
+              "--redis-pid", str(redis.pid), "--clk-tck", str(clk_tck)] + COMMON + args
+        if raw_path:
+            lg += ["--raw-path", raw_path]
+        out = subprocess.run(lg, capture_output=True, text=True, timeout=240, preexec_fn=raise_nofile)
+        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+        try:
+            res = json.loads(line)
+        except json.JSONDecodeError:
+            res = {"server": name, "error": f"load generator exit {out.returncode}: {out.stderr.strip()[-300:]}"}
+        for i, p in enumerate(procs, 1):
+            if p.poll() is not None:
+                res["error"] = (res.get("error") or "") + f" server {i} exited with {p.returncode}"
+        if redis.poll() is not None:
+            res["error"] = (res.get("error") or "") + f" redis-server exited with {redis.returncode}"
+    finally:
+        for p in procs:
+            stop_server(p)
+        stop_server(redis)
+        shutil.rmtree(redis_dir, ignore_errors=True)
+    res["case"] = sname
+    return res
+
+
 # ------------------------------------------------------------------ figures
 
 def median(rows, key):
@@ -228,6 +359,14 @@ METRICS = [
     ("b10k_p99", "bcast10k", "p99_us", "broadcast 10k p99", "us", False),
     ("idle10k", "idle10k", "rss_per_conn_bytes", "RSS / idle connection (10k)", "B", False),
     ("idle19k", "idle19k", "rss_per_conn_bytes", "RSS / idle connection (19k)", "B", False),
+    ("c2_rate", "cluster2", "rate", "2-node broadcast: deliveries / s", "", True),
+    ("c2_cross", "cluster2", "cross_rate", "2-node broadcast: cross-node deliveries / s", "", True),
+    ("c2_cpu", "cluster2", "per_cpu_s", "2-node broadcast: deliveries / server-CPU-s (both servers)", "", True),
+    ("c2_p50", "cluster2", "p50_us", "2-node broadcast p50", "us", False),
+    ("c2_p99", "cluster2", "p99_us", "2-node broadcast p99", "us", False),
+    ("c2_cross_p50", "cluster2", "cross_p50_us", "2-node broadcast p50, cross-node deliveries", "us", False),
+    ("c2_cross_p99", "cluster2", "cross_p99_us", "2-node broadcast p99, cross-node deliveries", "us", False),
+    ("c2_redis", "cluster2", "redis_cpu_frac", "2-node broadcast: redis-server CPU share", "", False),
 ]
 
 # The ratios charted and tabled: (key, label, higher is better)
@@ -235,6 +374,7 @@ RATIOS = [
     ("echo_cpu", "echo / CPU-s", True),
     ("b1k_cpu", "bcast 1k / CPU-s", True),
     ("b10k_cpu", "bcast 10k / CPU-s", True),
+    ("c2_cpu", "bcast 2 nodes / CPU-s", True),
     ("echo_p99", "echo p99", False),
     ("idle10k", "RSS / idle conn", False),
 ]
@@ -397,6 +537,11 @@ def versions():
                         return line.split('"')[1]
         return "?"
 
+    redis_version = "?"
+    if shutil.which("redis-server"):
+        out = cmd(["redis-server", "--version"])  # "Redis server v=7.0.15 sha=..."
+        if " v=" in out:
+            redis_version = out.split(" v=", 1)[1].split()[0]
     commit = cmd(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
     dirty = cmd(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "examples/bench.rs", "Cargo.toml"])
     return {
@@ -410,6 +555,10 @@ def versions():
                                           "tokio-tungstenite"),
         "socket.io": lock_version(os.path.join(HERE, "peers", "node-socketio", "package-lock.json"), "socket.io"),
         "ws": lock_version(os.path.join(HERE, "peers", "node-ws", "package-lock.json"), "ws"),
+        "redis-adapter": lock_version(os.path.join(HERE, "peers", "node-socketio", "package-lock.json"),
+                                      "@socket.io/redis-adapter"),
+        "redis-client": lock_version(os.path.join(HERE, "peers", "node-socketio", "package-lock.json"), "redis"),
+        "redis-server": redis_version,
     }
 
 
@@ -428,6 +577,9 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
     w(f"- wshub {ver['wshub']}; {ver['rustc']}; Node {ver['node']}; Linux {ver['kernel']}; {ver['cpus']} CPUs")
     w(f"- peers: socketioxide {ver['socketioxide']} (axum), socket.io {ver['socket.io']}, "
       f"tokio-tungstenite {ver['tokio-tungstenite']}, ws {ver['ws']}")
+    if any(k.startswith("c2_") and v is not None for row in table.values() for k, v in row.items()):
+        w(f"- cluster: redis-server {ver['redis-server']}; the Node nodes use @socket.io/redis-adapter "
+          f"{ver['redis-adapter']} with the redis client {ver['redis-client']}")
     w(f"- the whole `make bench` run took {elapsed / 60:.1f} min")
     w("")
     w("Scenarios (payload: one JSON object argument of 32 bytes, `{\"t\":…,\"p\":\"xx…\"}`, carrying the send "
@@ -440,6 +592,14 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
     w("- **idle10k / idle19k**: 10,000 / 19,000 connections (Socket.IO connected to `/`, or plain WebSocket) "
       "opened 256 at a time from 127.0.0.1–8, then 2 s idle; RSS growth over the fresh server's, per connection. "
       "19k only for wshub (a process here may hold 20,000 descriptors).")
+    w("- **cluster2**: two servers of the same kind on one Redis (a redis-server of the run's own, "
+      "wshub's Redis adapter / @socket.io/redis-adapter) and bcast1k's load across them: 1,000 receivers, "
+      "500 on each server, the sender on the first; a broadcast is done when all 1,000 have it. The two "
+      "servers and the redis-server all run on CPU "
+      f"{SERVER_CPU} (the cluster gets the one core a single server gets elsewhere); per-CPU-second figures "
+      "count the CPU of both servers, not Redis's (its share is shown apart). Only wshub and node-socketio: "
+      "socketioxide has no Redis adapter compatible with Node's @socket.io/redis-adapter, and the raw servers "
+      "have no cluster at all.")
     w("- Server CPU is utime+stime from /proc/<pid>/stat over the measured window; RSS is VmRSS.")
     w("- Raw servers (no Socket.IO layer): a text frame starting with `e` is echoed, one starting with `b` is "
       "sent to every other connection. `wshub-raw` is wshub's own plain WebSocket endpoint `/ws`.")
@@ -469,6 +629,7 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
       "raw tokio-tungstenite.")
     w("")
     rcols = [("echo_cpu", "echo / CPU-s"), ("b1k_cpu", "bcast 1k / CPU-s"), ("b10k_cpu", "bcast 10k / CPU-s"),
+             ("c2_cpu", "bcast 2 nodes / CPU-s"),
              ("echo_p50", "echo p50"), ("echo_p99", "echo p99"), ("b1k_p99", "bcast 1k p99"),
              ("idle10k", "RSS / idle conn (10k)")]
     w("| wshub ÷ | " + " | ".join(h for _, h in rcols) + " |")
@@ -485,6 +646,32 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
     w("")
     w("![ratios](ratios.svg)")
     w("")
+    c2 = [s for s in present if table[s[0]].get("cluster2_rows")]
+    if c2:
+        w("## Two nodes of one Redis cluster (cluster2)")
+        w("")
+        w("Broadcasts from a socket of server 1 to 1,000 receivers, 500 on server 1 and 500 on server 2 "
+          "(the cross-node deliveries go through Redis). Deliveries / s count every receiver; the cross-node "
+          "ones are those to server 2's receivers. Per server-CPU-s: over the CPU time of both servers. "
+          "Latencies are per delivery, from the sender's timestamp.")
+        w("")
+        ccols = [("c2_rate", "deliveries / s"), ("c2_cross", "cross-node deliveries / s"),
+                 ("c2_cpu", "deliveries / server-CPU-s"), ("c2_p50", "p50"), ("c2_p99", "p99"),
+                 ("c2_cross_p50", "cross-node p50"), ("c2_cross_p99", "cross-node p99")]
+        w("| server | " + " | ".join(h for _, h in ccols) + " | redis-server CPU |")
+        w("|---|" + "---:|" * (len(ccols) + 1))
+        for s in c2:
+            row = table[s[0]]
+            rcpu = row.get("c2_redis")
+            w(f"| {s[0]} | " + " | ".join(fmt(k, row.get(k)) for k, _ in ccols) + " | "
+              + ("—" if rcpu is None else f"{rcpu * 100:.1f}%") + " |")
+        for p in PEERS:
+            if p in table and table[p].get("cluster2_rows") and "wshub" in table:
+                w(f"| wshub ÷ {p} | " + " | ".join(fmt_ratio(ratio(table, k, p)) for k, _ in ccols) + " | |")
+        w("")
+        w("socketioxide is not in this scenario: it has no Redis adapter that speaks the protocol of Node's "
+          "@socket.io/redis-adapter.")
+        w("")
     w("## Targets of issue 7")
     w("")
     targets = []
@@ -517,12 +704,13 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
     w("")
     w("`server CPU` and `loadgen CPU` are the share of one core each used during the measured window: a load "
       "generator near 100% means the figure is bounded by the client, not the server (per-CPU-second figures "
-      "stay meaningful). `lost` counts connections dropped during a run.")
+      "stay meaningful). `lost` counts connections dropped during a run. For cluster2, server CPU and "
+      "server RSS are the sums over both servers.")
     w("")
     w("| server | case | rate / s | server CPU | loadgen CPU | p50 | p99 | p99.9 | max | server RSS | lost | runs ok |")
     w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in present:
-        for case in ("echo", "bcast1k", "bcast10k"):
+        for case in ("echo", "bcast1k", "bcast10k", "cluster2"):
             rows = table[s[0]].get(case + "_rows")
             if not rows:
                 continue
@@ -530,6 +718,9 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
             m = lambda k: median(rows, k)
             frac = lambda v: "—" if v is None else f"{v * 100:.0f}%"
             rss = m("rss_kb")
+            if case == "cluster2":
+                rss2 = m("rss2_kb")
+                rss = None if rss is None or rss2 is None else rss + rss2
             w(f"| {s[0]} | {case} | {fmt_num(m('rate'))} | {frac(m('server_cpu_frac'))} | "
               f"{frac(m('loadgen_cpu_frac'))} | {fmt_us(m('p50_us'))} | {fmt_us(m('p99_us'))} | "
               f"{fmt_us(m('p999_us'))} | {fmt_us(m('max_us'))} | "
@@ -571,13 +762,16 @@ def main():
     for tool in ("taskset", "node", "npm", "cargo"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} is needed")
+    have_redis = shutil.which("redis-server") is not None
+    if not have_redis and (not only_scen or only_scen & CLUSTER):
+        log("no redis-server (Debian: apt-get install redis-server): the cluster scenarios are left out")
     if os.cpu_count() < 2:
         log("fewer than 2 CPUs: the server and the load generator will share one")
     if not os.environ.get("BENCH_NO_BUILD"):
         build()
     clk_tck = os.sysconf("SC_CLK_TCK")
     servers = [s for s in SERVERS if not only_servers or s[0] in only_servers]
-    scenarios = [c for c in SCENARIOS if not only_scen or c[0] in only_scen]
+    scenarios = [c for c in SCENARIOS if (not only_scen or c[0] in only_scen) and (have_redis or c[0] not in CLUSTER)]
     tmp, loadgen, run_servers = snapshot(servers)
     runs_on = lambda c, s: (c[2] is None or s[0] in c[2]) and c[0] not in s[5]
     total = sum(1 for c in scenarios for s in run_servers if runs_on(c, s)) * runs
@@ -595,16 +789,20 @@ def main():
                 done += 1
                 t0 = time.time()
                 try:
-                    res = run_one(srv, scen, clk_tck, loadgen)
+                    if scen[0] in CLUSTER:
+                        res = run_cluster(srv, scen, clk_tck, loadgen)
+                    else:
+                        res = run_one(srv, scen, clk_tck, loadgen)
                 except Exception as e:  # a server that does not start is reported, the rest go on
                     res = {"server": srv[0], "case": scen[0], "error": str(e)}
                 res["run"] = run + 1
                 results.append(res)
                 jsonl.write(json.dumps(res, sort_keys=True) + "\n")
                 jsonl.flush()
-                key = {"echo": "per_cpu_s", "bcast1k": "per_cpu_s", "bcast10k": "per_cpu_s"}.get(scen[0],
-                                                                                                "rss_per_conn_bytes")
-                log(f"[{done}/{total}] run {run + 1} {scen[0]:9} {srv[0]:16} {key}={res.get(key)} "
+                key = {"echo": "per_cpu_s", "bcast1k": "per_cpu_s", "bcast10k": "per_cpu_s",
+                       "cluster2": "per_cpu_s"}.get(scen[0], "rss_per_conn_bytes")
+                extra = f" rate={res.get('rate')} cross_rate={res.get('cross_rate')}" if scen[0] in CLUSTER else ""
+                log(f"[{done}/{total}] run {run + 1} {scen[0]:9} {srv[0]:16} {key}={res.get(key)}{extra} "
                     f"p99={res.get('p99_us')} err={res.get('error')} ({time.time() - t0:.1f} s)")
                 time.sleep(0.3)
     jsonl.close()

@@ -10,6 +10,9 @@
 //! unchanged to every other socket, anything else is ignored.
 //!
 //! PORT from the environment (0 picks one); prints `LISTENING <port>`.
+//! With REDIS_URL (e.g. `redis://127.0.0.1:6379`) the hub joins the cluster on
+//! that Redis, so "broadcast" also reaches the sockets of the other servers
+//! there (the `cluster2` scenario of the benchmark).
 
 use std::io::Write;
 use std::time::Duration;
@@ -18,7 +21,11 @@ use wshub::Hub;
 
 fn main() {
     let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let hub = Hub::builder()
+    let mut builder = Hub::builder();
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        builder = builder.redis_url(&url);
+    }
+    let hub = builder
         .port(port)
         // Heartbeats far apart so that they play no part in a run.
         .ping_interval(Duration::from_secs(600))

@@ -9,6 +9,14 @@
 //! so run `npm install` once), the Socket.IO endpoint at `/socket.io/` and
 //! the plain WebSocket endpoint at `/ws` (used by `raw.html`).
 //! On start it prints `LISTENING <port>` and `chat room on http://127.0.0.1:<port>`.
+//! With `REDIS_URL` (e.g. `redis://127.0.0.1:6379`) it joins the cluster on
+//! that Redis, and every chat server of the cluster is one room: messages,
+//! notices and typing are broadcasts that reach every server's people, and
+//! the servers tell each other who is on them and what was said with
+//! server-side events (`presence`, `history`; a server that starts asks with
+//! `presence-hello`, answered by `presence` and `history-sync`), so nicknames
+//! stay unique, `online` counts everyone and a newcomer gets the history. A
+//! server that stops announcing itself (every 10 s) is forgotten after 30 s.
 //!
 //! # The chat protocol (Socket.IO events of the main namespace)
 //!
@@ -49,7 +57,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -68,23 +76,57 @@ struct ChatMessage {
     time: u64,
 }
 
+/// How often a chat server of a cluster says who is on it, and when the
+/// others forget a server that went quiet.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(10);
+const FORGET_AFTER: Duration = Duration::from_secs(30);
+
 #[derive(Default)]
 struct Room {
-    /// Nickname of every socket id that joined.
+    /// Nickname of every socket id that joined (on this server).
     names: HashMap<String, String>,
     history: VecDeque<ChatMessage>,
+    /// This server's id in the cluster, and the people on the other servers.
+    node: String,
+    peers: HashMap<String, Peer>,
+}
+
+/// Another chat server of the cluster, as it last announced itself.
+struct Peer {
+    users: Vec<String>,
+    seen: Instant,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Presence {
+    node: String,
+    users: Vec<String>,
 }
 
 impl Room {
+    /// Everyone in the room, on every server.
     fn users(&self) -> Vec<String> {
         let mut users: Vec<String> = self.names.values().cloned().collect();
+        users.extend(self.peers.values().flat_map(|p| p.users.iter().cloned()));
         users.sort_by_key(|u| u.to_lowercase());
         users
     }
 
+    fn presence(&self) -> Presence {
+        Presence { node: self.node.clone(), users: self.names.values().cloned().collect() }
+    }
+
+    fn remember(&mut self, msg: ChatMessage) {
+        self.history.push_back(msg);
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+    }
+
     /// `wanted`, or `wanted 2`, `wanted 3`… if someone else has it.
     fn unique_name(&self, wanted: &str, me: &str) -> String {
-        let taken = |n: &str| self.names.iter().any(|(id, name)| id != me && name.eq_ignore_ascii_case(n));
+        let remote = |n: &str| self.peers.values().any(|p| p.users.iter().any(|u| u.eq_ignore_ascii_case(n)));
+        let taken = |n: &str| remote(n) || self.names.iter().any(|(id, name)| id != me && name.eq_ignore_ascii_case(n));
         if !taken(wanted) {
             return wanted.to_string();
         }
@@ -118,15 +160,20 @@ fn main() {
     if !bundle.join("socket.io.js").exists() {
         eprintln!("warning: {} is missing; run `npm install` for /socket.io/socket.io.js", bundle.display());
     }
-    let hub = Hub::builder()
+    let mut builder = Hub::builder();
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        // Several chat servers on one Redis are one chat room (docs/SCALING.md).
+        builder = builder.redis_url(&url);
+    }
+    let hub = builder
         .port(port)
         .static_dir(root.join("examples/chat/public"))
         .client_bundle_dir(bundle)
         .build()
         .expect("valid config");
 
-    let room: Arc<Mutex<Room>> = Arc::default();
-    install(&hub, room);
+    let room = Arc::new(Mutex::new(Room { node: format!("{:016x}", rand::random::<u64>()), ..Room::default() }));
+    install(&hub, room.clone());
 
     let addr = match hub.start() {
         Ok(addr) => addr,
@@ -138,9 +185,44 @@ fn main() {
     println!("LISTENING {}", addr.port());
     println!("chat room on http://127.0.0.1:{}/  (plain WebSocket demo: /raw.html)", addr.port());
     std::io::stdout().flush().ok();
-    loop {
-        std::thread::park();
+    if hub.config().redis_url.is_none() {
+        loop {
+            std::thread::park();
+        }
     }
+    // In a cluster: ask who is there, then say who is here now and then, and
+    // forget the servers that went quiet.
+    hub.of("/").server_side_emit("presence-hello", &Payload::empty());
+    loop {
+        std::thread::sleep(ANNOUNCE_EVERY);
+        if room.lock().peers.is_empty() {
+            // Nobody answered (yet): ask again, in case the hello went out
+            // before this server's subscriptions were in place.
+            hub.of("/").server_side_emit("presence-hello", &Payload::empty());
+        }
+        let forgot = {
+            let mut room = room.lock();
+            let before = room.peers.len();
+            room.peers.retain(|_, p| p.seen.elapsed() < FORGET_AFTER);
+            room.peers.len() != before
+        };
+        if forgot {
+            online_here(&hub, &room.lock());
+        }
+        announce(&hub, &room.lock());
+    }
+}
+
+/// Tells the other chat servers of the cluster who is on this one.
+fn announce(hub: &Hub, room: &Room) {
+    hub.of("/").server_side_emit("presence", &payload(&room.presence()));
+}
+
+/// The `online` event for this server's clients (each server tells its own).
+fn online_here(hub: &Hub, room: &Room) {
+    let users = room.users();
+    let online = serde_json::json!({ "online": users.len(), "users": users });
+    hub.of("/").to_all().local().emit("online", &payload(&online));
 }
 
 fn install(hub: &Hub, room: Arc<Mutex<Room>>) {
@@ -158,14 +240,44 @@ fn install(hub: &Hub, room: Arc<Mutex<Room>>) {
             let mut room = r.lock();
             let Some(user) = room.names.get(ev.socket().id()).cloned() else { return };
             let msg = ChatMessage { user, text, time: now_ms() };
-            room.history.push_back(msg.clone());
-            while room.history.len() > HISTORY {
-                room.history.pop_front();
-            }
+            room.remember(msg.clone());
             msg
         };
-        // Everyone, the sender included (and the raw sockets, as JSON frames).
+        // Everyone, the sender included (and the raw sockets, as JSON frames),
+        // on every server; the other servers keep it in their history too.
         h.emit("chat message", &payload(&msg));
+        h.of("/").server_side_emit("history", &payload(&msg));
+    });
+
+    // The other chat servers of a cluster (REDIS_URL).
+    let (h, r) = (hub.clone(), room.clone());
+    hub.of("/").on_server_event("presence", move |ev| {
+        let Ok(p) = ev.args().first::<Presence>() else { return };
+        let mut room = r.lock();
+        room.peers.insert(p.node, Peer { users: p.users, seen: Instant::now() });
+        online_here(&h, &room);
+    });
+    let (h, r) = (hub.clone(), room.clone());
+    hub.of("/").on_server_event("presence-hello", move |_| {
+        let room = r.lock();
+        announce(&h, &room);
+        let history: Vec<&ChatMessage> = room.history.iter().collect();
+        h.of("/").server_side_emit("history-sync", &payload(&history));
+    });
+    let r = room.clone();
+    hub.of("/").on_server_event("history-sync", move |ev| {
+        let mut room = r.lock();
+        if room.history.is_empty() {
+            for msg in ev.args().first::<Vec<ChatMessage>>().unwrap_or_default() {
+                room.remember(msg);
+            }
+        }
+    });
+    let r = room.clone();
+    hub.of("/").on_server_event("history", move |ev| {
+        if let Ok(msg) = ev.args().first::<ChatMessage>() {
+            r.lock().remember(msg);
+        }
     });
 
     let r = room.clone();
@@ -188,14 +300,12 @@ fn install(hub: &Hub, room: Arc<Mutex<Room>>) {
 
     let (h, r) = (hub.clone(), room);
     hub.on_disconnect(move |socket: Socket, _reason| {
-        let (user, online, users) = {
-            let mut room = r.lock();
-            let Some(user) = room.names.remove(socket.id()) else { return };
-            (user, room.names.len(), room.users())
-        };
-        let notice = serde_json::json!({ "user": user, "online": online, "time": now_ms() });
+        let room = &mut *r.lock();
+        let Some(user) = room.names.remove(socket.id()) else { return };
+        let notice = serde_json::json!({ "user": user, "online": room.users().len(), "time": now_ms() });
         h.emit("user left", &payload(&notice));
-        h.emit("online", &payload(&serde_json::json!({ "online": online, "users": users })));
+        online_here(&h, room);
+        announce(&h, room);
     });
 }
 
@@ -210,7 +320,8 @@ fn join(hub: &Hub, room: &Mutex<Room>, ev: &Event) {
         let mut room = room.lock();
         let name = room.unique_name(&wanted, socket.id());
         let previous = room.names.insert(socket.id().to_string(), name.clone());
-        (name, previous, room.names.len(), room.users(), room.history.iter().cloned().collect::<Vec<_>>())
+        let users = room.users();
+        (name, previous, users.len(), users, room.history.iter().cloned().collect::<Vec<_>>())
     };
     socket.join(PEOPLE);
     let time = now_ms();
@@ -229,5 +340,7 @@ fn join(hub: &Hub, room: &Mutex<Room>, ev: &Event) {
         }
         Some(_) => {}
     }
-    hub.emit("online", &payload(&serde_json::json!({ "online": online, "users": users })));
+    let room = room.lock();
+    online_here(hub, &room);
+    announce(hub, &room);
 }

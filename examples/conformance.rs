@@ -2,7 +2,9 @@
 //! (socketio/engine.io-protocol and socketio/socket.io-protocol, folders
 //! test-suite/): an Engine.IO echo under /engine.io/, Socket.IO under
 //! /socket.io/ with the main namespace and /custom, and an exact echo on the
-//! raw WebSocket endpoint /ws. PORT from the environment (default 3000).
+//! raw WebSocket endpoint /ws (RFC 6455 conformance: tests/autobahn/run.py).
+//! PORT from the environment (default 3000), MAX_PAYLOAD too (default
+//! 1,000,000 bytes; the Autobahn run sets 16 MiB for its big messages).
 
 use std::time::Duration;
 
@@ -10,12 +12,13 @@ use wshub::{Hub, Namespace, Payload, Socket};
 
 fn main() {
     let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let max_payload = std::env::var("MAX_PAYLOAD").ok().and_then(|p| p.parse().ok()).unwrap_or(1_000_000);
     let hub = Hub::builder()
         .port(port)
         .engine_path(Some("/engine.io/"))
         .ping_interval(Duration::from_millis(300))
         .ping_timeout(Duration::from_millis(200))
-        .max_payload(1_000_000)
+        .max_payload(max_payload)
         .connect_timeout(Duration::from_millis(1000))
         .cors_origin("*")
         .build()

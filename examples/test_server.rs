@@ -12,7 +12,23 @@ use wshub::{ConnectRefusal, Event, Hub, Namespace, Payload};
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let hub = Hub::builder()
+    let mut builder = Hub::builder();
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        let sharded = std::env::var("REDIS_SHARDED").is_ok_and(|v| v == "1");
+        builder = builder.redis_url(&url).redis_sharded(sharded).cluster_timeout(Duration::from_millis(2000));
+    }
+    // Optional: https/wss, and an origin allow-list (comma-separated).
+    if let (Ok(cert), Ok(key)) = (std::env::var("WSHUB_TLS_CERT"), std::env::var("WSHUB_TLS_KEY")) {
+        builder = builder.tls(cert, key);
+    }
+    // Optional: permessage-deflate on the Socket.IO endpoint too (the raw one has it by default).
+    if std::env::var_os("WSHUB_PER_MESSAGE_DEFLATE").is_some() {
+        builder = builder.per_message_deflate(Some(wshub::DeflateConfig::default()));
+    }
+    for origin in std::env::var("WSHUB_ALLOWED_ORIGINS").unwrap_or_default().split(',').filter(|o| !o.is_empty()) {
+        builder = builder.allowed_origin(origin.trim());
+    }
+    let hub = builder
         .port(port)
         .ping_interval(Duration::from_millis(300))
         .ping_timeout(Duration::from_millis(200))
@@ -120,6 +136,44 @@ fn install(ns: &Namespace, reasons: Arc<Mutex<HashMap<String, String>>>) {
         let id = ev.args().first::<String>().unwrap_or_default();
         let reason = reasons.lock().get(&id).cloned();
         ev.ack(&Payload::one(&reason).unwrap()).ok();
+    });
+    install_cluster(ns);
+}
+
+/// The events that reach the other nodes of a cluster (REDIS_URL set).
+fn install_cluster(ns: &Namespace) {
+    let n = ns.clone();
+    ns.on("fetch-sockets", move |ev| {
+        let fetch = n.fetch_sockets();
+        tokio::spawn(async move {
+            let answer = match fetch.await {
+                Ok(sockets) => {
+                    let mut ids: Vec<String> = sockets.into_iter().map(|s| s.id).collect();
+                    ids.sort();
+                    Payload::one(&ids)
+                }
+                Err(e) => Payload::one(&e.to_string()),
+            };
+            ev.ack(&answer.unwrap()).ok();
+        });
+    });
+    let n = ns.clone();
+    ns.on("sockets-join", move |ev| {
+        let (rooms, _) = split_first(&ev, 2);
+        n.to(&rooms[0]).join(&rooms[1]);
+        ev.ack(&Payload::one(&true).unwrap()).ok();
+    });
+    let n = ns.clone();
+    ns.on("disconnect-room", move |ev| {
+        let (room, _) = split_first(&ev, 1);
+        n.to(&room[0]).disconnect();
+    });
+    let n = ns.clone();
+    ns.on("server-side-emit", move |ev| n.server_side_emit("server-event", ev.args()));
+    let n = ns.clone();
+    ns.on_server_event("server-event", move |ev| {
+        n.to_all().local().emit("server-event", ev.args());
+        ev.ack(&Payload::one(&"wshub got it").unwrap());
     });
 }
 

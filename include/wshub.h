@@ -91,6 +91,10 @@ typedef enum {
    */
   WSHUB_TIMEOUT = 11,
   /*
+   A limit of the configuration was reached (e.g. too many acks pending on one socket).
+   */
+  WSHUB_LIMIT = 12,
+  /*
    The library caught a panic (a bug in wshub); the hub may go on.
    */
   WSHUB_PANIC = 99,
@@ -302,6 +306,37 @@ typedef struct {
    When a socket's queue is full: false closes it (default), true drops the frame.
    */
   bool drop_when_full;
+  /*
+   PEM file of the TLS certificate chain: with `tls_key`, the hub serves
+   https and wss only (default NULL: plain TCP). Read by `wshub_start`.
+   */
+  const char *tls_cert;
+  /*
+   PEM file of the TLS private key (default NULL).
+   */
+  const char *tls_key;
+  /*
+   Comma-separated origins allowed to open a WebSocket or make a polling
+   request; others get 403 (default NULL: any origin; requests without
+   an Origin header, from non-browser clients, are always allowed).
+   */
+  const char *allowed_origins;
+  /*
+   Redis server of the cluster this hub joins, e.g. "redis://127.0.0.1:6379"
+   (default NULL: this hub alone); wire-compatible with Node's
+   @socket.io/redis-adapter. See docs/SCALING.md.
+   */
+  const char *redis_url;
+  /*
+   permessage-deflate (RFC 7692) on the Socket.IO and Engine.IO
+   endpoints when a client offers it (default false, like the Node
+   server's `perMessageDeflate: false`); the tuning is `DeflateConfig`'s default.
+   */
+  bool per_message_deflate;
+  /*
+   permessage-deflate on the raw endpoint when a client offers it (default true).
+   */
+  bool raw_per_message_deflate;
 } wshub_config;
 
 #ifdef __cplusplus
@@ -349,6 +384,22 @@ wshub_status wshub_emit(wshub_t *hub,
                         const wshub_bytes *attachments,
                         uintptr_t attachment_count,
                         uintptr_t *out_delivered);
+
+/*
+ Like `wshub_emit`, but volatile: a receiver whose outbound queue is full
+ (a slow consumer) misses this packet and keeps its connection, whatever
+ the hub's `slow_consumer` policy. For data the next packet supersedes.
+ `*out_delivered` counts only the receivers that got it queued. To one
+ socket: a target whose only room is the socket's id.
+ */
+wshub_status wshub_emit_volatile(wshub_t *hub,
+                                 const wshub_target *target,
+                                 const char *event,
+                                 const char *args_json,
+                                 uintptr_t args_len,
+                                 const wshub_bytes *attachments,
+                                 uintptr_t attachment_count,
+                                 uintptr_t *out_delivered);
 
 /*
  Emits `event` to one socket. `WSHUB_NOT_FOUND` if it is not connected to

@@ -59,6 +59,9 @@ struct Target {
     std::string name_space = "/";
     std::vector<std::string> rooms, except_rooms;
     std::string except_socket;
+    /// Volatile emits are dropped, not queued, for a receiver whose outbound
+    /// queue is full (a slow consumer), which stays connected (wshub_emit_volatile).
+    bool is_volatile = false;
 };
 
 namespace detail {
@@ -141,7 +144,8 @@ public:
         t.except_count = except.size();
         t.except_socket = target.except_socket.empty() ? nullptr : target.except_socket.c_str();
         std::size_t delivered = 0;
-        check(wshub_emit(hub_, &t, event.c_str(), args_json.data(), args_json.size(), nullptr, 0, &delivered));
+        auto emit_fn = target.is_volatile ? wshub_emit_volatile : wshub_emit;
+        check(emit_fn(hub_, &t, event.c_str(), args_json.data(), args_json.size(), nullptr, 0, &delivered));
         return delivered;
     }
 

@@ -15,6 +15,47 @@ pub enum SlowConsumerPolicy {
     DropNewest,
 }
 
+/// permessage-deflate (RFC 7692) on a WebSocket endpoint: what the server
+/// accepts when a client offers it. Compression costs CPU and, per
+/// connection that uses it, the compressor's window (zlib: about 2^(bits+2)
+/// bytes, allocated on the first message over `threshold`) and the
+/// decompressor's (2^bits, on the first compressed message received).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateConfig {
+    /// Largest LZ77 window the server compresses with, as a power of two
+    /// (9..=15). A client may ask for less with `server_max_window_bits`;
+    /// an offer asking for 8 is declined (zlib's raw deflate cannot do 8).
+    pub server_max_window_bits: u8,
+    /// Largest window the server asks the client to compress with (9..=15).
+    /// It can ask only when the client's offer carries
+    /// `client_max_window_bits`; otherwise the client may use 15.
+    pub client_max_window_bits: u8,
+    /// The server resets its compressor after every message (less memory
+    /// kept warm, less compression); a client may also ask for it.
+    pub server_no_context_takeover: bool,
+    /// Asks the client to reset its compressor after every message.
+    pub client_no_context_takeover: bool,
+    /// Messages shorter than this many bytes are sent uncompressed.
+    pub threshold: usize,
+    /// zlib compression level, 0 (store) to 9 (smallest); 1 is the fastest that compresses.
+    pub level: u32,
+}
+
+impl Default for DeflateConfig {
+    /// Windows of 15 bits, context takeover both ways, messages from 1024
+    /// bytes compressed (the `ws` library's threshold) at level 1.
+    fn default() -> Self {
+        DeflateConfig {
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            threshold: 1024,
+            level: 1,
+        }
+    }
+}
+
 /// The hub's configuration. Build it with [`crate::HubBuilder`] or edit a
 /// `Config::default()`.
 #[derive(Debug, Clone)]
@@ -28,6 +69,13 @@ pub struct Config {
     /// Path of a plain Engine.IO endpoint (Engine.IO clients without the
     /// Socket.IO layer; their messages are `message` events); `None` turns it off.
     pub engine_path: Option<String>,
+    /// permessage-deflate on the Socket.IO and Engine.IO WebSocket endpoints,
+    /// when the client offers it; `None` (the default, like the Node
+    /// server's `perMessageDeflate: false`) never negotiates it.
+    pub per_message_deflate: Option<DeflateConfig>,
+    /// permessage-deflate on the raw endpoint (`raw_path`), when the client
+    /// offers it (browsers and `ws` do); `None` never negotiates it.
+    pub raw_per_message_deflate: Option<DeflateConfig>,
     /// Interval between the server's pings.
     pub ping_interval: Duration,
     /// How long the server waits for a pong before it closes the session.
@@ -55,6 +103,17 @@ pub struct Config {
     /// Origins allowed by CORS on the polling transport ("*" allows any);
     /// empty sends no CORS headers (same-origin pages only).
     pub cors_origins: Vec<String>,
+    /// Origins allowed to open a WebSocket (Socket.IO, Engine.IO or the raw
+    /// endpoint) or to make a polling request: one whose `Origin` header is
+    /// not listed gets 403 (`{"code":4,"message":"Forbidden"}`). Empty (or
+    /// `"*"`) allows any origin, as the Socket.IO server does; a request
+    /// without `Origin` (not a browser) is always allowed.
+    pub allowed_origins: Vec<String>,
+    /// PEM file with the TLS certificate chain (leaf first). With `tls_key`
+    /// the hub serves https and wss only; read when the hub starts.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the TLS private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
     /// Folder with the `socket.io-client` dist files served under `<path>`.
     pub client_bundle_dir: Option<PathBuf>,
     /// Folder served for every other GET.
@@ -74,6 +133,23 @@ pub struct Config {
     pub max_attachments: usize,
     /// Most namespaces one connection may join at once.
     pub max_namespaces_per_connection: usize,
+    /// Most acks one socket may be waited for at once (emits with an ack it
+    /// has not answered yet); one more fails at once with
+    /// `AckError::TooManyPending`, and nothing is sent.
+    pub max_pending_acks: usize,
+    /// Redis server of the cluster this hub joins (`redis://host:port/db`),
+    /// wire-compatible with Node's `@socket.io/redis-adapter`; `None`: this
+    /// hub alone. See docs/SCALING.md.
+    pub redis_url: Option<String>,
+    /// Prefix of the cluster's Redis channels (the Node adapter's `key`).
+    pub redis_prefix: String,
+    /// Speak the sharded protocol (`createShardedAdapter`, Redis 7 sharded
+    /// pub/sub) instead of the classic one (`createAdapter`, the default,
+    /// also that of `@socket.io/redis-emitter`). Every node of a cluster
+    /// must use the same.
+    pub redis_sharded: bool,
+    /// How long a cluster-wide query (`fetch_sockets`) waits for the other nodes.
+    pub cluster_timeout: Duration,
 
     /// Worker threads of the hub's runtime.
     pub worker_threads: usize,
@@ -86,6 +162,8 @@ impl Default for Config {
             path: "/socket.io/".into(),
             raw_path: Some("/ws".into()),
             engine_path: None,
+            per_message_deflate: None,
+            raw_per_message_deflate: Some(DeflateConfig::default()),
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
             connect_timeout: Duration::from_millis(45_000),
@@ -98,6 +176,9 @@ impl Default for Config {
             allow_polling: true,
             allow_websocket: true,
             cors_origins: Vec::new(),
+            allowed_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
             client_bundle_dir: None,
             static_dir: None,
             max_http_head: 16 * 1024,
@@ -106,6 +187,11 @@ impl Default for Config {
             http_timeout: Duration::from_secs(10),
             max_attachments: 10,
             max_namespaces_per_connection: 32,
+            max_pending_acks: 1024,
+            redis_url: None,
+            redis_prefix: "socket.io".into(),
+            redis_sharded: false,
+            cluster_timeout: Duration::from_secs(5),
 
             worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         }
@@ -143,6 +229,17 @@ impl Config {
         }
         if self.worker_threads == 0 {
             return bad("worker_threads must be positive");
+        }
+        for d in self.per_message_deflate.iter().chain(&self.raw_per_message_deflate) {
+            if !(9..=15).contains(&d.server_max_window_bits) || !(9..=15).contains(&d.client_max_window_bits) {
+                return bad("permessage-deflate window bits must lie in 9..=15");
+            }
+            if d.level > 9 {
+                return bad("permessage-deflate level must lie in 0..=9");
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key go together: set both or neither");
         }
         Ok(())
     }

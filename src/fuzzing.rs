@@ -67,3 +67,22 @@ pub fn http_head(data: &[u8]) {
         }
     }
 }
+
+/// A message from the cluster's Redis channels (another node's broadcast,
+/// request or answer, in the classic and the sharded protocol), decoded as
+/// the Redis adapter does, and a broadcast encoded again as this node would.
+pub fn cluster_message(data: &[u8]) {
+    use crate::adapter::{classic, sharded};
+    let ch = classic::Channels::new("socket.io", "/");
+    if let Ok(Some(b)) = classic::decode_broadcast(data) {
+        if let crate::adapter::Kind::Broadcast { event, args, .. } = b.kind {
+            let scope = crate::adapter::Scope { namespace: "/", rooms: vec!["r"], except: Vec::new(), volatile: false };
+            let out = crate::adapter::Outbound::Broadcast { scope: &scope, event: &event, args: &args };
+            let _ = classic::encode(&ch, "fuzz", &out);
+            let _ = sharded::encode("socket.io", "fuzz", &out);
+        }
+    }
+    let _ = classic::decode_request("/", data);
+    let _ = classic::decode_response("/", data);
+    let _ = sharded::decode(data);
+}

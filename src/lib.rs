@@ -22,6 +22,7 @@
 //! Handlers given to the Rust API run on the hub's runtime threads and must
 //! not block; every method may be called from any thread, handlers included.
 
+mod adapter;
 mod config;
 mod deferred_wake;
 mod engineio;
@@ -36,7 +37,8 @@ mod server;
 mod sid;
 mod socketio;
 
-pub use config::{Config, SlowConsumerPolicy};
+pub use adapter::{RemoteSocket, ServerEvent};
+pub use config::{Config, DeflateConfig, SlowConsumerPolicy};
 pub use handshake::Handshake;
 pub use hub::{AckError, ConnectRefusal, ConnectRequest, DisconnectReason, Event, Socket, Target};
 pub use payload::{Payload, PayloadBuilder};
@@ -67,6 +69,8 @@ pub enum Error {
     AlreadyRunning,
     #[error("stop() cannot be called from the hub's own threads (it joins them)")]
     InsideRuntime,
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 thread_local! {
@@ -114,7 +118,16 @@ impl Hub {
     /// A hub with this configuration (not started yet).
     pub fn new(config: Config) -> Result<Hub, Error> {
         config.validate()?;
-        let namespaces = Arc::new(Namespaces::default());
+        let cluster: Option<Arc<dyn adapter::Adapter>> = match &config.redis_url {
+            Some(url) => Some(adapter::RedisAdapter::new(
+                url,
+                &config.redis_prefix,
+                config.redis_sharded,
+                config.cluster_timeout,
+            )?),
+            None => None,
+        };
+        let namespaces = Arc::new(Namespaces::new(cluster));
         namespaces.get_or_create("/");
         Ok(Hub { inner: Arc::new(HubInner { config, namespaces, running: Mutex::new(None) }) })
     }
@@ -170,6 +183,7 @@ impl Hub {
             return Err(Error::AlreadyRunning);
         }
         let cfg = self.inner.config.clone();
+        let tls = server::tls::acceptor(&cfg)?;
         let listener = std::net::TcpListener::bind(cfg.bind)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -196,7 +210,10 @@ impl Hub {
             open_connections: AtomicUsize::new(0),
             per_ip: Mutex::new(Default::default()),
         });
-        runtime.spawn(server::accept_loop(core.clone(), listener));
+        if let Some(cluster) = &self.inner.namespaces.cluster {
+            cluster.clone().start(&core);
+        }
+        runtime.spawn(server::accept_loop(core.clone(), listener, tls));
         *running = Some(Running { runtime, core, addr });
         Ok(addr)
     }
@@ -208,6 +225,20 @@ impl Hub {
 
     pub fn is_running(&self) -> bool {
         self.inner.running.lock().is_some()
+    }
+
+    /// `(open TCP connections, live Engine.IO sessions)`, `(0, 0)` when the
+    /// hub is not running: for leak checks in tests and for monitoring.
+    /// Sockets and rooms are counted with [`Namespace::sockets`] and
+    /// [`Namespace::rooms`].
+    #[doc(hidden)]
+    pub fn connection_counts(&self) -> (usize, usize) {
+        match self.inner.running.lock().as_ref() {
+            Some(r) => {
+                (r.core.open_connections.load(std::sync::atomic::Ordering::Acquire), r.core.sessions.lock().len())
+            }
+            None => (0, 0),
+        }
     }
 
     /// Stops the hub: no new connections; every session is closed (a close
@@ -344,6 +375,26 @@ impl Namespace {
         rooms.sort();
         rooms
     }
+
+    /// The sockets of this namespace on every node of the cluster.
+    pub fn fetch_sockets(&self) -> impl Future<Output = Result<Vec<RemoteSocket>, Error>> + Send + 'static {
+        self.to_all().fetch_sockets()
+    }
+
+    /// Sends an event to this namespace on the other nodes of the cluster
+    /// (Socket.IO's `serverSideEmit`); their `on_server_event` handlers get
+    /// it. Arguments are JSON only (binary attachments are not carried).
+    pub fn server_side_emit(&self, event: &str, args: &Payload) {
+        if let Some(cluster) = &self.0.cluster {
+            cluster.server_side_emit(&self.0.name, event, args);
+        }
+    }
+
+    /// Handles an event another node sent with `server_side_emit` (Rust)
+    /// or `serverSideEmit` (Node). Runs on the hub's runtime.
+    pub fn on_server_event<F: Fn(ServerEvent) + Send + Sync + 'static>(&self, event: &str, handler: F) {
+        self.0.handlers.write().server_events.insert(event.to_string(), Arc::new(handler));
+    }
 }
 
 /// Builds a [`Hub`]; every setter maps to a [`Config`] field.
@@ -383,6 +434,16 @@ impl HubBuilder {
     }
     pub fn engine_path(mut self, path: Option<&str>) -> Self {
         self.config.engine_path = path.map(str::to_string);
+        self
+    }
+    /// permessage-deflate on the Socket.IO and Engine.IO endpoints (default `None`: off).
+    pub fn per_message_deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.config.per_message_deflate = deflate;
+        self
+    }
+    /// permessage-deflate on the raw endpoint (default on, with `DeflateConfig::default()`).
+    pub fn raw_per_message_deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.config.raw_per_message_deflate = deflate;
         self
     }
     pub fn ping_interval(mut self, d: Duration) -> Self {
@@ -430,6 +491,29 @@ impl HubBuilder {
         self.config.cors_origins.push(origin.to_string());
         self
     }
+    /// Adds an origin to [`Config::allowed_origins`]: once any is set, browsers
+    /// on other origins get 403 on WebSocket upgrades and polling requests.
+    pub fn allowed_origin(mut self, origin: &str) -> Self {
+        self.config.allowed_origins.push(origin.to_string());
+        self
+    }
+    /// Serves https and wss with this certificate chain and private key (PEM
+    /// files, read by [`Hub::start`]).
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.config.tls_cert = Some(cert.into());
+        self.config.tls_key = Some(key.into());
+        self
+    }
+    /// The PEM certificate chain file (see [`Config::tls_cert`]).
+    pub fn tls_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.tls_cert = Some(path.into());
+        self
+    }
+    /// The PEM private key file (see [`Config::tls_key`]).
+    pub fn tls_key(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.tls_key = Some(path.into());
+        self
+    }
     pub fn client_bundle_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.client_bundle_dir = Some(dir.into());
         self
@@ -454,12 +538,34 @@ impl HubBuilder {
         self.config.max_attachments = n;
         self
     }
+    pub fn max_pending_acks(mut self, n: usize) -> Self {
+        self.config.max_pending_acks = n;
+        self
+    }
     pub fn max_namespaces_per_connection(mut self, n: usize) -> Self {
         self.config.max_namespaces_per_connection = n;
         self
     }
     pub fn worker_threads(mut self, n: usize) -> Self {
         self.config.worker_threads = n;
+        self
+    }
+    /// Joins the cluster on this Redis server (see docs/SCALING.md).
+    pub fn redis_url(mut self, url: &str) -> Self {
+        self.config.redis_url = Some(url.to_string());
+        self
+    }
+    pub fn redis_prefix(mut self, prefix: &str) -> Self {
+        self.config.redis_prefix = prefix.to_string();
+        self
+    }
+    /// The sharded protocol (Redis 7 sharded pub/sub; see `Config::redis_sharded`).
+    pub fn redis_sharded(mut self, sharded: bool) -> Self {
+        self.config.redis_sharded = sharded;
+        self
+    }
+    pub fn cluster_timeout(mut self, timeout: Duration) -> Self {
+        self.config.cluster_timeout = timeout;
         self
     }
     /// The configuration built so far.

@@ -39,6 +39,12 @@ const SEEDS: &[&[u8]] = &[
     b"POST /socket.io/?EIO=4 HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
     b"GET /a\\..\\b HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
     b"GET //etc/passwd HTTP/1.1\r\n\r\n",
+    // Cluster messages (Redis adapter): a MessagePack broadcast with binary, JSON requests.
+    b"\x93\xa3uid\x83\xa4type\x02\xa4data\x92\xa2ev\xc4\x03\x01\x02\x03\xa3nsp\xa1/\x80",
+    b"\x93\xa3uid\xc0\x80",
+    b"{\"type\":5,\"requestId\":\"x\",\"opts\":{\"rooms\":[\"a\"],\"except\":[]}}",
+    b"{\"type\":6,\"uid\":\"u\",\"data\":[\"e\",1]}",
+    b"{\"type\":7,\"requestId\":\"r\",\"packet\":{\"type\":2,\"data\":[\"e\"]},\"opts\":{}}",
 ];
 
 fn all(data: &[u8]) {
@@ -46,6 +52,7 @@ fn all(data: &[u8]) {
     fuzzing::polling_payload(data);
     fuzzing::socketio_with_attachments(data);
     fuzzing::http_head(data);
+    fuzzing::cluster_message(data);
 }
 
 #[test]

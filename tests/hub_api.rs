@@ -324,6 +324,50 @@ mod limits {
     }
 
     #[test]
+    fn connections_over_the_server_wide_limit_are_closed_at_accept() {
+        let hub = Hub::builder().port(0).worker_threads(1).max_connections(2).build().unwrap();
+        let addr = hub.start().unwrap();
+        let (_a, a) = connect(addr, "/", "");
+        let (b_ws, b) = connect(addr, "/", "");
+        assert!(a.is_ok() && b.is_ok());
+        let mut third = TcpStream::connect(addr).unwrap();
+        let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(read_to_close(&mut third), "", "the third connection is closed without an answer");
+        drop(b_ws);
+        std::thread::sleep(Duration::from_millis(200));
+        let (_c, c) = connect(addr, "/", "");
+        assert!(c.is_ok(), "a slot freed by a closed connection is usable again");
+        hub.stop(Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
+    fn emits_with_an_ack_past_max_pending_acks_fail_at_once_and_send_nothing() {
+        let hub = Hub::builder().port(0).worker_threads(1).max_pending_acks(2).build().unwrap();
+        let addr = hub.start().unwrap();
+        let (mut ws, id) = connect(addr, "/", "");
+        let socket = hub.of("/").socket(&id.unwrap()).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let ask = |timeout_ms: u64| {
+            let tx = tx.clone();
+            socket.emit_with_ack_callback("q", &Payload::empty(), Duration::from_millis(timeout_ms), move |r| {
+                let _ = tx.send(r); // the two long waits end with the hub, after the test
+            });
+        };
+        ask(300); // never answered: times out
+        ask(60_000);
+        ask(60_000); // the third while two wait: refused at once
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Err(AckError::TooManyPending));
+        assert_eq!(read_text(&mut ws), "421[\"q\"]");
+        assert_eq!(read_text(&mut ws), "422[\"q\"]");
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Err(AckError::Timeout));
+        ask(60_000); // a slot freed by the timeout is usable again
+        assert_eq!(read_text(&mut ws), "424[\"q\"]", "the refused emit sent nothing (its id is skipped)");
+        ws.send(Message::text("434[\"ok\"]")).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap().json(), "[\"ok\"]");
+        hub.stop(Duration::from_millis(100)).unwrap();
+    }
+
+    #[test]
     fn a_client_that_stops_reading_is_dropped_once_its_queue_passes_the_byte_bound() {
         let hub = Hub::builder().port(0).worker_threads(1).max_queued_bytes(1 << 20).build().unwrap();
         let reasons = Arc::new(parking_lot::Mutex::new(Vec::new()));

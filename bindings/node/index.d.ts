@@ -114,6 +114,14 @@ export interface ServerOptions {
   workerThreads?: number;
   /** ms `io.close()` gives queued frames to flush (default 1000). */
   closeGrace?: number;
+  /** PEM file of the TLS certificate chain; with `tlsKey` the server speaks https and wss only. */
+  tlsCert?: string;
+  /** PEM file of the TLS private key. */
+  tlsKey?: string;
+  /** Origins allowed to open a WebSocket or make a polling request; others get 403 (default: any). */
+  allowedOrigins?: string | string[];
+  /** Redis server of the cluster this server joins, e.g. "redis://127.0.0.1:6379" (wire-compatible with @socket.io/redis-adapter; see docs/SCALING.md). */
+  redisUrl?: string;
 }
 
 export interface Handshake {

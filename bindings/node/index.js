@@ -158,14 +158,14 @@ function queryOf(url) {
   return q;
 }
 
-function makeHandshake(info) {
+function makeHandshake(info, secure = false) {
   const headers = info.headers || {};
   return {
     headers,
     time: new Date().toString(),
     address: hostOf(info.remote_address),
     xdomain: !!headers.origin,
-    secure: false,
+    secure,
     issued: Date.now(),
     url: info.url || '',
     query: info.query || queryOf(info.url),
@@ -185,6 +185,13 @@ function normalizePath(p) {
   if (!s.startsWith('/')) s = `/${s}`;
   if (!s.endsWith('/')) s = `${s}/`;
   return s;
+}
+
+function allowedOrigins(list) {
+  if (list === undefined || list === null) return undefined;
+  if (typeof list === 'string') return list;
+  if (Array.isArray(list) && list.every((o) => typeof o === 'string')) return list.join(',');
+  throw new TypeError('wshub: allowedOrigins must be a string or an array of strings');
 }
 
 function corsOrigins(cors) {
@@ -276,10 +283,12 @@ class BroadcastOperator {
     return new BroadcastOperator(this._nsp, this._rooms, this._except, this._exceptSocket, { ...this._flags, timeout: ms });
   }
 
-  /** Accepted for compatibility: every emit is sent as soon as possible, compression is not used. */
+  /** Volatile emits: a client whose outbound queue is full (a slow consumer) misses them and stays connected. */
   get volatile() {
-    return this;
+    return new BroadcastOperator(this._nsp, this._rooms, this._except, this._exceptSocket, { ...this._flags, volatile: true });
   }
+
+  /** Accepted for compatibility: every emit is sent as soon as possible, compression is not used. */
   get local() {
     return this;
   }
@@ -308,7 +317,7 @@ class BroadcastOperator {
     if (!h) return true;
     const [json, atts] = encode(args);
     const [ns, rooms, except, exceptSocket] = this._target();
-    check(native.emit(h, ns, rooms, except, exceptSocket, String(event), json, atts), 'emit');
+    check(native.emit(h, ns, rooms, except, exceptSocket, String(event), json, atts, !!this._flags.volatile), 'emit');
     return true;
   }
 
@@ -527,7 +536,12 @@ class Socket {
     const h = server._h;
     if (h && this.connected) {
       const [json, atts] = encode(args);
-      check(native.emitTo(h, this.nsp.name, this.id, event, json, atts), 'emit');
+      if (flags.volatile) {
+        // A socket id is a room of one.
+        check(native.emit(h, this.nsp.name, [this.id], null, null, event, json, atts, true), 'emit');
+      } else {
+        check(native.emitTo(h, this.nsp.name, this.id, event, json, atts), 'emit');
+      }
     }
     return true;
   }
@@ -555,7 +569,9 @@ class Socket {
     return this;
   }
 
+  /** The next emit is volatile: dropped, not queued, while this client's outbound queue is full. */
   get volatile() {
+    this._flags.volatile = true;
     return this;
   }
 
@@ -746,7 +762,7 @@ class Namespace extends EventEmitter {
     return this._op().timeout(ms);
   }
   get volatile() {
-    return this._op();
+    return this._op().volatile;
   }
   get local() {
     return this._op();
@@ -895,6 +911,10 @@ class Server {
       allowPolling: transports.includes('polling'),
       allowWebsocket: transports.includes('websocket'),
       dropWhenFull: o.dropWhenFull,
+      tlsCert: o.tlsCert,
+      tlsKey: o.tlsKey,
+      allowedOrigins: allowedOrigins(o.allowedOrigins),
+      redisUrl: o.redisUrl,
     };
     for (const k of Object.keys(cfg)) if (cfg[k] === undefined || cfg[k] === null) delete cfg[k];
     return cfg;
@@ -1176,7 +1196,7 @@ class Server {
         socket = pending.socket;
       }
     }
-    if (!socket) socket = new Socket(nsp, id, makeHandshake(info || {}));
+    if (!socket) socket = new Socket(nsp, id, makeHandshake(info || {}, !!this._opts.tlsCert));
     socket._attach(id, info);
     nsp.sockets.set(id, socket);
     nsp._emitReserved('connection', socket);
@@ -1202,7 +1222,7 @@ class Server {
     } catch {
       /* keep {} */
     }
-    const socket = new Socket(nsp, undefined, makeHandshake({ remote_address: remote, url, auth }));
+    const socket = new Socket(nsp, undefined, makeHandshake({ remote_address: remote, url, auth }, !!this._opts.tlsCert));
     nsp._runMiddleware(socket, (err) => {
       if (this._h !== h || this._closing) return;
       if (err) {

@@ -38,7 +38,6 @@ static int online(char *out, size_t cap) {
     snprintf(out + len, cap - len, "],\"online\":%d", n);
     return n;
 }
-
 /* The first argument's raw JSON, if it is a string. */
 static int first_arg(const wshub_event *ev, char *out, size_t cap) {
     size_t len = ev->args_len;
@@ -91,6 +90,7 @@ int main(void) {
     if (port) cfg.port = (uint16_t)atoi(port);
     cfg.static_dir = "examples/chat/public";
     cfg.client_bundle_dir = "node_modules/socket.io-client/dist";
+    cfg.redis_url = getenv("REDIS_URL"); /* set: join the cluster on that Redis (docs/SCALING.md) */
     if (wshub_new(&cfg, &hub) != WSHUB_OK || wshub_on(hub, NULL, NULL, on_event, NULL, NULL) != WSHUB_OK ||
         wshub_on_disconnect(hub, NULL, on_disconnect, NULL, NULL) != WSHUB_OK || wshub_start(hub, &bound) != WSHUB_OK)
         return fprintf(stderr, "wshub: %s\n", wshub_last_error()), 1;

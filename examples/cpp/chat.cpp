@@ -33,6 +33,7 @@ int main() {
     if (const char *port = std::getenv("PORT")) cfg.port = static_cast<std::uint16_t>(std::atoi(port));
     cfg.static_dir = "examples/chat/public";
     cfg.client_bundle_dir = "node_modules/socket.io-client/dist";
+    cfg.redis_url = std::getenv("REDIS_URL");  // set: join the cluster on that Redis (docs/SCALING.md)
     wshub::Hub hub(cfg);
     std::map<std::string, std::string, std::less<>> names;  // socket id -> nickname (raw JSON); one thread
     std::deque<std::string> history;                        // the last 50 messages, as JSON objects

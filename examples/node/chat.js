@@ -1,6 +1,6 @@
 // examples/chat.rs (protocol at its top) on the Node binding: npm install ./bindings/node; node examples/node/chat.js
 const { Server } = require('wshub');
-const io = new Server({ port: Number(process.env.PORT ?? 3000), staticDir: `${__dirname}/../chat/public` });
+const io = new Server({ port: Number(process.env.PORT ?? 3000), staticDir: `${__dirname}/../chat/public`, redisUrl: process.env.REDIS_URL });
 const names = new Map(), history = []; // socket id -> nickname; the last 50 messages
 const clean = (s, max) => String(s ?? '').trim().slice(0, max);
 const users = () => [...names.values()].sort((a, b) => a.localeCompare(b));

@@ -3,7 +3,7 @@ pip install ./bindings/python && python examples/python/chat.py   (PORT=8080 mov
 import itertools, os, time, pathlib, wshub
 root = pathlib.Path(__file__).resolve().parents[2]
 sio = wshub.Server(port=int(os.environ.get("PORT", 3000)), static_files=root / "examples/chat/public",
-                   client_bundle=root / "node_modules/socket.io-client/dist")
+                   client_bundle=root / "node_modules/socket.io-client/dist", redis_url=os.environ.get("REDIS_URL"))
 names, history = {}, []  # handlers run one at a time on the hub's thread: plain dicts are fine
 now = lambda: int(time.time() * 1000)
 online = lambda: {"online": len(names), "users": sorted(names.values(), key=str.lower)}

@@ -79,6 +79,9 @@ pub struct EngineSession {
     transport: AtomicU8,
     /// Cancelled when the session ends; every task of the session watches it.
     pub closed: CancellationToken,
+    /// Set with `closed`: the check on every enqueue (once per receiver of a
+    /// broadcast) reads this atomic instead of the token, which takes a mutex.
+    is_closed: AtomicBool,
     reason: Mutex<Option<DisconnectReason>>,
     pub pong_received: AtomicBool,
     /// Wakes the heartbeat when a packet arrives while it waits for a pong.
@@ -121,6 +124,7 @@ impl EngineSession {
             wake: Notify::new(),
             transport: AtomicU8::new(transport as u8),
             closed: CancellationToken::new(),
+            is_closed: AtomicBool::new(false),
             reason: Mutex::new(None),
             pong_received: AtomicBool::new(true),
             activity: Notify::new(),
@@ -149,12 +153,22 @@ impl EngineSession {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.is_closed.load(Ordering::Acquire)
     }
 
     /// Queues frames (one packet: they stay together). Returns false when
     /// the session is closed or the frames were dropped by the slow-consumer policy.
     pub fn push(&self, frames: &[Frame]) -> bool {
+        self.enqueue(frames, false)
+    }
+
+    /// Queues a volatile packet: when the queue is full it is dropped (and
+    /// false returned) whatever the slow-consumer policy says.
+    pub fn push_volatile(&self, frames: &[Frame]) -> bool {
+        self.enqueue(frames, true)
+    }
+
+    fn enqueue(&self, frames: &[Frame], volatile: bool) -> bool {
         if self.is_closed() {
             return false;
         }
@@ -166,9 +180,13 @@ impl EngineSession {
             let over = out.frames.len() + frames.len() > self.max_frames
                 || (!out.frames.is_empty() && out.bytes + size > self.max_bytes);
             if over {
+                let (queued_frames, queued_bytes) = (out.frames.len(), out.bytes);
                 drop(out);
-                if self.policy == SlowConsumerPolicy::Disconnect {
-                    tracing::debug!(sid = %self.sid, "outbound queue full, closing slow consumer");
+                if !volatile && self.policy == SlowConsumerPolicy::Disconnect {
+                    tracing::warn!(
+                        sid = %self.sid, queued_frames, queued_bytes,
+                        "slow consumer: outbound queue full, closing the connection (reason \"transport error\")"
+                    );
                     self.close(DisconnectReason::TransportError);
                 }
                 return false;
@@ -243,6 +261,7 @@ impl EngineSession {
                 *r = Some(reason);
             }
         }
+        self.is_closed.store(true, Ordering::Release);
         self.closed.cancel();
         self.wake.notify_one();
     }

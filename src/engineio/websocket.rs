@@ -2,11 +2,10 @@
 //! and a writer that drains the session's queue and sends every queued frame
 //! in one flush (one write for many frames).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::WebSocketStream;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
@@ -15,12 +14,24 @@ use super::packet::{self, Frame, Packet};
 use super::session::{EngineSession, Protocol, Transport};
 use crate::hub::{DisconnectReason, HubCore};
 
-/// Runs a session over a WebSocket until either side closes it.
-pub async fn run<S>(core: Arc<HubCore>, ws: WebSocketStream<S>, session: Arc<EngineSession>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+/// A WebSocket as the transports use it: tokio-tungstenite's
+/// `WebSocketStream`, or, when permessage-deflate was negotiated,
+/// `server::deflate::DeflateStream`. Each gets its own copy of the code
+/// (generics), so the plain one pays nothing for the other.
+pub trait WsConn:
+    Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin + Send
 {
+}
+impl<T> WsConn for T where
+    T: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin + Send
+{
+}
+
+/// Runs a session over a WebSocket until either side closes it.
+pub async fn run<W: WsConn>(core: Arc<HubCore>, ws: W, session: Arc<EngineSession>) {
     let (mut sink, mut stream) = ws.split();
+    // Text that is not UTF-8 closes with 1007, other protocol errors with 1002 (RFC 6455 7.4.1).
+    let invalid_utf8 = AtomicBool::new(false);
     let reader = async {
         loop {
             let msg = tokio::select! {
@@ -31,6 +42,7 @@ where
                 None => Err(DisconnectReason::TransportClose),
                 Some(Err(e)) => {
                     tracing::debug!(sid = %session.sid, error = %e, "websocket read failed");
+                    invalid_utf8.store(matches!(e, tungstenite::Error::Utf8(_)), Ordering::Relaxed);
                     Err(close_reason_for(&e))
                 }
                 Some(Ok(msg)) => on_message(&core, &session, msg).await,
@@ -66,6 +78,7 @@ where
             }
         }
         let code = match session.close_reason() {
+            DisconnectReason::ParseError if invalid_utf8.load(Ordering::Relaxed) => CloseCode::Invalid,
             DisconnectReason::ParseError => CloseCode::Protocol,
             DisconnectReason::TransportError => CloseCode::Size,
             DisconnectReason::ServerShuttingDown => CloseCode::Away,
@@ -111,10 +124,7 @@ async fn on_message(core: &Arc<HubCore>, session: &Arc<EngineSession>, msg: Mess
 
 /// The upgrade of a polling session: `2probe` → `3probe`, the polling side
 /// gets a noop, then `5` hands the session over to this WebSocket.
-pub async fn upgrade<S>(core: Arc<HubCore>, mut ws: WebSocketStream<S>, session: Arc<EngineSession>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+pub async fn upgrade<W: WsConn>(core: Arc<HubCore>, mut ws: W, session: Arc<EngineSession>) {
     let timeout = core.config.upgrade_timeout;
     let probe = async {
         loop {
@@ -140,7 +150,7 @@ where
         if session.transport() == Transport::Upgrading {
             session.set_transport(Transport::Polling);
         }
-        let _ = ws.close(None).await;
+        let _ = ws.send(Message::Close(None)).await;
         return;
     }
     session.set_transport(Transport::WebSocket);

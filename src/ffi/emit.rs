@@ -93,16 +93,52 @@ pub unsafe extern "C" fn wshub_emit(
     attachment_count: usize,
     out_delivered: *mut usize,
 ) -> wshub_status {
-    run(|| {
-        let h = usable(hub)?;
-        let event = required_str(event, "event")?;
-        let payload = payload_from_c(args_json, args_len, attachments, attachment_count)?;
-        let n = resolve_target(h, target)?.emit(event, &payload);
-        if !out_delivered.is_null() {
-            *out_delivered = n;
-        }
-        Ok(())
-    })
+    run(|| emit_to_target(hub, target, event, args_json, args_len, attachments, attachment_count, out_delivered, false))
+}
+
+/// Like `wshub_emit`, but volatile: a receiver whose outbound queue is full
+/// (a slow consumer) misses this packet and keeps its connection, whatever
+/// the hub's `slow_consumer` policy. For data the next packet supersedes.
+/// `*out_delivered` counts only the receivers that got it queued. To one
+/// socket: a target whose only room is the socket's id.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_emit_volatile(
+    hub: *mut wshub_t,
+    target: *const wshub_target,
+    event: *const c_char,
+    args_json: *const c_char,
+    args_len: usize,
+    attachments: *const wshub_bytes,
+    attachment_count: usize,
+    out_delivered: *mut usize,
+) -> wshub_status {
+    run(|| emit_to_target(hub, target, event, args_json, args_len, attachments, attachment_count, out_delivered, true))
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn emit_to_target(
+    hub: *mut wshub_t,
+    target: *const wshub_target,
+    event: *const c_char,
+    args_json: *const c_char,
+    args_len: usize,
+    attachments: *const wshub_bytes,
+    attachment_count: usize,
+    out_delivered: *mut usize,
+    volatile: bool,
+) -> Result<(), wshub_status> {
+    let h = usable(hub)?;
+    let event = required_str(event, "event")?;
+    let payload = payload_from_c(args_json, args_len, attachments, attachment_count)?;
+    let mut target = resolve_target(h, target)?;
+    if volatile {
+        target = target.volatile();
+    }
+    let n = target.emit(event, &payload);
+    if !out_delivered.is_null() {
+        *out_delivered = n;
+    }
+    Ok(())
 }
 
 /// Emits `event` to one socket. `WSHUB_NOT_FOUND` if it is not connected to
@@ -201,6 +237,7 @@ pub unsafe extern "C" fn wshub_emit_with_ack(
                 Err(AckError::Timeout) => reply.finish(WSHUB_TIMEOUT, None),
                 Err(AckError::Disconnected) => reply.finish(WSHUB_DISCONNECTED, None),
                 Err(AckError::Unsupported) => reply.finish(WSHUB_INVALID_ARGUMENT, None),
+                Err(AckError::TooManyPending) => reply.finish(WSHUB_LIMIT, None),
             }
         });
         Ok(())

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::dispatcher::{on_dispatcher_thread, Dispatcher};
 use super::{fail, guard, optional_str, wshub_status, wshub_status::*};
-use crate::{Config, ConnectRefusal, Hub, SlowConsumerPolicy};
+use crate::{Config, ConnectRefusal, DeflateConfig, Hub, SlowConsumerPolicy};
 
 /// The hub's settings. Get the defaults from `wshub_config_default()` and
 /// change what you need; string fields are borrowed for the `wshub_new` call
@@ -51,6 +51,25 @@ pub struct wshub_config {
     pub allow_websocket: bool,
     /// When a socket's queue is full: false closes it (default), true drops the frame.
     pub drop_when_full: bool,
+    /// PEM file of the TLS certificate chain: with `tls_key`, the hub serves
+    /// https and wss only (default NULL: plain TCP). Read by `wshub_start`.
+    pub tls_cert: *const c_char,
+    /// PEM file of the TLS private key (default NULL).
+    pub tls_key: *const c_char,
+    /// Comma-separated origins allowed to open a WebSocket or make a polling
+    /// request; others get 403 (default NULL: any origin; requests without
+    /// an Origin header, from non-browser clients, are always allowed).
+    pub allowed_origins: *const c_char,
+    /// Redis server of the cluster this hub joins, e.g. "redis://127.0.0.1:6379"
+    /// (default NULL: this hub alone); wire-compatible with Node's
+    /// @socket.io/redis-adapter. See docs/SCALING.md.
+    pub redis_url: *const c_char,
+    /// permessage-deflate (RFC 7692) on the Socket.IO and Engine.IO
+    /// endpoints when a client offers it (default false, like the Node
+    /// server's `perMessageDeflate: false`); the tuning is `DeflateConfig`'s default.
+    pub per_message_deflate: bool,
+    /// permessage-deflate on the raw endpoint when a client offers it (default true).
+    pub raw_per_message_deflate: bool,
 }
 
 /// The defaults (the Socket.IO server's). Any thread.
@@ -76,6 +95,12 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
         allow_polling: d.allow_polling,
         allow_websocket: d.allow_websocket,
         drop_when_full: false,
+        tls_cert: std::ptr::null(),
+        tls_key: std::ptr::null(),
+        allowed_origins: std::ptr::null(),
+        redis_url: std::ptr::null(),
+        per_message_deflate: d.per_message_deflate.is_some(),
+        raw_per_message_deflate: d.raw_per_message_deflate.is_some(),
     }
 }
 
@@ -108,6 +133,14 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
     cfg.allow_polling = c.allow_polling;
     cfg.allow_websocket = c.allow_websocket;
     cfg.slow_consumer = if c.drop_when_full { SlowConsumerPolicy::DropNewest } else { SlowConsumerPolicy::Disconnect };
+    cfg.tls_cert = optional_str(c.tls_cert, "tls_cert")?.filter(|p| !p.is_empty()).map(Into::into);
+    cfg.tls_key = optional_str(c.tls_key, "tls_key")?.filter(|p| !p.is_empty()).map(Into::into);
+    if let Some(list) = optional_str(c.allowed_origins, "allowed_origins")? {
+        cfg.allowed_origins = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    }
+    cfg.redis_url = optional_str(c.redis_url, "redis_url")?.filter(|u| !u.is_empty()).map(String::from);
+    cfg.per_message_deflate = c.per_message_deflate.then(DeflateConfig::default);
+    cfg.raw_per_message_deflate = c.raw_per_message_deflate.then(DeflateConfig::default);
     cfg.validate().map_err(|e| fail(WSHUB_INVALID_CONFIG, e.to_string()))?;
     Ok(cfg)
 }
@@ -146,6 +179,9 @@ pub(crate) enum HubState {
     Stopped,
 }
 
+/// Where `wshub_connect_decide` sends a guard's verdict.
+pub(crate) type Verdict = oneshot::Sender<Result<(), ConnectRefusal>>;
+
 /// An opaque hub handle.
 pub struct wshub_t {
     pub(crate) hub: Hub,
@@ -154,7 +190,7 @@ pub struct wshub_t {
     /// Every userdata handed over, finalized once after the dispatcher ended.
     pub(crate) userdata: Mutex<Vec<Arc<Userdata>>>,
     /// Connect requests waiting for `wshub_connect_decide`.
-    pub(crate) pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Result<(), ConnectRefusal>>>>>,
+    pub(crate) pending: Arc<Mutex<HashMap<u64, Verdict>>>,
     pub(crate) next_request: Arc<AtomicU64>,
 }
 
@@ -219,7 +255,11 @@ pub unsafe extern "C" fn wshub_start(hub: *mut wshub_t, out_port: *mut u16) -> w
             HubState::Stopped => return fail(WSHUB_STOPPED, "a stopped hub cannot be started again"),
             HubState::Created => {}
         }
-        match h.hub.start() {
+        // The hub's threads start with SIGPIPE blocked: see sigpipe.rs.
+        let sigpipe = super::sigpipe::SigpipeBlocked::new();
+        let started = h.hub.start();
+        drop(sigpipe);
+        match started {
             Ok(addr) => {
                 *state = HubState::Running;
                 if !out_port.is_null() {

@@ -18,6 +18,7 @@ mod emit;
 mod event;
 mod handlers;
 mod lifecycle;
+mod sigpipe;
 
 pub use args::*;
 pub use emit::*;
@@ -56,6 +57,8 @@ pub enum wshub_status {
     WSHUB_WRONG_THREAD = 10,
     /// An acknowledgement did not arrive in time.
     WSHUB_TIMEOUT = 11,
+    /// A limit of the configuration was reached (e.g. too many acks pending on one socket).
+    WSHUB_LIMIT = 12,
     /// The library caught a panic (a bug in wshub); the hub may go on.
     WSHUB_PANIC = 99,
 }
@@ -135,6 +138,7 @@ pub extern "C" fn wshub_status_str(status: wshub_status) -> *const c_char {
         WSHUB_STOPPED => c"stopped",
         WSHUB_WRONG_THREAD => c"wrong thread",
         WSHUB_TIMEOUT => c"timeout",
+        WSHUB_LIMIT => c"limit reached",
         WSHUB_PANIC => c"panic",
     };
     s.as_ptr()

@@ -21,11 +21,13 @@ use parking_lot::RwLock;
 
 pub(crate) use socket::SocketState;
 
+use crate::adapter::{Adapter, ServerEvent};
 use crate::Handshake;
 
 pub(crate) type EventHandler = Arc<dyn Fn(Event) + Send + Sync>;
 pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 pub(crate) type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send + Sync>;
+pub(crate) type ServerEventHandler = Arc<dyn Fn(ServerEvent) + Send + Sync>;
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) type Guard = Arc<dyn Fn(ConnectRequest) -> BoxFuture<Result<(), ConnectRefusal>> + Send + Sync>;
 
@@ -60,6 +62,8 @@ pub(crate) struct Handlers {
     pub connect: Vec<ConnectHandler>,
     pub disconnect: Vec<DisconnectHandler>,
     pub guards: Vec<Guard>,
+    /// Events other nodes of the cluster send with `server_side_emit`.
+    pub server_events: HashMap<String, ServerEventHandler>,
 }
 
 #[derive(Default)]
@@ -73,15 +77,37 @@ pub(crate) struct Namespace {
     pub name: Arc<str>,
     pub handlers: RwLock<Handlers>,
     pub registry: RwLock<Registry>,
+    /// The cluster this namespace's targets also reach (none: this node only).
+    pub cluster: Option<Arc<dyn Adapter>>,
 }
 
 impl Namespace {
-    pub fn new(name: &str) -> Arc<Namespace> {
+    pub fn new(name: &str, cluster: Option<Arc<dyn Adapter>>) -> Arc<Namespace> {
         Arc::new(Namespace {
             name: Arc::from(name),
             handlers: RwLock::new(Handlers::default()),
             registry: RwLock::new(Registry::default()),
+            cluster,
         })
+    }
+
+    /// Whether a room, or a socket (a room of one), of that name is here.
+    pub fn has_room(&self, room: &str) -> bool {
+        let reg = self.registry.read();
+        reg.rooms.contains_key(room) || reg.sockets.contains_key(room)
+    }
+
+    /// The rooms, socket ids included (the Socket.IO adapter's view).
+    pub fn room_names(&self) -> Vec<String> {
+        let reg = self.registry.read();
+        reg.rooms.keys().chain(reg.sockets.keys()).map(|r| r.to_string()).collect()
+    }
+
+    pub fn dispatch_server_event(&self, event: ServerEvent) {
+        let handler = self.handlers.read().server_events.get(event.name()).cloned();
+        if let Some(handler) = handler {
+            call_guarded("server-side event handler", || handler(event));
+        }
     }
 
     pub fn insert(&self, socket: Arc<SocketState>) {
@@ -99,10 +125,18 @@ impl Namespace {
                 members.remove(&socket.id);
                 if members.is_empty() {
                     reg.rooms.remove(&room);
+                    self.room_changed(&room, false);
                 }
             }
         }
         true
+    }
+
+    /// Tells the cluster (if any) that a room appeared or went away here.
+    fn room_changed(&self, room: &str, exists: bool) {
+        if let Some(cluster) = &self.cluster {
+            cluster.room_changed(&self.name, room, exists);
+        }
     }
 
     pub fn join(&self, socket: &SocketState, room: &str) {
@@ -111,7 +145,11 @@ impl Namespace {
             return; // already gone: joining would leak a room entry
         }
         let room: Arc<str> = Arc::from(room);
-        reg.rooms.entry(room.clone()).or_default().insert(socket.id.clone());
+        let members = reg.rooms.entry(room.clone()).or_default();
+        if members.is_empty() {
+            self.room_changed(&room, true);
+        }
+        members.insert(socket.id.clone());
         socket.rooms.lock().insert(room);
     }
 
@@ -121,6 +159,7 @@ impl Namespace {
             members.remove(&socket.id);
             if members.is_empty() {
                 reg.rooms.remove(room);
+                self.room_changed(room, false);
             }
         }
         socket.rooms.lock().remove(room);
@@ -170,12 +209,16 @@ fn call_guarded(what: &str, f: impl FnOnce()) {
 }
 
 /// The set of namespaces of one hub.
-#[derive(Default)]
 pub(crate) struct Namespaces {
     map: RwLock<HashMap<String, Arc<Namespace>>>,
+    pub cluster: Option<Arc<dyn Adapter>>,
 }
 
 impl Namespaces {
+    pub fn new(cluster: Option<Arc<dyn Adapter>>) -> Namespaces {
+        Namespaces { map: RwLock::new(HashMap::new()), cluster }
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
         self.map.read().get(name).cloned()
     }
@@ -184,7 +227,16 @@ impl Namespaces {
         if let Some(ns) = self.get(name) {
             return ns;
         }
-        self.map.write().entry(name.to_string()).or_insert_with(|| Namespace::new(name)).clone()
+        let ns = self
+            .map
+            .write()
+            .entry(name.to_string())
+            .or_insert_with(|| Namespace::new(name, self.cluster.clone()))
+            .clone();
+        if let Some(cluster) = &self.cluster {
+            cluster.watch_namespace(name);
+        }
+        ns
     }
 
     pub fn all(&self) -> Vec<Arc<Namespace>> {

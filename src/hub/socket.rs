@@ -17,10 +17,11 @@ use crate::payload::Payload;
 use crate::socketio::packet as sio;
 use crate::{rawws, Error, Handshake};
 
-#[derive(Default)]
 pub(crate) struct AckTable {
     next_id: u64,
     waiting: HashMap<u64, oneshot::Sender<Payload>>,
+    /// Most acks waited for at once (`Config::max_pending_acks`).
+    limit: usize,
 }
 
 pub(crate) struct SocketState {
@@ -41,13 +42,14 @@ impl SocketState {
         session: Arc<EngineSession>,
         auth: Utf8Bytes,
         runtime: tokio::runtime::Handle,
+        max_pending_acks: usize,
     ) -> Arc<SocketState> {
         Arc::new(SocketState {
             id,
             namespace,
             session,
             rooms: Mutex::new(HashSet::new()),
-            acks: Mutex::new(AckTable::default()),
+            acks: Mutex::new(AckTable { next_id: 0, waiting: HashMap::new(), limit: max_pending_acks }),
             auth,
             connected: AtomicBool::new(true),
             runtime,
@@ -92,6 +94,8 @@ pub enum AckError {
     Disconnected,
     #[error("this socket cannot acknowledge (plain WebSocket client)")]
     Unsupported,
+    #[error("the socket already waits for max_pending_acks acknowledgements")]
+    TooManyPending,
 }
 
 /// A handle to a connected socket; cheap to clone, usable from any thread.
@@ -162,23 +166,36 @@ impl Socket {
         let state = self.0.clone();
         let (tx, rx) = oneshot::channel();
         let mut id = None;
+        let mut full = false;
         if self.is_raw() {
             drop(tx);
         } else if self.connected() {
             let ack_id = {
                 let mut acks = state.acks.lock();
+                // A client that never answers must not grow the table without bound.
+                // A client that never answers must not grow the table without bound.
+                full = acks.waiting.len() >= acks.limit;
                 acks.next_id += 1;
                 let ack_id = acks.next_id;
-                acks.waiting.insert(ack_id, tx);
+                if !full {
+                    acks.waiting.insert(ack_id, tx);
+                }
                 ack_id
             };
-            let frames = state.encode_event(event, args, Some(ack_id));
-            if !state.session.push(&frames) {
-                state.acks.lock().waiting.remove(&ack_id);
+            if full {
+                tracing::warn!(socket = %state.id, "too many acks pending: an emit with an ack is refused");
+            } else {
+                let frames = state.encode_event(event, args, Some(ack_id));
+                if !state.session.push(&frames) {
+                    state.acks.lock().waiting.remove(&ack_id);
+                }
+                id = Some(ack_id);
             }
-            id = Some(ack_id);
         }
         async move {
+            if full {
+                return Err(AckError::TooManyPending);
+            }
             let Some(ack_id) = id else {
                 return Err(if state.session.protocol.is_plain() {
                     AckError::Unsupported
@@ -231,6 +248,13 @@ impl Socket {
     /// Everyone in the namespace but this socket.
     pub fn broadcast(&self) -> Target {
         Target::new(self.0.namespace.clone()).except_socket(self.id())
+    }
+
+    /// This socket alone, as a volatile target: `socket.volatile().emit(..)`
+    /// drops the packet instead of queueing it while the client's outbound
+    /// queue is full, and the client stays connected (see [`Target::volatile`]).
+    pub fn volatile(&self) -> Target {
+        Target::new(self.0.namespace.clone()).to(self.id()).local().volatile()
     }
 
     /// Disconnects the socket from its namespace (the client sees

@@ -1,16 +1,19 @@
 //! Targets: which sockets of a namespace an emit reaches.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 
 use once_cell::sync::OnceCell;
 
 use super::{Namespace, Registry, Socket, SocketState};
+use crate::adapter::{self, Adapter, RemoteSocket, Scope};
 use crate::engineio::packet::Frame;
 use crate::engineio::session::Protocol;
 use crate::payload::Payload;
 use crate::rawws;
 use crate::socketio::packet as sio;
+use crate::Error;
 
 /// A set of receivers: rooms (or everyone), minus rooms, minus sockets.
 ///
@@ -26,11 +29,37 @@ pub struct Target {
     rooms: Vec<Arc<str>>,
     except_rooms: Vec<Arc<str>>,
     except_sockets: Vec<Arc<str>>,
+    /// This node's sockets only, even in a cluster.
+    local: bool,
+    /// Dropped for a receiver whose queue is full (see [`Target::volatile`]).
+    volatile: bool,
 }
 
 impl Target {
     pub(crate) fn new(ns: Arc<Namespace>) -> Target {
-        Target { ns, rooms: Vec::new(), except_rooms: Vec::new(), except_sockets: Vec::new() }
+        Target {
+            ns,
+            rooms: Vec::new(),
+            except_rooms: Vec::new(),
+            except_sockets: Vec::new(),
+            local: false,
+            volatile: false,
+        }
+    }
+
+    /// Makes the emits of this target volatile: a receiver whose outbound
+    /// queue is full (a slow consumer) misses the packet and keeps its
+    /// connection, whatever [`crate::SlowConsumerPolicy`] the hub has. Fit for
+    /// data that the next packet supersedes (positions, prices, typing).
+    ///
+    /// ```no_run
+    /// # fn f(hub: &wshub::Hub) -> Result<(), wshub::Error> {
+    /// hub.to("watchers").volatile().emit("price", &wshub::Payload::one(&101.5)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn volatile(mut self) -> Target {
+        self.volatile = true;
+        self
     }
 
     /// Adds a room (or a socket id) to the receivers; with no room, the
@@ -51,9 +80,28 @@ impl Target {
         self
     }
 
+    /// Only this node's sockets, when the hub is part of a cluster
+    /// (Socket.IO's `local` flag); without a cluster, it changes nothing.
+    pub fn local(mut self) -> Target {
+        self.local = true;
+        self
+    }
+
+    /// The cluster adapter and the scope to hand it, unless this target is local.
+    fn cluster(&self) -> Option<(&dyn Adapter, Scope<'_>)> {
+        let adapter = self.ns.cluster.as_deref().filter(|_| !self.local)?;
+        let scope = Scope {
+            namespace: &self.ns.name,
+            rooms: self.rooms.iter().map(|r| &**r).collect(),
+            except: self.except_rooms.iter().chain(&self.except_sockets).map(|r| &**r).collect(),
+            volatile: self.volatile,
+        };
+        Some((adapter, scope))
+    }
+
     fn excluded(&self, reg: &Registry, id: &Arc<str>) -> bool {
         self.except_sockets.iter().any(|s| s == id)
-            || self.except_rooms.iter().any(|r| &**r == &**id || reg.rooms.get(r).is_some_and(|m| m.contains(id)))
+            || self.except_rooms.iter().any(|r| **r == **id || reg.rooms.get(r).is_some_and(|m| m.contains(id)))
     }
 
     /// Calls `f` for every receiver, under the namespace's read lock.
@@ -82,7 +130,8 @@ impl Target {
         }
     }
 
-    /// Sends an event to every receiver; returns how many got it queued.
+    /// Sends an event to every receiver; returns how many got it queued
+    /// (a volatile emit does not count the receivers that dropped it).
     /// The packet is encoded once per protocol and the buffer shared.
     pub fn emit(&self, event: &str, args: &Payload) -> usize {
         let socketio: OnceCell<Vec<Frame>> = OnceCell::new();
@@ -95,33 +144,61 @@ impl Target {
                 Protocol::Raw => raw.get_or_init(|| rawws::encode_event(event, args, Protocol::Raw)),
                 Protocol::Engine => engine.get_or_init(|| rawws::encode_event(event, args, Protocol::Engine)),
             };
-            if s.session.push(frames) {
+            let queued = if self.volatile { s.session.push_volatile(frames) } else { s.session.push(frames) };
+            if queued {
                 delivered += 1;
             }
         });
+        if let Some((cluster, scope)) = self.cluster() {
+            cluster.broadcast(&scope, event, args);
+        }
         delivered
     }
 
-    /// The receivers, as socket handles.
+    /// The receivers on this node, as socket handles (see
+    /// [`Target::fetch_sockets`] for those of the whole cluster).
     pub fn sockets(&self) -> Vec<Socket> {
         let mut out = Vec::new();
         self.for_each(|s| out.push(Socket(s.clone())));
         out
     }
 
-    /// Makes every receiver join `room`.
+    /// The receivers on every node of the cluster (this node's only, without
+    /// one). Fails when a node does not answer within the cluster's request
+    /// timeout or Redis cannot be reached.
+    pub fn fetch_sockets(&self) -> impl Future<Output = Result<Vec<RemoteSocket>, Error>> + Send + 'static {
+        let local: Vec<RemoteSocket> = self.sockets().iter().map(adapter::local_remote_socket).collect();
+        let remote = self.cluster().map(|(cluster, scope)| cluster.fetch_sockets(&scope, local.clone()));
+        async move {
+            match remote {
+                Some(fetch) => fetch.await,
+                None => Ok(local),
+            }
+        }
+    }
+
+    /// Makes every receiver join `room` (on every node of the cluster).
     pub fn join(&self, room: &str) {
         self.sockets().iter().for_each(|s| s.join(room));
+        if let Some((cluster, scope)) = self.cluster() {
+            cluster.join(&scope, &[room]);
+        }
     }
 
-    /// Makes every receiver leave `room`.
+    /// Makes every receiver leave `room` (on every node of the cluster).
     pub fn leave(&self, room: &str) {
         self.sockets().iter().for_each(|s| s.leave(room));
+        if let Some((cluster, scope)) = self.cluster() {
+            cluster.leave(&scope, &[room]);
+        }
     }
 
-    /// Disconnects every receiver from the namespace.
+    /// Disconnects every receiver from the namespace (on every node of the cluster).
     pub fn disconnect(&self) {
         self.sockets().iter().for_each(Socket::disconnect);
+        if let Some((cluster, scope)) = self.cluster() {
+            cluster.disconnect(&scope, false);
+        }
     }
 }
 

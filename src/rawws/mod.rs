@@ -12,8 +12,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, Utf8Bytes};
@@ -27,10 +25,7 @@ use crate::socketio::conn::join_namespace;
 use crate::socketio::packet::{push_event_array, push_json_string};
 
 /// Serves one client of the raw WebSocket endpoint.
-pub async fn serve<S>(core: &Arc<HubCore>, mut ws: WebSocketStream<S>, session: Arc<EngineSession>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
+pub async fn serve<W: websocket::WsConn>(core: &Arc<HubCore>, mut ws: W, session: Arc<EngineSession>) {
     if let Err(refusal) = attach(core, &session).await {
         use futures_util::SinkExt;
         let frame = CloseFrame { code: CloseCode::Policy, reason: refusal.message.into() };

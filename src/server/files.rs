@@ -1,6 +1,8 @@
 //! Static files and the Socket.IO client bundle. A request path maps into
 //! the folder only through plain segments: `..`, backslashes, NULs and
-//! hidden files are refused, so nothing outside the folder is reachable.
+//! hidden files are refused (after percent-decoding), and the file found must
+//! resolve (symlinks followed) to a place inside the folder, so nothing
+//! outside the folder is reachable: a symlink that points out is a 404.
 
 use std::path::{Path, PathBuf};
 
@@ -44,7 +46,8 @@ pub fn content_type(path: &Path) -> &'static str {
 
 /// Maps a URL path to a file under `root`, or `None` if it tries to escape.
 pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
-    let decoded = percent_decode(url_path);
+    // In a path `+` is a plus, not a space (that is a query string's rule).
+    let decoded = percent_decode(&url_path.replace('+', "%2B"));
     let mut path = root.to_path_buf();
     for segment in decoded.split('/').filter(|s| !s.is_empty()) {
         if segment == "." || segment == ".." || segment.starts_with('.') || segment.contains(['\\', '\0']) {
@@ -66,7 +69,10 @@ pub async fn serve(root: &Path, url_path: &str, req: &Request) -> Response {
     if tokio::fs::metadata(&path).await.map(|m| m.is_dir()).unwrap_or(false) {
         path.push("index.html");
     }
-    match tokio::fs::read(&path).await {
+    let Some(real) = inside(root, &path).await else {
+        return Response::not_found();
+    };
+    match tokio::fs::read(&real).await {
         Ok(body) => {
             let resp =
                 Response::new(200).content_type(content_type(&path)).header("Cache-Control", "no-cache").body(body);
@@ -80,6 +86,14 @@ pub async fn serve(root: &Path, url_path: &str, req: &Request) -> Response {
     }
 }
 
+/// The real path of `path` (symlinks resolved) if it lies inside `root`'s
+/// real path; `None` if it does not exist or leads out of the folder.
+async fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let root = tokio::fs::canonicalize(root).await.ok()?;
+    let real = tokio::fs::canonicalize(path).await.ok()?;
+    real.starts_with(&root).then_some(real)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +102,7 @@ mod tests {
     fn refuses_paths_that_escape_the_folder() {
         let root = Path::new("/srv/www");
         assert_eq!(resolve(root, "/a/b.txt"), Some(root.join("a/b.txt")));
+        assert_eq!(resolve(root, "/a+b%20c.txt"), Some(root.join("a+b c.txt")));
         for bad in ["/../etc/passwd", "/a/%2e%2e/%2e%2e/x", "/a\\..\\b", "/.git/config", "/%00"] {
             assert_eq!(resolve(root, bad), None, "{bad}");
         }

@@ -5,8 +5,7 @@
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
 use crate::Handshake;
@@ -120,8 +119,8 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 /// Reads one request (head and body) from the connection.
-pub async fn read_request(
-    stream: &mut TcpStream,
+pub async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut BytesMut,
     remote_addr: SocketAddr,
     config: &Config,
@@ -185,8 +184,8 @@ fn head_to_request(parsed: &httparse::Request, remote_addr: SocketAddr) -> Resul
     })
 }
 
-async fn read_body(
-    stream: &mut TcpStream,
+async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut BytesMut,
     req: &Request,
     config: &Config,
@@ -214,7 +213,7 @@ async fn read_body(
 }
 
 /// Reads more bytes into `buf`; an EOF or error ends the request.
-async fn fill(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), ReadError> {
+async fn fill<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> Result<(), ReadError> {
     buf.reserve(4096);
     match stream.read_buf(buf).await {
         Ok(0) | Err(_) => Err(ReadError::Closed),
@@ -223,7 +222,11 @@ async fn fill(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<(), ReadErro
 }
 
 /// Decodes a `Transfer-Encoding: chunked` body (RFC 9112 §7.1), trailers skipped.
-async fn read_chunked(stream: &mut TcpStream, buf: &mut BytesMut, limit: usize) -> Result<Bytes, ReadError> {
+async fn read_chunked<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    limit: usize,
+) -> Result<Bytes, ReadError> {
     let mut body = BytesMut::new();
     loop {
         let line_end = loop {
@@ -310,11 +313,14 @@ impl Response {
         self
     }
 
-    /// Adds the CORS headers when the request's origin is allowed.
+    /// Adds the CORS headers when the request's origin is allowed: it is
+    /// listed exactly, or the list has `"*"` and the origin is a plain
+    /// `scheme://host[:port]` (so nothing else is ever echoed).
     pub fn cors(self, req: &Request, config: &Config) -> Response {
         let Some(origin) = req.header("origin") else { return self };
-        let allowed = config.cors_origins.iter().any(|o| o == "*" || o == origin);
-        if !allowed {
+        let listed = config.cors_origins.iter().any(|o| o == origin);
+        let any = config.cors_origins.iter().any(|o| o == "*");
+        if !(listed || any && is_plain_origin(origin)) || !is_safe_header_value(origin) {
             return self;
         }
         let origin = origin.to_string();
@@ -346,16 +352,24 @@ impl Response {
         }
     }
 
-    pub async fn write(&self, stream: &mut TcpStream) -> std::io::Result<()> {
+    pub async fn write<S: AsyncWrite + Unpin>(&self, stream: &mut S) -> std::io::Result<()> {
         let mut out = Vec::with_capacity(128 + self.body.len());
         out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", self.status, self.status_text()).as_bytes());
         for (name, value) in &self.headers {
+            // Last line of defence against response splitting: a value with a
+            // control character (CR, LF, NUL...) is never written.
+            if !is_safe_header_value(value) {
+                tracing::debug!(header = name, "dropped a response header with control characters");
+                continue;
+            }
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         if self.status != 101 {
+            // No browser may guess a type (say HTML) for a body we label.
+            out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
             out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
             if self.close {
                 out.extend_from_slice(b"Connection: close\r\n");
@@ -365,6 +379,38 @@ impl Response {
         if !self.head_only {
             out.extend_from_slice(&self.body);
         }
-        stream.write_all(&out).await
+        stream.write_all(&out).await?;
+        // A TLS stream holds records until flushed; for TCP this is a no-op.
+        stream.flush().await
     }
+}
+
+/// True when `value` may be written as a header value: visible ASCII,
+/// spaces and tabs only (no CR, LF or other control characters).
+pub fn is_safe_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+/// True when `origin` is a serialized origin (`scheme://host[:port]` or
+/// `null`) that can be echoed in `Access-Control-Allow-Origin` as it is.
+pub fn is_plain_origin(origin: &str) -> bool {
+    if origin == "null" {
+        return true;
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else { return false };
+    origin.len() <= 255
+        && !scheme.is_empty()
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'[' | b']' | b'_'))
+}
+
+/// True when `list` is a comma-separated list of HTTP header names (as in
+/// `Access-Control-Request-Headers`), so it can be echoed as it is.
+pub fn is_token_list(list: &str) -> bool {
+    list.len() <= 1024
+        && list.split(',').all(|name| {
+            let name = name.trim_matches([' ', '\t']);
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        })
 }

@@ -1,15 +1,19 @@
 //! The accept loop and HTTP routing: Engine.IO requests under the configured
 //! path, the client bundle, the raw WebSocket endpoint, and static files.
 
+pub mod deflate;
 pub mod files;
 pub mod http;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
@@ -18,7 +22,12 @@ use crate::engineio::{self, polling, websocket, EioQuery, ErrorCode};
 use crate::hub::HubCore;
 use http::{Request, Response};
 
-pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener) {
+/// A connection's byte stream: plain TCP, or TLS over TCP. The server code is
+/// generic over it, so the plain path pays nothing for TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener, tls: Option<TlsAcceptor>) {
     loop {
         let accepted = tokio::select! {
             _ = core.shutdown.cancelled() => return,
@@ -52,23 +61,61 @@ pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         core.open_connections.fetch_add(1, Ordering::Relaxed);
         let core2 = core.clone();
-        core.runtime.spawn(async move {
-            serve_connection(&core2, stream, peer).await;
-            core2.open_connections.fetch_sub(1, Ordering::Relaxed);
-            if core2.config.max_connections_per_ip > 0 {
-                let mut counts = core2.per_ip.lock();
-                if let Some(n) = counts.get_mut(&peer.ip()) {
-                    *n -= 1;
-                    if *n == 0 {
-                        counts.remove(&peer.ip());
-                    }
-                }
+        // Two spawns, not one task with a match: a plain connection's task
+        // stays the size it was, without room for the TLS handshake's state.
+        match &tls {
+            None => core.runtime.spawn(async move {
+                serve_connection(&core2, stream, peer).await;
+                connection_closed(&core2, peer);
+            }),
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                core.runtime.spawn(async move {
+                    serve_tls(&core2, &acceptor, stream, peer).await;
+                    connection_closed(&core2, peer);
+                })
             }
-        });
+        };
     }
 }
 
-async fn serve_connection(core: &Arc<HubCore>, mut stream: TcpStream, peer: SocketAddr) {
+/// The accounting of a connection that ended.
+fn connection_closed(core: &HubCore, peer: SocketAddr) {
+    core.open_connections.fetch_sub(1, Ordering::Relaxed);
+    if core.config.max_connections_per_ip > 0 {
+        let mut counts = core.per_ip.lock();
+        if let Some(n) = counts.get_mut(&peer.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&peer.ip());
+            }
+        }
+    }
+}
+
+/// The TLS handshake (bounded by `http_timeout`, like a request head), then
+/// the same HTTP layer as plain TCP.
+async fn serve_tls(core: &Arc<HubCore>, acceptor: &TlsAcceptor, stream: TcpStream, peer: SocketAddr) {
+    let handshake = tokio::time::timeout(core.config.http_timeout, acceptor.accept(stream));
+    let stream = tokio::select! {
+        _ = core.shutdown.cancelled() => return,
+        r = handshake => match r {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_elapsed) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+    };
+    // Boxed: the TLS state (a few buffers) lives on the heap, not in the task.
+    Box::pin(serve_connection(core, stream, peer)).await
+}
+
+async fn serve_connection<S: Stream>(core: &Arc<HubCore>, mut stream: S, peer: SocketAddr) {
     let mut buf = BytesMut::new();
     loop {
         let read = http::read_request(&mut stream, &mut buf, peer, &core.config);
@@ -128,9 +175,20 @@ fn engine_endpoint(cfg: &crate::Config, path: &str) -> Option<Protocol> {
     }
 }
 
+/// True when the request's `Origin` (if it has one) is in
+/// `allowed_origins` (an empty list, or `"*"`, allows any).
+fn origin_allowed(cfg: &crate::Config, req: &Request) -> bool {
+    let Some(origin) = req.header("origin") else { return true };
+    cfg.allowed_origins.is_empty() || cfg.allowed_origins.iter().any(|o| o == "*" || o == origin)
+}
+
 async fn route(core: &Arc<HubCore>, req: &Request) -> Response {
     let cfg = &core.config;
     if let Some(protocol) = engine_endpoint(cfg, &req.path) {
+        if !origin_allowed(cfg, req) {
+            tracing::debug!(peer = %req.remote_addr, "polling request from an origin not allowed: 403");
+            return ErrorCode::Forbidden.response(req, core);
+        }
         if req.method == "OPTIONS" {
             return preflight(req, cfg);
         }
@@ -155,7 +213,8 @@ async fn route(core: &Arc<HubCore>, req: &Request) -> Response {
 fn preflight(req: &Request, cfg: &crate::Config) -> Response {
     let mut resp =
         Response::new(204).cors(req, cfg).header("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
-    if let Some(h) = req.header("access-control-request-headers") {
+    // Echoed only when it is a plain list of header names.
+    if let Some(h) = req.header("access-control-request-headers").filter(|h| http::is_token_list(h)) {
         resp = resp.header("Access-Control-Allow-Headers", h.to_string());
     }
     resp
@@ -174,23 +233,25 @@ fn ws_config(core: &HubCore) -> WebSocketConfig {
 }
 
 /// Answers a WebSocket upgrade request and hands the stream to its transport.
-async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, leftover: Vec<u8>) {
+async fn upgrade<S: Stream>(core: &Arc<HubCore>, mut stream: S, req: Request, leftover: Vec<u8>) {
     let cfg = &core.config;
-    enum Dest {
-        Engine(Protocol, EioQuery),
-        Raw,
-    }
     let dest = if let Some(protocol) = engine_endpoint(cfg, &req.path) {
         match engineio::check_query(core, &req) {
-            Ok(q) if q.transport == Transport::WebSocket => Dest::Engine(protocol, q),
+            Ok(EioQuery { transport: Transport::WebSocket, session: Some(session), .. }) => WsDest::Upgrade(session),
+            Ok(EioQuery { transport: Transport::WebSocket, .. }) => WsDest::Open(protocol),
             Ok(_) => return reject(&mut stream, ErrorCode::BadRequest.response(&req, core)).await,
             Err(code) => return reject(&mut stream, code.response(&req, core)).await,
         }
     } else if cfg.raw_path.as_deref() == Some(req.path.as_str()) {
-        Dest::Raw
+        WsDest::Raw
     } else {
         return reject(&mut stream, Response::not_found()).await;
     };
+    // Cross-site WebSocket hijacking: browsers send Origin on every upgrade.
+    if !origin_allowed(cfg, &req) {
+        tracing::debug!(peer = %req.remote_addr, "WebSocket upgrade from an origin not allowed: 403");
+        return reject(&mut stream, ErrorCode::Forbidden.response(&req, core)).await;
+    }
     let key = req.header("sec-websocket-key").map(str::to_string);
     let version_ok = req.header("sec-websocket-version").is_some_and(|v| v.trim() == "13");
     let (Some(key), true, "GET") = (key, version_ok, req.method.as_str()) else {
@@ -198,36 +259,68 @@ async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, lefto
         return reject(&mut stream, resp).await;
     };
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let resp = Response::new(101)
+    let mut resp = Response::new(101)
         .header("Upgrade", "websocket")
         .header("Connection", "Upgrade")
         .header("Sec-WebSocket-Accept", accept);
+    // permessage-deflate when this endpoint allows it and the client offers it.
+    let deflate_cfg = match dest {
+        WsDest::Raw => cfg.raw_per_message_deflate.as_ref(),
+        _ => cfg.per_message_deflate.as_ref(),
+    };
+    let offers = || req.headers.iter().filter(|(k, _)| k == "sec-websocket-extensions").map(|(_, v)| v.as_str());
+    let deflate = deflate_cfg.and_then(|d| Some((deflate::negotiate(offers(), d)?, *d)));
+    if let Some((params, _)) = &deflate {
+        resp = resp.header("Sec-WebSocket-Extensions", params.response_header());
+    }
     if resp.write(&mut stream).await.is_err() {
         return;
     }
-    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(core))).await;
+    match deflate {
+        None => {
+            let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(core))).await;
+            serve_websocket(core, ws, dest, req).await
+        }
+        // Boxed: a plain connection's task keeps its size.
+        Some((params, d)) => {
+            let ws = deflate::DeflateStream::new(stream, leftover, params, &d, cfg.max_payload);
+            Box::pin(serve_websocket(core, ws, dest, req)).await
+        }
+    }
+}
+
+/// Where an accepted WebSocket goes.
+enum WsDest {
+    /// A polling session's upgrade.
+    Upgrade(Arc<engineio::session::EngineSession>),
+    /// A new Engine.IO or Socket.IO session.
+    Open(Protocol),
+    Raw,
+}
+
+/// Hands an accepted WebSocket to its transport.
+async fn serve_websocket<W: websocket::WsConn>(core: &Arc<HubCore>, mut ws: W, dest: WsDest, req: Request) {
+    use futures_util::SinkExt;
     match dest {
         // Only a polling session can upgrade; a second WebSocket for the same
         // sid is accepted and closed at once, as the reference server does.
-        Dest::Engine(_, EioQuery { session: Some(session), .. }) => {
+        WsDest::Upgrade(session) => {
             if session.transport() == Transport::Polling && !session.is_closed() {
                 websocket::upgrade(core.clone(), ws, session).await
             } else {
-                let mut ws = ws;
-                let _ = ws.close(None).await;
+                let _ = ws.send(tungstenite::Message::Close(None)).await;
             }
         }
-        Dest::Engine(protocol, _) => {
+        WsDest::Open(protocol) => {
             let session = engineio::open_session(core, &req, protocol, Transport::WebSocket);
             drop(req); // the session keeps its handshake copy; the request's buffers go now
             if protocol.is_plain() && crate::rawws::attach(core, &session).await.is_err() {
-                let mut ws = ws;
-                let _ = ws.close(None).await;
+                let _ = ws.send(tungstenite::Message::Close(None)).await;
                 return;
             }
             websocket::run(core.clone(), ws, session).await;
         }
-        Dest::Raw => {
+        WsDest::Raw => {
             let session = engineio::open_session(core, &req, Protocol::Raw, Transport::WebSocket);
             drop(req);
             crate::rawws::serve(core, ws, session).await
@@ -235,6 +328,6 @@ async fn upgrade(core: &Arc<HubCore>, mut stream: TcpStream, req: Request, lefto
     }
 }
 
-async fn reject(stream: &mut TcpStream, resp: Response) {
+async fn reject<S: Stream>(stream: &mut S, resp: Response) {
     let _ = resp.close().write(stream).await;
 }

@@ -204,7 +204,8 @@ pub(crate) async fn join_namespace(
         v = ns.admit(request) => v?,
         _ = session.closed.cancelled() => return Err(ConnectRefusal::new("connection closed")),
     };
-    let socket = SocketState::new(id, ns.clone(), session.clone(), auth, core.runtime.clone());
+    let socket =
+        SocketState::new(id, ns.clone(), session.clone(), auth, core.runtime.clone(), core.config.max_pending_acks);
     {
         let mut state = session.sio.lock();
         state.sockets.insert(ns.name.to_string(), socket.clone());

@@ -201,6 +201,10 @@ int main(void) {
     cfg.cors_origins = "http://allowed.example";
     cfg.static_dir = "tests/fixtures/static";
     cfg.client_bundle_dir = "node_modules/socket.io-client/dist";
+    cfg.tls_cert = getenv("WSHUB_TLS_CERT"); /* optional: https and wss */
+    cfg.tls_key = getenv("WSHUB_TLS_KEY");
+    cfg.allowed_origins = getenv("WSHUB_ALLOWED_ORIGINS"); /* optional, comma-separated */
+    cfg.per_message_deflate = getenv("WSHUB_PER_MESSAGE_DEFLATE") != NULL; /* optional: for Socket.IO too */
     CHECK(wshub_new(&cfg, &hub));
     for (i = 0; i < sizeof namespaces / sizeof namespaces[0]; i++) {
         CHECK(wshub_on(hub, namespaces[i], NULL, on_event, NULL, NULL));

@@ -2,11 +2,15 @@
 //   node tests/c/client.mjs count <port> <event> <n>   prints READY, exits 0 once n events arrived
 //   node tests/c/client.mjs hold <port>                 prints READY, exits 0 when the server closes the connection
 //   node tests/c/client.mjs echo <port>                 an echo server answers events and acks with their own args
+//   node tests/c/client.mjs auth <port> <nsp> <token>   joins <nsp> with auth {token}: prints CONNECTED (exit 0)
+//                                                       or CONNECT_ERROR <message> (exit 3)
 // Every mode gives up after 20 s (exit 2).
 import { io } from 'socket.io-client';
 
 const [mode, port, event, n] = process.argv.slice(2);
-const socket = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false });
+const nsp = mode === 'auth' ? event : '/';
+const auth = mode === 'auth' ? { token: n } : undefined;
+const socket = io(`http://127.0.0.1:${port}${nsp}`, { transports: ['websocket'], reconnection: false, auth });
 const giveUp = setTimeout(() => { console.log('TIMEOUT'); process.exit(2); }, 20_000);
 
 socket.on('connect', () => console.log('READY'));
@@ -36,6 +40,13 @@ if (mode === 'count') {
     clearTimeout(giveUp);
     socket.close();
     process.exit(ok ? 0 : 5);
+  });
+} else if (mode === 'auth') {
+  socket.on('connect', () => {
+    console.log('CONNECTED');
+    clearTimeout(giveUp);
+    socket.close();
+    process.exit(0);
   });
 } else if (mode === 'hold') {
   socket.on('ask', () => { /* never acks: the server's wait must end at stop */ });

@@ -29,6 +29,26 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
+/* Every variable a callback (on the dispatcher thread) and the main thread share is read and
+ * written with `shared` held: a sleep or a child process's exit orders nothing between threads
+ * (ThreadSanitizer, `make test-c-tsan`, reports such accesses as data races). The callbacks
+ * broadcast `shared_changed` after a write; nothing that waits for the dispatcher (stop, free,
+ * a guard's decision) is called with the lock held. */
+static pthread_mutex_t shared = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t shared_changed = PTHREAD_COND_INITIALIZER;
+
+/* With `shared` held: waits until *flag is nonzero or ms have passed; returns *flag != 0. */
+static int wait_locked(const int *flag, long ms) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
+    while (!*flag)
+        if (pthread_cond_timedwait(&shared_changed, &shared, &deadline) != 0) break;
+    return *flag != 0;
+}
+
 static wshub_t *new_hub(void) {
     wshub_t *hub = NULL;
     wshub_config cfg = wshub_config_default();
@@ -174,34 +194,52 @@ static void test_two_hubs_and_eight_emitting_threads(void) {
 }
 
 /* ---- stop and free while a client is connected and a thread emits ---- */
+/* All of these under `shared`. */
 static int finalized;
-static void count_finalize(void *ud) { (void)ud; finalized++; }
-
 static int ack_status = -1;
-static void on_ack(void *ud, wshub_status status, const wshub_event *reply) {
-    (void)ud;
-    ack_status = (int)status;
-    (void)reply;
-}
-
+static int connected;
 static char connected_id[64];
 static wshub_event *retained;
-static void on_connection(void *ud, const char *id, const char *ns) {
-    (void)ud; (void)ns;
-    snprintf(connected_id, sizeof connected_id, "%s", id);
-}
-
 static int disconnects;
 static char last_reason[64];
+
+static void count_finalize(void *ud) {
+    (void)ud;
+    pthread_mutex_lock(&shared);
+    finalized++;
+    pthread_mutex_unlock(&shared);
+}
+
+static void on_ack(void *ud, wshub_status status, const wshub_event *reply) {
+    (void)ud;
+    (void)reply;
+    pthread_mutex_lock(&shared);
+    ack_status = (int)status;
+    pthread_mutex_unlock(&shared);
+}
+
+static void on_connection(void *ud, const char *id, const char *ns) {
+    (void)ud; (void)ns;
+    pthread_mutex_lock(&shared);
+    snprintf(connected_id, sizeof connected_id, "%s", id);
+    connected = 1;
+    pthread_cond_broadcast(&shared_changed);
+    pthread_mutex_unlock(&shared);
+}
+
 static void on_disconnect(void *ud, const char *id, const char *ns, const char *reason) {
     (void)ud; (void)id; (void)ns;
+    pthread_mutex_lock(&shared);
     disconnects++;
     snprintf(last_reason, sizeof last_reason, "%s", reason);
+    pthread_mutex_unlock(&shared);
 }
 
 static void on_any(void *ud, const wshub_event *ev) {
     (void)ud;
+    pthread_mutex_lock(&shared);
     if (!retained) retained = wshub_event_retain(ev);
+    pthread_mutex_unlock(&shared);
 }
 
 typedef struct { wshub_t *hub; volatile int stop_seen; long emitted; } stopper;
@@ -219,12 +257,14 @@ static void test_stop_and_free_under_load(void) {
     int ok = 1, status;
     uint16_t port = 0;
     wshub_t *hub = new_hub();
-    char args[64], last[256];
+    char args[64], last[256], id[64];
     FILE *client;
     pthread_t t;
     stopper s;
 
+    pthread_mutex_lock(&shared);
     finalized = 0;
+    pthread_mutex_unlock(&shared);
     EXPECT(wshub_on_connection(hub, NULL, on_connection, NULL, count_finalize) == WSHUB_OK);
     EXPECT(wshub_on_disconnect(hub, NULL, on_disconnect, NULL, count_finalize) == WSHUB_OK);
     EXPECT(wshub_on(hub, NULL, NULL, on_any, NULL, count_finalize) == WSHUB_OK);
@@ -232,32 +272,134 @@ static void test_stop_and_free_under_load(void) {
     snprintf(args, sizeof args, "hold %u", (unsigned)port);
     client = start_client(args);
     EXPECT(client != NULL);
-    sleep_ms(100); /* the connection callback runs on the dispatcher */
-    EXPECT(connected_id[0] != '\0');
-    EXPECT(wshub_emit_with_ack(hub, NULL, connected_id, "ask", NULL, 0, NULL, 0, 10000, on_ack, NULL) == WSHUB_OK);
+    pthread_mutex_lock(&shared); /* the connection callback runs on the dispatcher */
+    EXPECT(wait_locked(&connected, 5000));
+    snprintf(id, sizeof id, "%s", connected_id);
+    pthread_mutex_unlock(&shared);
+    EXPECT(wshub_emit_with_ack(hub, NULL, id, "ask", NULL, 0, NULL, 0, 10000, on_ack, NULL) == WSHUB_OK);
     s.hub = hub; s.stop_seen = 0; s.emitted = 0;
     pthread_create(&t, NULL, emit_until_stopped, &s);
     sleep_ms(50);
     EXPECT(wshub_stop(hub, 500) == WSHUB_OK);
     pthread_join(t, NULL);
     EXPECT(s.emitted > 0);
+    pthread_mutex_lock(&shared);
     EXPECT(finalized == 3);             /* every userdata finalized, once */
     EXPECT(ack_status == WSHUB_DISCONNECTED); /* the pending ack ended before stop returned */
     EXPECT(disconnects == 1);
     EXPECT(strcmp(last_reason, "server shutting down") == 0);
+    pthread_mutex_unlock(&shared);
     wshub_free(hub);
+    pthread_mutex_lock(&shared);
     EXPECT(finalized == 3);
+    pthread_mutex_unlock(&shared);
     if (client) {
         status = finish_client(client, last, sizeof last);
         EXPECT(status == 0);
         EXPECT(strstr(last, "DISCONNECT") != NULL);
     }
+    pthread_mutex_lock(&shared);
     wshub_event_free(retained);
+    retained = NULL;
+    pthread_mutex_unlock(&shared);
     report(ok, "stop and free while a client is connected and a thread is emitting");
+}
+
+/* ---- the connect guard: decided in the callback, or later from another thread ---- */
+
+static wshub_t *guard_hub; /* set before wshub_start */
+static int guard_calls;     /* these four under `shared` */
+static char guard_auth[256], guard_ns[64];
+static int decided_later;   /* decide_later is done with guard_hub: it may be freed */
+
+static void *decide_later(void *arg) {
+    uint64_t id = *(uint64_t *)arg;
+    free(arg);
+    sleep_ms(20);
+    wshub_connect_decide(guard_hub, id, true, NULL);
+    pthread_mutex_lock(&shared);
+    decided_later = 1;
+    pthread_cond_broadcast(&shared_changed);
+    pthread_mutex_unlock(&shared);
+    return NULL;
+}
+
+static void admin_guard(void *ud, const wshub_connect_request *req) {
+    pthread_t t;
+    uint64_t *id;
+    (void)ud;
+    pthread_mutex_lock(&shared);
+    guard_calls++;
+    snprintf(guard_auth, sizeof guard_auth, "%s", req->auth_json);
+    snprintf(guard_ns, sizeof guard_ns, "%s", req->name_space);
+    pthread_mutex_unlock(&shared);
+    if (strstr(req->auth_json, "\"token\":\"secret\"")) {
+        wshub_connect_decide(guard_hub, req->request_id, true, NULL);
+    } else if (strstr(req->auth_json, "\"token\":\"later\"") && (id = malloc(sizeof *id)) != NULL) {
+        *id = req->request_id;
+        if (pthread_create(&t, NULL, decide_later, id) == 0) pthread_detach(t);
+        else free(id), wshub_connect_decide(guard_hub, req->request_id, false, "no thread");
+    } else {
+        wshub_connect_decide(guard_hub, req->request_id, false, "unauthorized");
+    }
+}
+
+/* Runs one client that joins `nsp` with `token`; returns its last line. */
+static int auth_client(uint16_t port, const char *nsp, const char *token, char *last, size_t cap) {
+    char cmd[256], line[256];
+    FILE *p;
+    snprintf(cmd, sizeof cmd, "node tests/c/client.mjs auth %u %s %s", (unsigned)port, nsp, token);
+    p = popen(cmd, "r");
+    last[0] = '\0';
+    if (!p) return -1;
+    while (fgets(line, sizeof line, p)) {
+        if (strncmp(line, "READY", 5) != 0) snprintf(last, cap, "%s", line);
+    }
+    return pclose(p);
+}
+
+static void test_connect_guard(void) {
+    int ok = 1;
+    uint16_t port = 0;
+    char last[256];
+    guard_hub = new_hub();
+    pthread_mutex_lock(&shared);
+    guard_calls = 0;
+    decided_later = 0;
+    pthread_mutex_unlock(&shared);
+    EXPECT(wshub_set_guard(guard_hub, "/admin", admin_guard, NULL, NULL) == WSHUB_OK);
+    EXPECT(wshub_start(guard_hub, &port) == WSHUB_OK);
+
+    auth_client(port, "/admin", "wrong", last, sizeof last);
+    EXPECT(strncmp(last, "CONNECT_ERROR unauthorized", 26) == 0); /* the refusal's message reaches the client */
+    pthread_mutex_lock(&shared);
+    EXPECT(guard_calls == 1);
+    EXPECT(strstr(guard_auth, "\"token\":\"wrong\"") != NULL); /* the guard sees the client's auth */
+    EXPECT(strcmp(guard_ns, "/admin") == 0);
+    pthread_mutex_unlock(&shared);
+
+    EXPECT(auth_client(port, "/admin", "secret", last, sizeof last) == 0); /* accepted inside the callback */
+    EXPECT(strncmp(last, "CONNECTED", 9) == 0);
+    EXPECT(auth_client(port, "/admin", "later", last, sizeof last) == 0); /* accepted later, from another thread */
+    EXPECT(strncmp(last, "CONNECTED", 9) == 0);
+    pthread_mutex_lock(&shared);
+    EXPECT(guard_calls == 3);
+    pthread_mutex_unlock(&shared);
+
+    EXPECT(auth_client(port, "/", "anything", last, sizeof last) == 0); /* an unguarded namespace admits everyone */
+    EXPECT(strncmp(last, "CONNECTED", 9) == 0);
+    pthread_mutex_lock(&shared);
+    EXPECT(guard_calls == 3);
+    EXPECT(wait_locked(&decided_later, 5000)); /* the detached thread's last use of guard_hub */
+    pthread_mutex_unlock(&shared);
+    EXPECT(wshub_stop(guard_hub, 200) == WSHUB_OK);
+    wshub_free(guard_hub);
+    report(ok, "connect guard: refuse with a message, accept at once or later from another thread");
 }
 
 int main(void) {
     test_bad_calls();
+    test_connect_guard();
     test_two_hubs_and_eight_emitting_threads();
     test_stop_and_free_under_load();
     printf("%d passed, %d failed\n", passed, failed);

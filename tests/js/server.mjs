@@ -31,9 +31,11 @@ process.on('exit', () => {
 /**
  * Starts one server. Resolves with { port, url, pid, stop(), log() }.
  * stop() kills it by PID and throws if it had already died on its own
- * (a crash during the tests is a failure).
+ * (a crash during the tests is a failure). `env` adds environment variables
+ * (e.g. WSHUB_TLS_CERT / WSHUB_TLS_KEY, WSHUB_ALLOWED_ORIGINS); with `tls`
+ * the url is https.
  */
-export function startServer({ startTimeoutMs = 30_000 } = {}) {
+export function startServer({ startTimeoutMs = 30_000, env = {}, tls = false } = {}) {
   const bin = serverBinary();
   if (!fs.existsSync(bin)) {
     return Promise.reject(new Error(
@@ -43,7 +45,7 @@ export function startServer({ startTimeoutMs = 30_000 } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, [], {
       cwd: REPO_ROOT,
-      env: { ...process.env, PORT: '0' },
+      env: { ...process.env, ...env, PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     live.add(child);
@@ -92,7 +94,7 @@ export function startServer({ startTimeoutMs = 30_000 } = {}) {
           const port = Number(m[1]);
           resolve({
             port,
-            url: `http://127.0.0.1:${port}`,
+            url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
             pid: child.pid,
             log,
             async stop() {
@@ -135,10 +137,10 @@ export function startServer({ startTimeoutMs = 30_000 } = {}) {
  * test file and stop it at the end. Returns a handle whose fields are filled
  * in once the server listens: { port, url, server }.
  */
-export function useServer() {
+export function useServer(opts = {}) {
   const handle = { port: 0, url: '', server: null };
   before(async () => {
-    handle.server = await startServer();
+    handle.server = await startServer(typeof opts === 'function' ? opts() : opts);
     handle.port = handle.server.port;
     handle.url = handle.server.url;
   }, { timeout: 40_000 });

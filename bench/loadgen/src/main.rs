@@ -11,7 +11,12 @@
 //!   new message.
 //! - `broadcast`: N receivers and one sender; the sender keeps W broadcasts in
 //!   flight (one is done when all N receivers have it); each delivery is timed
-//!   from the timestamp in the payload.
+//!   from the timestamp in the payload. With `--port2` (a second server of the
+//!   same cluster, e.g. two hubs on one Redis) every other receiver connects to
+//!   the second server while the sender stays on the first: the deliveries to
+//!   the second server's receivers are the cross-node ones, reported apart
+//!   (`cross_*`), and the server CPU is the sum of both servers'
+//!   (`--server-pid2`).
 //! - `idle`: K connections opened with bounded concurrency from several
 //!   loopback source addresses (127.0.0.x), then held idle; reports the
 //!   server's RSS growth per connection.
@@ -53,6 +58,8 @@ enum Proto {
 struct Opts {
     label: String,
     port: u16,
+    /// A second server (same cluster) for half of the broadcast receivers.
+    port2: Option<u16>,
     proto: Proto,
     scenario: String,
     sio_path: String,
@@ -69,6 +76,10 @@ struct Opts {
     sources: u8,
     settle: f64,
     server_pid: Option<u32>,
+    server_pid2: Option<u32>,
+    /// A process the servers depend on (the cluster's redis-server): its CPU
+    /// is reported apart (`redis_cpu_s`), not in `per_cpu_s`.
+    redis_pid: Option<u32>,
     clk_tck: f64,
 }
 
@@ -77,6 +88,7 @@ impl Opts {
         let mut o = Opts {
             label: "server".into(),
             port: 0,
+            port2: None,
             proto: Proto::Sio,
             scenario: "echo".into(),
             sio_path: "/socket.io/".into(),
@@ -93,6 +105,8 @@ impl Opts {
             sources: 8,
             settle: 2.0,
             server_pid: None,
+            server_pid2: None,
+            redis_pid: None,
             clk_tck: 100.0,
         };
         let args: Vec<String> = std::env::args().skip(1).collect();
@@ -104,6 +118,7 @@ impl Opts {
             match key.as_str() {
                 "label" => o.label = val,
                 "port" => o.port = num(&val)? as u16,
+                "port2" => o.port2 = Some(num(&val)? as u16).filter(|&p| p != 0),
                 "proto" => {
                     o.proto = match val.as_str() {
                         "sio" => Proto::Sio,
@@ -126,6 +141,8 @@ impl Opts {
                 "sources" => o.sources = (num(&val)? as u8).clamp(1, 250),
                 "settle" => o.settle = num(&val)?,
                 "server-pid" => o.server_pid = Some(num(&val)? as u32),
+                "server-pid2" => o.server_pid2 = Some(num(&val)? as u32),
+                "redis-pid" => o.redis_pid = Some(num(&val)? as u32),
                 "clk-tck" => o.clk_tck = num(&val)?,
                 _ => return Err(format!("unknown option --{key}")),
             }
@@ -136,6 +153,12 @@ impl Opts {
         }
         if !["echo", "broadcast", "idle"].contains(&o.scenario.as_str()) {
             return Err(format!("--scenario echo|broadcast|idle, not {}", o.scenario));
+        }
+        if o.port2.is_some() && o.scenario != "broadcast" {
+            return Err("--port2 is for the broadcast scenario only".into());
+        }
+        if o.server_pid2.is_some() && o.port2.is_none() {
+            return Err("--server-pid2 needs --port2".into());
         }
         if o.inflight == 0 || o.inflight >= RING / 2 {
             return Err("--inflight must be in 1..32768".into());
@@ -222,6 +245,8 @@ struct Shared {
     opts: Opts,
     /// Messages received (echo answers or broadcast deliveries).
     count: AtomicU64,
+    /// Of those, broadcast deliveries to receivers of the second server.
+    cross: AtomicU64,
     /// Broadcasts sent.
     sent: AtomicU64,
     measuring: AtomicBool,
@@ -229,6 +254,8 @@ struct Shared {
     /// Connections lost before the end of the run.
     errors: AtomicU64,
     hist: Hist,
+    /// Latencies of the cross-node deliveries alone (also in `hist`).
+    cross_hist: Hist,
 }
 
 impl Shared {
@@ -244,6 +271,16 @@ impl Shared {
         self.count.fetch_add(1, Relaxed);
         if self.measuring.load(Relaxed) {
             self.hist.record(now_us().saturating_sub(t0));
+        }
+    }
+    /// A broadcast delivery to a receiver of the second server.
+    fn received_cross(&self, t0: u64) {
+        self.count.fetch_add(1, Relaxed);
+        self.cross.fetch_add(1, Relaxed);
+        if self.measuring.load(Relaxed) {
+            let us = now_us().saturating_sub(t0);
+            self.hist.record(us);
+            self.cross_hist.record(us);
         }
     }
 }
@@ -268,6 +305,10 @@ fn proc_rss_kb(pid: &str) -> Option<u64> {
 
 struct Probe {
     pid: Option<String>,
+    /// The second server's, if any.
+    pid2: Option<String>,
+    /// The redis-server's, if any.
+    redis: Option<String>,
     clk_tck: f64,
 }
 
@@ -275,8 +316,17 @@ impl Probe {
     fn server_cpu(&self) -> Option<f64> {
         proc_cpu_secs(self.pid.as_deref()?, self.clk_tck)
     }
+    fn server2_cpu(&self) -> Option<f64> {
+        proc_cpu_secs(self.pid2.as_deref()?, self.clk_tck)
+    }
     fn server_rss(&self) -> Option<u64> {
         proc_rss_kb(self.pid.as_deref()?)
+    }
+    fn redis_cpu(&self) -> Option<f64> {
+        proc_cpu_secs(self.redis.as_deref()?, self.clk_tck)
+    }
+    fn server2_rss(&self) -> Option<u64> {
+        proc_rss_kb(self.pid2.as_deref()?)
     }
     fn own_cpu(&self) -> Option<f64> {
         proc_cpu_secs("self", self.clk_tck)
@@ -363,21 +413,21 @@ fn classify(proto: Proto, b: &[u8]) -> Incoming {
 
 // ---------------------------------------------------------------- connecting
 
-async fn connect(opts: &Opts, src: Option<Ipv4Addr>) -> Result<Ws, String> {
+async fn connect(opts: &Opts, port: u16, src: Option<Ipv4Addr>) -> Result<Ws, String> {
     let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     if let Some(ip) = src {
         // Ports of earlier runs may still sit in TIME_WAIT.
         sock.set_reuseaddr(true).ok();
         sock.bind(SocketAddr::from((ip, 0))).map_err(|e| format!("bind {ip}: {e}"))?;
     }
-    let tcp = sock.connect(SocketAddr::from(([127, 0, 0, 1], opts.port))).await.map_err(|e| format!("connect: {e}"))?;
+    let tcp = sock.connect(SocketAddr::from(([127, 0, 0, 1], port))).await.map_err(|e| format!("connect: {e}"))?;
     tcp.set_nodelay(true).ok();
     // Close with a reset: thousands of sockets per run would otherwise sit in
     // TIME_WAIT on the client side and slow down the next run's binds.
     tcp.set_zero_linger().ok();
     let url = match opts.proto {
-        Proto::Sio => format!("ws://127.0.0.1:{}{}?EIO=4&transport=websocket", opts.port, opts.sio_path),
-        Proto::Raw => format!("ws://127.0.0.1:{}{}", opts.port, opts.raw_path),
+        Proto::Sio => format!("ws://127.0.0.1:{port}{}?EIO=4&transport=websocket", opts.sio_path),
+        Proto::Raw => format!("ws://127.0.0.1:{port}{}", opts.raw_path),
     };
     // Small read buffers: the load generator may hold 19,000 of them.
     let config = WebSocketConfig::default().read_buffer_size(4096);
@@ -416,25 +466,29 @@ async fn next_text(ws: &mut Ws) -> Result<String, String> {
 }
 
 /// Opens `n` connections, at most `concurrency` handshakes at a time, each
-/// from 127.0.0.(1 + i % sources); every connection that opens is handed to
-/// `role` on a task of its own right away. Returns (opened, failed, first error).
-async fn open_many<F, Fut>(sh: &Arc<Shared>, n: usize, role: F) -> (usize, usize, Option<String>)
+/// from 127.0.0.(1 + i % sources) to the server `ports[i % ports.len()]`;
+/// every connection that opens is handed to `role` (with the index in `ports`
+/// of its server) on a task of its own right away. Returns (opened, failed,
+/// first error).
+async fn open_many<F, Fut>(sh: &Arc<Shared>, n: usize, ports: &[u16], role: F) -> (usize, usize, Option<String>)
 where
     F: Fn(usize, Ws) -> Fut,
     Fut: std::future::Future<Output = ()> + 'static,
 {
     let sem = Arc::new(Semaphore::new(sh.opts.concurrency));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Result<Ws, String>>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Result<(usize, Ws), String>>();
     let sources = sh.opts.sources as usize;
     let mut tally = Tally { ok: 0, failed: 0, first_err: None };
     for i in 0..n {
         let permit = sem.clone().acquire_owned().await.expect("semaphore");
         let tx = tx.clone();
         let opts = sh.opts.clone();
+        let node = i % ports.len();
+        let port = ports[node];
         tokio::task::spawn_local(async move {
             let src = Ipv4Addr::new(127, 0, 0, 1 + (i % sources) as u8);
-            let r = match tokio::time::timeout(Duration::from_secs(15), connect(&opts, Some(src))).await {
-                Ok(r) => r,
+            let r = match tokio::time::timeout(Duration::from_secs(15), connect(&opts, port, Some(src))).await {
+                Ok(r) => r.map(|ws| (node, ws)),
                 Err(_) => Err("connect timed out (15 s)".into()),
             };
             drop(permit);
@@ -459,14 +513,14 @@ struct Tally {
 }
 
 impl Tally {
-    fn take<F, Fut>(&mut self, r: Result<Ws, String>, role: &F)
+    fn take<F, Fut>(&mut self, r: Result<(usize, Ws), String>, role: &F)
     where
         F: Fn(usize, Ws) -> Fut,
         Fut: std::future::Future<Output = ()> + 'static,
     {
         match r {
-            Ok(ws) => {
-                tokio::task::spawn_local(role(self.ok, ws));
+            Ok((node, ws)) => {
+                tokio::task::spawn_local(role(node, ws));
                 self.ok += 1;
             }
             Err(e) => {
@@ -548,14 +602,26 @@ async fn run_echo(sh: Arc<Shared>, mut ws: Ws, mut go: watch::Receiver<bool>) {
     }
 }
 
-async fn run_receiver(sh: Arc<Shared>, mut ws: Ws, ring: Arc<Vec<AtomicU32>>, done: mpsc::UnboundedSender<()>) {
+/// A broadcast receiver; `cross` when it is on the second server (the sender
+/// is on the first).
+async fn run_receiver(
+    sh: Arc<Shared>,
+    mut ws: Ws,
+    cross: bool,
+    ring: Arc<Vec<AtomicU32>>,
+    done: mpsc::UnboundedSender<()>,
+) {
     let o = &sh.opts;
     let n = o.receivers as u32;
     while let Some(item) = ws.next().await {
         let Ok(msg) = item else { return sh.lost() };
         if let Message::Text(t) = &msg {
             if let Incoming::Event(t0, Some(seq)) = classify(o.proto, t.as_bytes()) {
-                sh.received(t0);
+                if cross {
+                    sh.received_cross(t0);
+                } else {
+                    sh.received(t0);
+                }
                 let slot = &ring[seq as usize % RING];
                 if slot.fetch_add(1, Relaxed) + 1 == n {
                     slot.store(0, Relaxed);
@@ -644,8 +710,8 @@ async fn measure(sh: &Arc<Shared>, probe: &Probe, go: &watch::Sender<bool>) -> s
     let o = &sh.opts;
     go.send(true).ok();
     tokio::time::sleep(Duration::from_secs_f64(o.warmup)).await;
-    let (c0, s0) = (sh.count.load(Relaxed), sh.sent.load(Relaxed));
-    let (cpu0, own0) = (probe.server_cpu(), probe.own_cpu());
+    let (c0, s0, x0) = (sh.count.load(Relaxed), sh.sent.load(Relaxed), sh.cross.load(Relaxed));
+    let (cpu0, cpu2_0, own0, redis0) = (probe.server_cpu(), probe.server2_cpu(), probe.own_cpu(), probe.redis_cpu());
     let t0 = Instant::now();
     sh.measuring.store(true, Relaxed);
     let mut last = (c0, Instant::now());
@@ -665,15 +731,23 @@ async fn measure(sh: &Arc<Shared>, probe: &Probe, go: &watch::Sender<bool>) -> s
     }
     sh.measuring.store(false, Relaxed);
     let secs = t0.elapsed().as_secs_f64();
-    let (c1, s1) = (sh.count.load(Relaxed), sh.sent.load(Relaxed));
-    let (cpu1, own1) = (probe.server_cpu(), probe.own_cpu());
+    let (c1, s1, x1) = (sh.count.load(Relaxed), sh.sent.load(Relaxed), sh.cross.load(Relaxed));
+    let (cpu1, cpu2_1, own1, redis1) = (probe.server_cpu(), probe.server2_cpu(), probe.own_cpu(), probe.redis_cpu());
     let rss = probe.server_rss();
+    let rss2 = probe.server2_rss();
     sh.stop.store(true, Relaxed);
     let count = c1 - c0;
-    let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
+    let server1_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
+    let server2_cpu = cpu2_0.zip(cpu2_1).map(|(a, b)| b - a);
+    // With a second server, the CPU of both (per_cpu_s is over the sum).
+    let server_cpu = match (o.port2, server1_cpu, server2_cpu) {
+        (None, c, _) => c,
+        (Some(_), Some(a), Some(b)) => Some(a + b),
+        (Some(_), _, _) => None,
+    };
     let own_cpu = own0.zip(own1).map(|(a, b)| b - a);
     let (samples, p) = sh.hist.percentiles(&[0.5, 0.99, 0.999, 1.0]);
-    json!({
+    let mut r = json!({
         "secs": nan_to_null(secs),
         "count": count,
         "broadcasts": s1 - s0,
@@ -689,13 +763,33 @@ async fn measure(sh: &Arc<Shared>, probe: &Probe, go: &watch::Sender<bool>) -> s
         "max_us": nan_to_null(p[3]),
         "rss_kb": rss,
         "stalled": stalled,
-    })
+    });
+    if o.port2.is_some() {
+        let cross = x1 - x0;
+        let (cross_samples, cp) = sh.cross_hist.percentiles(&[0.5, 0.99, 0.999]);
+        r["nodes"] = json!(2);
+        r["cross_count"] = json!(cross);
+        r["cross_rate"] = nan_to_null(cross as f64 / secs);
+        r["cross_samples"] = json!(cross_samples);
+        r["cross_p50_us"] = nan_to_null(cp[0]);
+        r["cross_p99_us"] = nan_to_null(cp[1]);
+        r["cross_p999_us"] = nan_to_null(cp[2]);
+        r["server1_cpu_s"] = json!(server1_cpu.map(nan_to_null));
+        r["server2_cpu_s"] = json!(server2_cpu.map(nan_to_null));
+        r["rss2_kb"] = json!(rss2);
+    }
+    if let Some(c) = redis0.zip(redis1).map(|(a, b)| b - a) {
+        r["redis_cpu_s"] = nan_to_null(c);
+        r["redis_cpu_frac"] = nan_to_null(c / secs);
+    }
+    r
 }
 
 async fn scenario_echo(sh: Arc<Shared>, probe: &Probe) -> serde_json::Value {
     let (go_tx, go_rx) = watch::channel(false);
     let sh2 = sh.clone();
-    let (ok, failed, err) = open_many(&sh, sh.opts.clients, move |_, ws| run_echo(sh2.clone(), ws, go_rx.clone())).await;
+    let (ok, failed, err) =
+        open_many(&sh, sh.opts.clients, &[sh.opts.port], move |_, ws| run_echo(sh2.clone(), ws, go_rx.clone())).await;
     if ok == 0 {
         return json!({ "error": err.unwrap_or_default(), "connected": ok, "connect_failures": failed });
     }
@@ -711,15 +805,17 @@ async fn scenario_broadcast(sh: Arc<Shared>, probe: &Probe) -> serde_json::Value
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let sh2 = sh.clone();
     let ring2 = ring.clone();
-    let (ok, failed, err) = open_many(&sh, sh.opts.receivers, move |_, ws| {
-        run_receiver(sh2.clone(), ws, ring2.clone(), done_tx.clone())
+    // With a second server, every other receiver connects to it.
+    let ports: Vec<u16> = std::iter::once(sh.opts.port).chain(sh.opts.port2).collect();
+    let (ok, failed, err) = open_many(&sh, sh.opts.receivers, &ports, move |node, ws| {
+        run_receiver(sh2.clone(), ws, node == 1, ring2.clone(), done_tx.clone())
     })
     .await;
     if failed > 0 || ok == 0 {
         // Completion needs every receiver: a broadcast run cannot go on short.
         return json!({ "error": err.unwrap_or_default(), "connected": ok, "connect_failures": failed });
     }
-    let sender = match tokio::time::timeout(Duration::from_secs(15), connect(&sh.opts, None)).await {
+    let sender = match tokio::time::timeout(Duration::from_secs(15), connect(&sh.opts, sh.opts.port, None)).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => return json!({ "error": format!("sender: {e}") }),
         Err(_) => return json!({ "error": "sender: connect timed out" }),
@@ -732,6 +828,9 @@ async fn scenario_broadcast(sh: Arc<Shared>, probe: &Probe) -> serde_json::Value
     r["connected"] = json!(ok + 1);
     r["connect_failures"] = json!(failed);
     r["error"] = json!(err);
+    if sh.opts.port2.is_some() && r["cross_count"] == json!(0) {
+        r["error"] = json!("no broadcast reached the receivers of the second server");
+    }
     r
 }
 
@@ -741,7 +840,7 @@ async fn scenario_idle(sh: Arc<Shared>, probe: &Probe) -> serde_json::Value {
     let cpu0 = probe.server_cpu();
     let t0 = Instant::now();
     let sh2 = sh.clone();
-    let (ok, failed, err) = open_many(&sh, o.conns, move |_, ws| run_idle(sh2.clone(), ws)).await;
+    let (ok, failed, err) = open_many(&sh, o.conns, &[o.port], move |_, ws| run_idle(sh2.clone(), ws)).await;
     let connect_secs = t0.elapsed().as_secs_f64();
     let cpu1 = probe.server_cpu();
     tokio::time::sleep(Duration::from_secs_f64(o.settle)).await;
@@ -785,15 +884,22 @@ fn main() {
         println!("{}", json!({ "server": label, "error": "hard time limit reached" }));
         std::process::exit(3);
     });
-    let probe = Probe { pid: opts.server_pid.map(|p| p.to_string()), clk_tck: opts.clk_tck };
+    let probe = Probe {
+        pid: opts.server_pid.map(|p| p.to_string()),
+        pid2: opts.server_pid2.map(|p| p.to_string()),
+        redis: opts.redis_pid.map(|p| p.to_string()),
+        clk_tck: opts.clk_tck,
+    };
     let sh = Arc::new(Shared {
         opts: opts.clone(),
         count: AtomicU64::new(0),
+        cross: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         measuring: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         errors: AtomicU64::new(0),
         hist: Hist::new(),
+        cross_hist: Hist::new(),
     });
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let local = tokio::task::LocalSet::new();
@@ -817,6 +923,9 @@ fn main() {
         }
         "broadcast" => {
             out["receivers"] = json!(opts.receivers);
+            if opts.port2.is_some() {
+                out["receivers_node2"] = json!(opts.receivers / 2);
+            }
             out["inflight"] = json!(opts.inflight);
             out["size"] = json!(opts.size);
         }

@@ -543,6 +543,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     napi_value cfg = argv[0], fn = argv[1], name, external;
     wshub_config c = wshub_config_default();
     jstr host, path, raw_path, static_dir, bundle, cors;
+    jstr tls_cert, tls_key, allowed_origins, redis_url;
     uint32_t u;
     bool b;
     wshub_status status;
@@ -563,9 +564,12 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (get_bool(env, cfg, "allowWebsocket", &b)) c.allow_websocket = b;
     if (get_bool(env, cfg, "dropWhenFull", &b)) c.drop_when_full = b;
     host.p = path.p = raw_path.p = static_dir.p = bundle.p = cors.p = NULL;
+    tls_cert.p = tls_key.p = allowed_origins.p = redis_url.p = NULL;
     ok = get_named_str(env, cfg, "host", &host) && get_named_str(env, cfg, "path", &path) &&
          get_named_str(env, cfg, "rawPath", &raw_path) && get_named_str(env, cfg, "staticDir", &static_dir) &&
          get_named_str(env, cfg, "clientBundleDir", &bundle) && get_named_str(env, cfg, "corsOrigins", &cors);
+    ok = ok && get_named_str(env, cfg, "tlsCert", &tls_cert) && get_named_str(env, cfg, "tlsKey", &tls_key) &&
+         get_named_str(env, cfg, "allowedOrigins", &allowed_origins) && get_named_str(env, cfg, "redisUrl", &redis_url);
     if (ok) {
         c.host = host.p;
         c.path = path.p;
@@ -573,9 +577,14 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
         c.static_dir = static_dir.p;
         c.client_bundle_dir = bundle.p;
         c.cors_origins = cors.p;
+        c.tls_cert = tls_cert.p;
+        c.tls_key = tls_key.p;
+        c.allowed_origins = allowed_origins.p;
+        c.redis_url = redis_url.p;
         status = wshub_new(&c, &hub);
     }
     free_str(&host); free_str(&path); free_str(&raw_path); free_str(&static_dir); free_str(&bundle); free_str(&cors);
+    free_str(&tls_cert); free_str(&tls_key); free_str(&allowed_origins); free_str(&redis_url);
     if (!ok) return NULL;
     if (status != WSHUB_OK) {
         throw_status(env, status);
@@ -698,9 +707,10 @@ static napi_value js_decide(napi_env env, napi_callback_info info) {
     return ret_int(env, s);
 }
 
-/* emit(h, ns, rooms|null, exceptRooms|null, exceptSocket|null, event, json, attachments|null) -> status */
+/* emit(h, ns, rooms|null, exceptRooms|null, exceptSocket|null, event, json, attachments|null, volatile) -> status */
 static napi_value js_emit(napi_env env, napi_callback_info info) {
-    ARGS(8);
+    ARGS(9);
+    bool is_volatile = false;
     hub_state *st = get_state(env, argv[0]);
     jstr ns, except_socket, event, json;
     jstrlist rooms, except;
@@ -724,7 +734,9 @@ static napi_value js_emit(napi_env env, napi_callback_info info) {
         t.except_rooms = (const char *const *)except.items;
         t.except_count = except.count;
         t.except_socket = except_socket.p;
-        s = wshub_emit(st->hub, &t, event.p, json.p, json.len, atts.items, atts.count, NULL);
+        napi_get_value_bool(env, argv[8], &is_volatile); /* not a boolean: stays false */
+        s = is_volatile ? wshub_emit_volatile(st->hub, &t, event.p, json.p, json.len, atts.items, atts.count, NULL)
+                        : wshub_emit(st->hub, &t, event.p, json.p, json.len, atts.items, atts.count, NULL);
     }
     free_str(&ns); free_str(&except_socket); free_str(&event); free_str(&json);
     free_str_list(&rooms); free_str_list(&except); free_bufs(&atts);

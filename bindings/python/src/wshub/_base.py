@@ -157,7 +157,8 @@ def call_result(args: list[Any]) -> Any:
     return tuple(args)
 
 
-def build_environ(remote_addr: str, url: str, headers: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+def build_environ(remote_addr: str, url: str, headers: Optional[Mapping[str, str]] = None,
+                  scheme: str = "http") -> dict[str, Any]:
     """A WSGI-style environ for a connection (as python-socketio passes to connect)."""
     path, _, query = url.partition("?")
     host, _, port = remote_addr.rpartition(":")
@@ -169,7 +170,7 @@ def build_environ(remote_addr: str, url: str, headers: Optional[Mapping[str, str
         "REMOTE_ADDR": host.strip("[]"),
         "REMOTE_PORT": port,
         "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
+        "wsgi.url_scheme": scheme,
     }
     for name, value in (headers or {}).items():
         key = name.upper().replace("-", "_")
@@ -262,12 +263,17 @@ class _ServerBase:
         worker_threads: Optional[int] = None,
         drop_when_full: bool = False,
         exit_grace: float = 0.25,
+        tls_cert: Optional[PathLike] = None,
+        tls_key: Optional[PathLike] = None,
+        allowed_origins: Union[str, Sequence[str], None] = None,
+        redis_url: Optional[str] = None,
     ) -> None:
         self.handlers: dict[str, dict[str, Handler]] = {}
         self.namespace_handlers: dict[str, Any] = {}
         self.host = host
         self.port: int = int(port)
         self._exit_grace = exit_grace
+        self._tls = tls_cert is not None
         self._handle: Any = None
         self._state = "created"  # created -> running -> stopped
         self._state_lock = threading.Lock()
@@ -336,6 +342,16 @@ class _ServerBase:
             cfg.allow_polling = "polling" in transports
             cfg.allow_websocket = "websocket" in transports
         cfg.drop_when_full = bool(drop_when_full)
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: pass both for https/wss, or neither")
+        if tls_cert is not None and tls_key is not None:
+            cfg.tls_cert = s(os.fspath(tls_cert))
+            cfg.tls_key = s(os.fspath(tls_key))
+        if allowed_origins is not None:
+            cfg.allowed_origins = s(",".join(_str_list(allowed_origins)))
+        if redis_url:
+            # Joins the Redis cluster (wire-compatible with @socket.io/redis-adapter).
+            cfg.redis_url = s(redis_url)
 
         handle = _ffi.wshub_t_p()
         _ffi.check(lib.wshub_new(ctypes.byref(cfg), ctypes.byref(handle)))
@@ -353,9 +369,9 @@ class _ServerBase:
 
     @property
     def url(self) -> str:
-        """``http://host:port`` (the port is the bound one after start())."""
+        """``http://host:port`` (``https`` with TLS; the port is the bound one after start())."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
 
     def _start_hub(self) -> None:
         with self._state_lock:
@@ -667,7 +683,7 @@ class _ServerBase:
             log.exception("wshub: error reading a connect request")
             return
         try:
-            environ = build_environ(remote, url)
+            environ = build_environ(remote, url, scheme="https" if self._tls else "http")
             sid = self._new_pending(ns, remote, url, environ)
             self._connect(request_id, ns, sid, environ, auth if auth != {} else None)
         except BaseException:  # noqa: BLE001
@@ -791,10 +807,10 @@ class _ServerBase:
     # ---- the verbs (synchronous core) --------------------------------------
 
     def _emit(self, event: str, data: Any, to: Rooms, room: Rooms, skip_sid: Rooms, namespace: Optional[str],
-              callback: Optional[Handler]) -> None:
+              callback: Optional[Handler], volatile: bool = False) -> None:
         target = to if to is not None else room
         ns = namespace or "/"
-        if callback is None and skip_sid is None and type(target) is str and not self._pending:
+        if callback is None and skip_sid is None and type(target) is str and not self._pending and not volatile:
             hub_target = self._hub_of.get(target, target)
             if (ns, hub_target) in self._live:
                 # The hot path: one connected client, no options (a room, or a
@@ -811,7 +827,7 @@ class _ServerBase:
             later = [r for r in rooms if r in self._pending]
             for sid in later:
                 def replay(s: str = sid) -> None:
-                    self._emit(event, data, s, None, skip_sid, namespace, callback)
+                    self._emit(event, data, s, None, skip_sid, namespace, callback, volatile)
                 self._defer(sid, replay)
             rooms = [r for r in rooms if r not in later]
             if not rooms:
@@ -843,8 +859,8 @@ class _ServerBase:
             keep.append(arr_skip)
             tgt.except_rooms = arr_skip
             tgt.except_count = len(skip)
-        status = lib.wshub_emit(self._handle, ctypes.byref(tgt), eventb, payload, len(payload), arr,
-                                len(attachments), None)
+        emit = lib.wshub_emit_volatile if volatile else lib.wshub_emit
+        status = emit(self._handle, ctypes.byref(tgt), eventb, payload, len(payload), arr, len(attachments), None)
         if status not in (Status.OK, Status.STOPPED):
             raise WshubError(status, _ffi.last_error())
 
@@ -922,7 +938,8 @@ class _ServerBase:
         info = self._socket_info(namespace, hub_sid)
         if info is None:
             return None
-        env = build_environ(str(info.get("remote_address", "")), str(info.get("url", "")), info.get("headers") or {})
+        env = build_environ(str(info.get("remote_address", "")), str(info.get("url", "")), info.get("headers") or {},
+                            scheme="https" if self._tls else "http")
         env["wshub.socket_id"] = hub_sid
         env["wshub.query"] = info.get("query") or {}
         env["wshub.auth"] = info.get("auth")

@@ -52,6 +52,7 @@ class Status(enum.IntEnum):
     STOPPED = 9
     WRONG_THREAD = 10
     TIMEOUT = 11
+    LIMIT = 12
     PANIC = 99
 
 
@@ -131,6 +132,12 @@ class wshub_config(Structure):
         ("allow_polling", c_bool),
         ("allow_websocket", c_bool),
         ("drop_when_full", c_bool),
+        ("tls_cert", c_char_p),
+        ("tls_key", c_char_p),
+        ("allowed_origins", c_char_p),
+        ("redis_url", c_char_p),
+        ("per_message_deflate", c_bool),
+        ("raw_per_message_deflate", c_bool),
     ]
 
 
@@ -203,6 +210,8 @@ _fn("wshub_status_str", c_char_p, [wshub_status])
 _fn("wshub_string_free", None, [c_void_p])
 _fn("wshub_test_panic", wshub_status, [])
 _fn("wshub_emit", wshub_status,
+    [wshub_t_p, POINTER(wshub_target), c_char_p, c_char_p, _u, POINTER(wshub_bytes), _u, POINTER(_u)])
+_fn("wshub_emit_volatile", wshub_status,
     [wshub_t_p, POINTER(wshub_target), c_char_p, c_char_p, _u, POINTER(wshub_bytes), _u, POINTER(_u)])
 _fn("wshub_emit_to", wshub_status,
     [wshub_t_p, c_char_p, c_char_p, c_char_p, c_char_p, _u, POINTER(wshub_bytes), _u])

@@ -274,9 +274,9 @@ class AsyncServer(_ServerBase):
 
     async def emit(self, event: str, data: Any = None, to: Rooms = None, room: Rooms = None,
                    skip_sid: Rooms = None, namespace: Optional[str] = None, callback: Optional[Handler] = None,
-                   **kwargs: Any) -> None:
+                   volatile: bool = False, **kwargs: Any) -> None:
         """See :meth:`wshub.Server.emit` (``callback`` may be a coroutine function)."""
-        self._emit(event, data, to, room, skip_sid, namespace, callback)
+        self._emit(event, data, to, room, skip_sid, namespace, callback, volatile)
 
     async def send(self, data: Any, to: Rooms = None, room: Rooms = None, skip_sid: Rooms = None,
                    namespace: Optional[str] = None, callback: Optional[Handler] = None, **kwargs: Any) -> None:

@@ -71,7 +71,10 @@ class Server(_ServerBase):
     ("/ws", plain WebSocket clients; None turns it off), ``transports``,
     ``namespaces`` (namespaces to accept besides those with handlers),
     ``max_queued_frames``, ``max_packets_per_poll``, ``max_connections``,
-    ``worker_threads``, ``drop_when_full``.
+    ``worker_threads``, ``drop_when_full``, ``tls_cert`` and ``tls_key`` (PEM
+    files: the hub serves https and wss only), ``allowed_origins`` (an origin
+    or a list: browsers on other origins get 403 on WebSocket and polling
+    requests; default any).
     """
 
     _namespace_class = Namespace
@@ -177,12 +180,16 @@ class Server(_ServerBase):
     # ---- the verbs ----------------------------------------------------------
 
     def emit(self, event: str, data: Any = None, to: Rooms = None, room: Rooms = None, skip_sid: Rooms = None,
-             namespace: Optional[str] = None, callback: Optional[Handler] = None, **kwargs: Any) -> None:
+             namespace: Optional[str] = None, callback: Optional[Handler] = None, volatile: bool = False,
+             **kwargs: Any) -> None:
         """Emits ``event`` to one client (``to=sid``), a room, a list of rooms,
         or everyone in the namespace (no ``to``), minus ``skip_sid`` (a sid or
         a list). ``data`` is one argument, or a tuple of several; bytes go as
-        binary attachments. ``callback`` (one client only) gets the client's ack."""
-        self._emit(event, data, to, room, skip_sid, namespace, callback)
+        binary attachments. ``callback`` (one client only) gets the client's ack.
+        ``volatile=True`` (wshub's own, like Socket.IO's ``volatile`` flag): a
+        client whose outbound queue is full (it stopped reading) misses this
+        emit and stays connected, instead of being disconnected."""
+        self._emit(event, data, to, room, skip_sid, namespace, callback, volatile)
 
     def send(self, data: Any, to: Rooms = None, room: Rooms = None, skip_sid: Rooms = None,
              namespace: Optional[str] = None, callback: Optional[Handler] = None, **kwargs: Any) -> None:
