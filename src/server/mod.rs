@@ -259,7 +259,7 @@ async fn upgrade<S: Stream>(core: &Arc<HubCore>, mut stream: S, req: Request, le
         return reject(&mut stream, resp).await;
     };
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let mut resp = Response::new(101)
+    let resp = Response::new(101)
         .header("Upgrade", "websocket")
         .header("Connection", "Upgrade")
         .header("Sec-WebSocket-Accept", accept);
@@ -270,21 +270,28 @@ async fn upgrade<S: Stream>(core: &Arc<HubCore>, mut stream: S, req: Request, le
     };
     let offers = || req.headers.iter().filter(|(k, _)| k == "sec-websocket-extensions").map(|(_, v)| v.as_str());
     let deflate = deflate_cfg.and_then(|d| Some((deflate::negotiate(offers(), d)?, *d)));
-    if let Some((params, _)) = &deflate {
-        resp = resp.header("Sec-WebSocket-Extensions", params.response_header());
-    }
-    if resp.write(&mut stream).await.is_err() {
-        return;
-    }
     match deflate {
+        // Inline, not through `serve_websocket`: a plain connection's task
+        // keeps the size it had before permessage-deflate existed.
         None => {
-            let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(core))).await;
-            serve_websocket(core, ws, dest, req).await
+            if resp.write(&mut stream).await.is_err() {
+                return;
+            }
+            let mut ws =
+                WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(core))).await;
+            serve_ws!(core, ws, dest, req)
         }
-        // Boxed: a plain connection's task keeps its size.
+        // Boxed: the deflate state lives on the heap, not in every task.
         Some((params, d)) => {
-            let ws = deflate::DeflateStream::new(stream, leftover, params, &d, cfg.max_payload);
-            Box::pin(serve_websocket(core, ws, dest, req)).await
+            let resp = resp.header("Sec-WebSocket-Extensions", params.response_header());
+            Box::pin(async move {
+                if resp.write(&mut stream).await.is_err() {
+                    return;
+                }
+                let ws = deflate::DeflateStream::new(stream, leftover, params, &d, core.config.max_payload);
+                serve_websocket(core, ws, dest, req).await
+            })
+            .await
         }
     }
 }
@@ -298,34 +305,43 @@ enum WsDest {
     Raw,
 }
 
-/// Hands an accepted WebSocket to its transport.
+/// Hands an accepted WebSocket to its transport (a macro, so the plain
+/// path can run it inline).
+macro_rules! serve_ws {
+    ($core:ident, $ws:ident, $dest:ident, $req:ident) => {{
+        use futures_util::SinkExt;
+        match $dest {
+            // Only a polling session can upgrade; a second WebSocket for the same
+            // sid is accepted and closed at once, as the reference server does.
+            WsDest::Upgrade(session) => {
+                if session.transport() == Transport::Polling && !session.is_closed() {
+                    websocket::upgrade($core.clone(), $ws, session).await
+                } else {
+                    let _ = $ws.send(tungstenite::Message::Close(None)).await;
+                }
+            }
+            WsDest::Open(protocol) => {
+                let session = engineio::open_session($core, &$req, protocol, Transport::WebSocket);
+                drop($req); // the session keeps its handshake copy; the request's buffers go now
+                if protocol.is_plain() && crate::rawws::attach($core, &session).await.is_err() {
+                    let _ = $ws.send(tungstenite::Message::Close(None)).await;
+                    return;
+                }
+                websocket::run($core.clone(), $ws, session).await;
+            }
+            WsDest::Raw => {
+                let session = engineio::open_session($core, &$req, Protocol::Raw, Transport::WebSocket);
+                drop($req);
+                crate::rawws::serve($core, $ws, session).await
+            }
+        }
+    }};
+}
+use serve_ws;
+
+/// The same for a permessage-deflate connection (boxed by the caller).
 async fn serve_websocket<W: websocket::WsConn>(core: &Arc<HubCore>, mut ws: W, dest: WsDest, req: Request) {
-    use futures_util::SinkExt;
-    match dest {
-        // Only a polling session can upgrade; a second WebSocket for the same
-        // sid is accepted and closed at once, as the reference server does.
-        WsDest::Upgrade(session) => {
-            if session.transport() == Transport::Polling && !session.is_closed() {
-                websocket::upgrade(core.clone(), ws, session).await
-            } else {
-                let _ = ws.send(tungstenite::Message::Close(None)).await;
-            }
-        }
-        WsDest::Open(protocol) => {
-            let session = engineio::open_session(core, &req, protocol, Transport::WebSocket);
-            drop(req); // the session keeps its handshake copy; the request's buffers go now
-            if protocol.is_plain() && crate::rawws::attach(core, &session).await.is_err() {
-                let _ = ws.send(tungstenite::Message::Close(None)).await;
-                return;
-            }
-            websocket::run(core.clone(), ws, session).await;
-        }
-        WsDest::Raw => {
-            let session = engineio::open_session(core, &req, Protocol::Raw, Transport::WebSocket);
-            drop(req);
-            crate::rawws::serve(core, ws, session).await
-        }
-    }
+    serve_ws!(core, ws, dest, req)
 }
 
 async fn reject<S: Stream>(stream: &mut S, resp: Response) {
