@@ -86,3 +86,42 @@ pub fn cluster_message(data: &[u8]) {
     let _ = classic::decode_response("/", data);
     let _ = sharded::decode(data);
 }
+
+/// A plain WebSocket client's text message, as the raw endpoint makes it a
+/// `message` event: the JSON it builds must hold exactly that text.
+pub fn raw_text(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut json = String::from("[");
+    crate::socketio::packet::push_json_string(&mut json, text);
+    json.push(']');
+    let back: Vec<String> = serde_json::from_str(&json).expect("the escaped text is a JSON array");
+    assert_eq!(back, [text], "the escaped text must round-trip");
+}
+
+/// The bytes a client sends on a connection that negotiated
+/// permessage-deflate: frames (masked or not, fragmented, control frames)
+/// and deflate streams, read until the codec ends or fails.
+pub fn websocket_deflate(data: &[u8]) {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    static RUNTIME: once_cell::sync::Lazy<tokio::runtime::Runtime> = once_cell::sync::Lazy::new(|| {
+        tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime")
+    });
+    let cfg = crate::config::DeflateConfig::default();
+    let offer = ["permessage-deflate; client_max_window_bits"];
+    let params = crate::server::deflate::negotiate(offer, &cfg).expect("the default config accepts this offer");
+    RUNTIME.block_on(async {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut ws = crate::server::deflate::DeflateStream::new(server, Vec::new(), params, &cfg, 1 << 20);
+        let input = data.to_vec();
+        let writer = async move {
+            let _ = client.write_all(&input).await;
+            let _ = client.shutdown().await;
+            client // kept open for the codec's replies (pongs, close) until the reader ends
+        };
+        let reader = async {
+            while let Some(Ok(_)) = ws.next().await {}
+        };
+        let (_client, ()) = tokio::join!(writer, reader);
+    });
+}

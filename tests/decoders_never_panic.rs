@@ -45,6 +45,12 @@ const SEEDS: &[&[u8]] = &[
     b"{\"type\":5,\"requestId\":\"x\",\"opts\":{\"rooms\":[\"a\"],\"except\":[]}}",
     b"{\"type\":6,\"uid\":\"u\",\"data\":[\"e\",1]}",
     b"{\"type\":7,\"requestId\":\"r\",\"packet\":{\"type\":2,\"data\":[\"e\"]},\"opts\":{}}",
+    // WebSocket frames for the permessage-deflate codec: a masked compressed text
+    // ("Hello", RSV1), a masked ping, a close, and a frame claiming 2^63 bytes.
+    b"\xc1\x87\x00\x00\x00\x00\xf2\x48\xcd\xc9\xc9\x07\x00",
+    b"\x89\x80\x01\x02\x03\x04",
+    b"\x88\x82\x00\x00\x00\x00\x03\xe8",
+    b"\x82\xff\x7f\xff\xff\xff\xff\xff\xff\xff",
 ];
 
 fn all(data: &[u8]) {
@@ -53,6 +59,8 @@ fn all(data: &[u8]) {
     fuzzing::socketio_with_attachments(data);
     fuzzing::http_head(data);
     fuzzing::cluster_message(data);
+    fuzzing::raw_text(data);
+    fuzzing::websocket_deflate(data);
 }
 
 #[test]
