@@ -119,9 +119,7 @@ pub fn websocket_deflate(data: &[u8]) {
             let _ = client.shutdown().await;
             client // kept open for the codec's replies (pongs, close) until the reader ends
         };
-        let reader = async {
-            while let Some(Ok(_)) = ws.next().await {}
-        };
+        let reader = async { while let Some(Ok(_)) = ws.next().await {} };
         let (_client, ()) = tokio::join!(writer, reader);
     });
 }
