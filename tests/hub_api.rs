@@ -308,24 +308,18 @@ mod limits {
 
     #[test]
     fn connections_over_the_per_address_limit_are_closed_at_accept() {
-        let hub = Hub::builder().port(0).worker_threads(1).max_connections_per_ip(2).build().unwrap();
-        let addr = hub.start().unwrap();
-        let (_a, a) = connect(addr, "/", "");
-        let (b_ws, b) = connect(addr, "/", "");
-        assert!(a.is_ok() && b.is_ok());
-        let mut third = TcpStream::connect(addr).unwrap();
-        let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(read_to_close(&mut third), "", "the third connection is closed without an answer");
-        drop(b_ws);
-        std::thread::sleep(Duration::from_millis(200));
-        let (_c, c) = connect(addr, "/", "");
-        assert!(c.is_ok(), "a slot freed by a closed connection is usable again");
-        hub.stop(Duration::from_millis(100)).unwrap();
+        third_connection_is_closed_at_accept(Hub::builder().max_connections_per_ip(2));
     }
 
     #[test]
     fn connections_over_the_server_wide_limit_are_closed_at_accept() {
-        let hub = Hub::builder().port(0).worker_threads(1).max_connections(2).build().unwrap();
+        third_connection_is_closed_at_accept(Hub::builder().max_connections(2));
+    }
+
+    /// With a limit of 2 connections, a third is closed without an answer,
+    /// and a slot freed by a closed connection is usable again.
+    fn third_connection_is_closed_at_accept(builder: wshub::HubBuilder) {
+        let hub = builder.port(0).worker_threads(1).build().unwrap();
         let addr = hub.start().unwrap();
         let (_a, a) = connect(addr, "/", "");
         let (b_ws, b) = connect(addr, "/", "");
