@@ -504,16 +504,6 @@ impl HubBuilder {
         self.config.tls_key = Some(key.into());
         self
     }
-    /// The PEM certificate chain file (see [`Config::tls_cert`]).
-    pub fn tls_cert(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.tls_cert = Some(path.into());
-        self
-    }
-    /// The PEM private key file (see [`Config::tls_key`]).
-    pub fn tls_key(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.tls_key = Some(path.into());
-        self
-    }
     pub fn client_bundle_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.client_bundle_dir = Some(dir.into());
         self

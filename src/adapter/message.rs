@@ -99,6 +99,19 @@ pub enum Outbound<'a> {
     ServerSideEmit { namespace: &'a str, event: &'a str, args: &'a Payload },
 }
 
+impl Outbound<'_> {
+    pub fn namespace(&self) -> &str {
+        match self {
+            Outbound::Broadcast { scope, .. }
+            | Outbound::Join { scope, .. }
+            | Outbound::Leave { scope, .. }
+            | Outbound::Disconnect { scope, .. }
+            | Outbound::Fetch { scope, .. } => scope.namespace,
+            Outbound::ServerSideEmit { namespace, .. } => namespace,
+        }
+    }
+}
+
 /// This node's answer to another node's request.
 pub enum Answer<'a> {
     SocketIds(Vec<String>),

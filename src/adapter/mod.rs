@@ -9,7 +9,6 @@
 
 pub(crate) mod classic;
 mod message;
-#[doc(hidden)]
 pub(crate) use message::{Kind, Outbound};
 pub(crate) mod msgpack;
 mod redis;

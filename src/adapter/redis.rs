@@ -16,7 +16,7 @@
 //! that dies drops its subscriptions with its connection and stops counting.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,15 +125,7 @@ impl RedisAdapter {
         if self.sharded {
             sharded::encode(&self.prefix, &self.uid, out)
         } else {
-            let namespace = match out {
-                Outbound::Broadcast { scope, .. }
-                | Outbound::Join { scope, .. }
-                | Outbound::Leave { scope, .. }
-                | Outbound::Disconnect { scope, .. }
-                | Outbound::Fetch { scope, .. } => scope.namespace,
-                Outbound::ServerSideEmit { namespace, .. } => namespace,
-            };
-            classic::encode(&Channels::new(&self.prefix, namespace), &self.uid, out)
+            classic::encode(&Channels::new(&self.prefix, out.namespace()), &self.uid, out)
         }
     }
 
@@ -257,7 +249,7 @@ async fn publisher(
     let Some(mut conn) = connect(&client, manager_config(), &core, "publish").await else { return };
     *link.conn.lock() = Some(conn.clone());
     let command = if sharded { "SPUBLISH" } else { "PUBLISH" };
-    let failing = AtomicBool::new(false);
+    let mut failing = false;
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {
@@ -270,9 +262,9 @@ async fn publisher(
             pipe.cmd(command).arg(m.channel).arg(m.message).ignore();
         }
         match pipe.query_async::<()>(&mut conn).await {
-            Ok(()) if failing.swap(false, Ordering::Relaxed) => tracing::info!("publishing to Redis again"),
+            Ok(()) if std::mem::replace(&mut failing, false) => tracing::info!("publishing to Redis again"),
             Ok(()) => {}
-            Err(e) if !failing.swap(true, Ordering::Relaxed) => {
+            Err(e) if !std::mem::replace(&mut failing, true) => {
                 tracing::warn!(error = %e, "cannot publish to Redis: cluster messages are lost until it is back")
             }
             Err(_) => {}

@@ -108,34 +108,34 @@ fn message(uid: &str, namespace: &str, kind: u8, data: Value, attachments: &[Byt
 
 /// A request of this node: the channel it goes to, and its bytes.
 pub fn encode(prefix: &str, uid: &str, out: &Outbound) -> (String, Vec<u8>) {
-    match out {
+    let ns = out.namespace();
+    let none: &[Bytes] = &[];
+    let (kind, data, attachments) = match out {
         Outbound::Broadcast { scope, event, args } => {
-            let packet = json!({ "type": 2, "data": msgpack::event_array(event, args), "nsp": scope.namespace });
-            let data = json!({ "packet": packet, "opts": opts_json(scope) });
-            let channel = match scope.rooms.as_slice() {
-                [room] if !looks_like_socket_id(room) => sub_channel(prefix, scope.namespace, room),
-                _ => channel(prefix, scope.namespace),
-            };
-            (channel, message(uid, scope.namespace, BROADCAST, data, args.attachments()))
+            let packet = json!({ "type": 2, "data": msgpack::event_array(event, args), "nsp": ns });
+            (BROADCAST, json!({ "packet": packet, "opts": opts_json(scope) }), args.attachments())
         }
-        Outbound::Join { scope, rooms } | Outbound::Leave { scope, rooms } => {
-            let kind = if matches!(out, Outbound::Join { .. }) { SOCKETS_JOIN } else { SOCKETS_LEAVE };
-            let data = json!({ "opts": opts_json(scope), "rooms": rooms });
-            (channel(prefix, scope.namespace), message(uid, scope.namespace, kind, data, &[]))
-        }
+        Outbound::Join { scope, rooms } => (SOCKETS_JOIN, json!({ "opts": opts_json(scope), "rooms": rooms }), none),
+        Outbound::Leave { scope, rooms } => (SOCKETS_LEAVE, json!({ "opts": opts_json(scope), "rooms": rooms }), none),
         Outbound::Disconnect { scope, close } => {
-            let data = json!({ "opts": opts_json(scope), "close": close });
-            (channel(prefix, scope.namespace), message(uid, scope.namespace, DISCONNECT_SOCKETS, data, &[]))
+            (DISCONNECT_SOCKETS, json!({ "opts": opts_json(scope), "close": close }), none)
         }
         Outbound::Fetch { scope, request_id } => {
-            let data = json!({ "opts": opts_json(scope), "requestId": request_id });
-            (channel(prefix, scope.namespace), message(uid, scope.namespace, FETCH_SOCKETS, data, &[]))
+            (FETCH_SOCKETS, json!({ "opts": opts_json(scope), "requestId": request_id }), none)
         }
-        Outbound::ServerSideEmit { namespace, event, args } => {
-            let data = json!({ "packet": msgpack::event_array(event, args) });
-            (channel(prefix, namespace), message(uid, namespace, SERVER_SIDE_EMIT, data, args.attachments()))
+        Outbound::ServerSideEmit { event, args, .. } => {
+            (SERVER_SIDE_EMIT, json!({ "packet": msgpack::event_array(event, args) }), args.attachments())
         }
-    }
+    };
+    // A broadcast to one room (not a socket id) goes to that room's channel.
+    let channel = match out {
+        Outbound::Broadcast { scope, .. } => match scope.rooms.as_slice() {
+            [room] if !looks_like_socket_id(room) => sub_channel(prefix, ns, room),
+            _ => channel(prefix, ns),
+        },
+        _ => channel(prefix, ns),
+    };
+    (channel, message(uid, ns, kind, data, attachments))
 }
 
 /// This node's answer to request `request_id` of node `to` (`None` for the

@@ -165,44 +165,33 @@ impl Socket {
     ) -> impl Future<Output = Result<Payload, AckError>> + Send + 'static {
         let state = self.0.clone();
         let (tx, rx) = oneshot::channel();
-        let mut id = None;
-        let mut full = false;
-        if self.is_raw() {
-            drop(tx);
-        } else if self.connected() {
-            let ack_id = {
+        // The ack id the client was asked for, or why no ask went out.
+        let asked = if self.is_raw() || !self.connected() {
+            Err(if state.session.protocol.is_plain() { AckError::Unsupported } else { AckError::Disconnected })
+        } else {
+            let (ack_id, full) = {
                 let mut acks = state.acks.lock();
                 // A client that never answers must not grow the table without bound.
-                // A client that never answers must not grow the table without bound.
-                full = acks.waiting.len() >= acks.limit;
+                let full = acks.waiting.len() >= acks.limit;
                 acks.next_id += 1;
                 let ack_id = acks.next_id;
                 if !full {
                     acks.waiting.insert(ack_id, tx);
                 }
-                ack_id
+                (ack_id, full)
             };
             if full {
                 tracing::warn!(socket = %state.id, "too many acks pending: an emit with an ack is refused");
+                Err(AckError::TooManyPending)
             } else {
-                let frames = state.encode_event(event, args, Some(ack_id));
-                if !state.session.push(&frames) {
-                    state.acks.lock().waiting.remove(&ack_id);
+                if !state.session.push(&state.encode_event(event, args, Some(ack_id))) {
+                    state.acks.lock().waiting.remove(&ack_id); // the dropped sender reads as Disconnected
                 }
-                id = Some(ack_id);
+                Ok(ack_id)
             }
-        }
+        };
         async move {
-            if full {
-                return Err(AckError::TooManyPending);
-            }
-            let Some(ack_id) = id else {
-                return Err(if state.session.protocol.is_plain() {
-                    AckError::Unsupported
-                } else {
-                    AckError::Disconnected
-                });
-            };
+            let ack_id = asked?;
             match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(payload)) => Ok(payload),
                 Ok(Err(_)) => Err(AckError::Disconnected),

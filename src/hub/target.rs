@@ -168,13 +168,11 @@ impl Target {
     /// timeout or Redis cannot be reached.
     pub fn fetch_sockets(&self) -> impl Future<Output = Result<Vec<RemoteSocket>, Error>> + Send + 'static {
         let local: Vec<RemoteSocket> = self.sockets().iter().map(adapter::local_remote_socket).collect();
-        let remote = self.cluster().map(|(cluster, scope)| cluster.fetch_sockets(&scope, local.clone()));
-        async move {
-            match remote {
-                Some(fetch) => fetch.await,
-                None => Ok(local),
-            }
-        }
+        let fetch: super::BoxFuture<_> = match self.cluster() {
+            Some((cluster, scope)) => cluster.fetch_sockets(&scope, local),
+            None => Box::pin(async move { Ok(local) }),
+        };
+        fetch
     }
 
     /// Makes every receiver join `room` (on every node of the cluster).
