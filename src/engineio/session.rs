@@ -60,9 +60,10 @@ struct Outbox {
 }
 
 impl Outbox {
+    /// The first `n` frames.
     fn take(&mut self, n: usize) -> Vec<Frame> {
         let taken: Vec<Frame> = self.frames.drain(..n).collect();
-        self.bytes -= taken.iter().map(Frame::len).sum::<usize>();
+        self.bytes = if self.frames.is_empty() { 0 } else { self.bytes - taken.iter().map(Frame::len).sum::<usize>() };
         taken
     }
 }
@@ -201,8 +202,8 @@ impl EngineSession {
     /// Takes every queued frame (the WebSocket writer sends them in one write).
     pub fn drain_into(&self, buf: &mut Vec<Frame>) {
         let mut out = self.outbox.lock();
-        let n = out.frames.len();
-        buf.extend(out.take(n));
+        out.bytes = 0;
+        buf.extend(out.frames.drain(..));
     }
 
     /// Takes what one polling response carries.
@@ -238,10 +239,14 @@ impl EngineSession {
 
     /// Waits until a GET took the pending noop, or `limit` passed.
     pub async fn noop_delivered(&self, limit: std::time::Duration) {
-        // notify_one keeps a permit, so a GET that came first is not missed.
-        if self.noop_pending() {
-            let _ = tokio::time::timeout(limit, self.noop_taken.notified()).await;
-        }
+        // notify_one keeps a permit, so a GET that came first is not missed;
+        // a stale permit (from an upgrade's noop) only wakes this early.
+        let taken = async {
+            while self.noop_pending() {
+                self.noop_taken.notified().await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, taken).await;
     }
 
     /// Waits until there may be something to send, or the session closed.
