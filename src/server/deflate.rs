@@ -35,10 +35,9 @@ pub struct Negotiated {
     pub client_max_window_bits: u8,
     pub server_no_context_takeover: bool,
     pub client_no_context_takeover: bool,
-    /// Whether the response names each parameter (the window bits are
-    /// named only when asked for or below 15).
+    /// Whether the response names `server_max_window_bits` (when asked for
+    /// or below 15; the client's window is named only when below 15).
     server_bits_in_response: bool,
-    client_bits_in_response: bool,
 }
 
 impl Negotiated {
@@ -54,7 +53,7 @@ impl Negotiated {
         if self.server_bits_in_response {
             s.push_str(&format!("; server_max_window_bits={}", self.server_max_window_bits));
         }
-        if self.client_bits_in_response {
+        if self.client_max_window_bits < 15 {
             s.push_str(&format!("; client_max_window_bits={}", self.client_max_window_bits));
         }
         s
@@ -130,20 +129,15 @@ fn accept(offer: &Offer, cfg: &DeflateConfig) -> Option<Negotiated> {
         return None; // zlib cannot compress raw deflate with a 256-byte window
     }
     let server_bits = asked.min(cfg.server_max_window_bits);
-    let (client_bits, client_bits_in_response) = match offer.client_max_window_bits {
-        None => (15, false),
-        Some(limit) => {
-            let bits = limit.unwrap_or(15).min(cfg.client_max_window_bits);
-            (bits, bits < 15)
-        }
-    };
+    // Without client_max_window_bits in the offer the client may use 15, whatever the configuration.
+    let client_bits =
+        offer.client_max_window_bits.map_or(15, |limit| limit.unwrap_or(15).min(cfg.client_max_window_bits));
     Some(Negotiated {
         server_max_window_bits: server_bits,
         client_max_window_bits: client_bits,
         server_no_context_takeover: offer.server_no_context_takeover || cfg.server_no_context_takeover,
         client_no_context_takeover: cfg.client_no_context_takeover,
         server_bits_in_response: offer.server_max_window_bits.is_some() || server_bits < 15,
-        client_bits_in_response,
     })
 }
 

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::http::{percent_decode, Request, Response};
+use super::http::{percent_decode_path, Request, Response};
 
 /// The bundle's files, as the `socket.io-client` package's dist folder names them.
 const BUNDLE_FILES: &[&str] = &[
@@ -46,8 +46,7 @@ pub fn content_type(path: &Path) -> &'static str {
 
 /// Maps a URL path to a file under `root`, or `None` if it tries to escape.
 pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
-    // In a path `+` is a plus, not a space (that is a query string's rule).
-    let decoded = percent_decode(&url_path.replace('+', "%2B"));
+    let decoded = percent_decode_path(url_path);
     let mut path = root.to_path_buf();
     for segment in decoded.split('/').filter(|s| !s.is_empty()) {
         if segment == "." || segment == ".." || segment.starts_with('.') || segment.contains(['\\', '\0']) {
@@ -63,17 +62,13 @@ pub async fn serve(root: &Path, url_path: &str, req: &Request) -> Response {
     if req.method != "GET" && req.method != "HEAD" {
         return Response::new(405).header("Allow", "GET, HEAD").body(b"Method Not Allowed".to_vec());
     }
-    let Some(mut path) = resolve(root, url_path) else {
+    let Some(path) = resolve(root, url_path) else {
         return Response::not_found();
     };
-    if tokio::fs::metadata(&path).await.map(|m| m.is_dir()).unwrap_or(false) {
-        path.push("index.html");
-    }
-    let Some(real) = inside(root, &path).await else {
-        return Response::not_found();
-    };
-    match tokio::fs::read(&real).await {
-        Ok(body) => {
+    // One trip to the blocking pool for the lookups and the read.
+    let root = root.to_path_buf();
+    match tokio::task::spawn_blocking(move || read_inside(&root, path)).await {
+        Ok(Some((path, body))) => {
             let resp =
                 Response::new(200).content_type(content_type(&path)).header("Cache-Control", "no-cache").body(body);
             if req.method == "HEAD" {
@@ -82,16 +77,24 @@ pub async fn serve(root: &Path, url_path: &str, req: &Request) -> Response {
                 resp
             }
         }
-        Err(_) => Response::not_found(),
+        _ => Response::not_found(),
     }
 }
 
-/// The real path of `path` (symlinks resolved) if it lies inside `root`'s
-/// real path; `None` if it does not exist or leads out of the folder.
-async fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
-    let root = tokio::fs::canonicalize(root).await.ok()?;
-    let real = tokio::fs::canonicalize(path).await.ok()?;
-    real.starts_with(&root).then_some(real)
+/// Reads `path` (a folder's index.html) with the path it settled on, if its
+/// real path (symlinks resolved) lies inside `root`'s real path; `None` if it
+/// does not exist, cannot be read, or leads out of the folder.
+fn read_inside(root: &Path, mut path: PathBuf) -> Option<(PathBuf, Vec<u8>)> {
+    if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+        path.push("index.html");
+    }
+    let root = std::fs::canonicalize(root).ok()?;
+    let real = std::fs::canonicalize(&path).ok()?;
+    if !real.starts_with(&root) {
+        return None;
+    }
+    let body = std::fs::read(&real).ok()?;
+    Some((path, body))
 }
 
 #[cfg(test)]

@@ -41,15 +41,17 @@ pub enum ReadError {
 
 impl ReadError {
     pub fn response(&self) -> Option<Response> {
-        let (status, text) = match self {
+        let status = match self {
             ReadError::Closed => return None,
-            ReadError::Malformed => (400, "Bad Request"),
-            ReadError::HeadTooLarge => (431, "Request Header Fields Too Large"),
-            ReadError::BodyTooLarge => (413, "Payload Too Large"),
-            ReadError::LengthRequired => (411, "Length Required"),
-            ReadError::Timeout => (408, "Request Timeout"),
+            ReadError::Malformed => 400,
+            ReadError::HeadTooLarge => 431,
+            ReadError::BodyTooLarge => 413,
+            ReadError::LengthRequired => 411,
+            ReadError::Timeout => 408,
         };
-        Some(Response::new(status).content_type("text/plain").body(text.as_bytes().to_vec()).close())
+        let resp = Response::new(status);
+        let text = resp.status_text();
+        Some(resp.content_type("text/plain").body(text.as_bytes().to_vec()).close())
     }
 }
 
@@ -94,12 +96,22 @@ fn parse_query(raw: &str) -> Vec<(String, String)> {
 
 /// Decodes `%XX` and `+` (as in a query string); invalid escapes stay as they are.
 pub fn percent_decode(s: &str) -> String {
+    decode(s, true)
+}
+
+/// Decodes `%XX` in a URL path, where `+` is a plus, not a space.
+pub fn percent_decode_path(s: &str) -> String {
+    decode(s, false)
+}
+
+fn decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
+            // A path's `+` is never part of an escape (`from_str_radix` reads "+4" as 4).
+            b'%' if i + 2 < bytes.len() && (plus_is_space || bytes[i + 1] != b'+') => {
                 let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
@@ -110,7 +122,7 @@ pub fn percent_decode(s: &str) -> String {
                     None => out.push(b'%'),
                 }
             }
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b => out.push(b),
         }
         i += 1;

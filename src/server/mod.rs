@@ -268,8 +268,8 @@ async fn upgrade<S: Stream>(core: &Arc<HubCore>, mut stream: S, req: Request, le
         WsDest::Raw => cfg.raw_per_message_deflate.as_ref(),
         _ => cfg.per_message_deflate.as_ref(),
     };
-    let offers = || req.headers.iter().filter(|(k, _)| k == "sec-websocket-extensions").map(|(_, v)| v.as_str());
-    let deflate = deflate_cfg.and_then(|d| Some((deflate::negotiate(offers(), d)?, *d)));
+    let offers = req.headers.iter().filter(|(k, _)| k == "sec-websocket-extensions").map(|(_, v)| v.as_str());
+    let deflate = deflate_cfg.and_then(|d| Some((deflate::negotiate(offers, d)?, d)));
     match deflate {
         // Inline, not through `serve_websocket`: a plain connection's task
         // keeps the size it had before permessage-deflate existed.
@@ -288,7 +288,7 @@ async fn upgrade<S: Stream>(core: &Arc<HubCore>, mut stream: S, req: Request, le
                 if resp.write(&mut stream).await.is_err() {
                     return;
                 }
-                let ws = deflate::DeflateStream::new(stream, leftover, params, &d, core.config.max_payload);
+                let ws = deflate::DeflateStream::new(stream, leftover, params, d, core.config.max_payload);
                 serve_websocket(core, ws, dest, req).await
             })
             .await

@@ -14,14 +14,11 @@ use crate::{Config, Error};
 
 /// The acceptor for `cfg.tls_cert` and `cfg.tls_key`, or `None` for plain TCP.
 pub fn acceptor(cfg: &Config) -> Result<Option<TlsAcceptor>, Error> {
-    let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
-        return match (&cfg.tls_cert, &cfg.tls_key) {
-            (None, None) => Ok(None),
-            _ => Err(Error::Config("tls_cert and tls_key go together: set both or neither".into())),
-        };
-    };
-    let config = server_config(cert, key)?;
-    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+    match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsAcceptor::from(Arc::new(server_config(cert, key)?)))),
+        (None, None) => Ok(None),
+        _ => Err(Error::Config("tls_cert and tls_key go together: set both or neither".into())),
+    }
 }
 
 fn server_config(cert_path: &Path, key_path: &Path) -> Result<ServerConfig, Error> {
