@@ -25,22 +25,22 @@ $(VENV)/.installed: tests/python/requirements.txt
 	$(VENV)/bin/pip install --quiet -r tests/python/requirements.txt
 	touch $@
 
-chromium:
-	@command -v chromium >/dev/null || { \
+# $(call apt-need,command,Debian package,who needs it): installs the package when the command is
+# missing (as root with apt-get), else says how
+apt-need = @command -v $(1) >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); \
+	  else echo "$(3) need Debian's $(2): sudo apt-get install $(2)" >&2; exit 1; fi; }
+
+chromium:
+	$(call apt-need,chromium,chromium,the browser tests)
 
 redis:
-	@command -v redis-server >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
-	  else echo "the cluster tests need Debian's redis-server: sudo apt-get install redis-server" >&2; exit 1; fi; }
+	$(call apt-need,redis-server,redis-server,the cluster tests)
 
 ## examples: the Rust examples, and the C and C++ ones (against the in-tree
 ## library, or an installed one with WSHUB_PREFIX=/usr/local)
 examples: lib
-	$(CARGO) build --examples
 	mkdir -p target/examples
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(EX_CFLAGS) examples/c/echo.c $(EX_LIBS) -o target/examples/c-echo
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(EX_CFLAGS) examples/c/chat.c $(EX_LIBS) -o target/examples/c-chat
@@ -105,8 +105,11 @@ EX_CFLAGS := -Iinclude
 EX_LIBS := target/debug/libwshub.a $(LIBS)
 endif
 
+# The library (target/debug/libwshub.a) and the Rust examples, in one cargo run: built apart, the
+# library's dependencies get other features (the dev-dependencies' join in only with the examples)
+# and every switch between the two builds compiles wshub again.
 lib:
-	$(CARGO) build --lib
+	$(CARGO) build --lib --examples
 
 ## install: the static and shared library, the headers and wshub.pc under PREFIX
 PREFIX ?= /usr/local

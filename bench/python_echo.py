@@ -32,7 +32,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import resource
 import shutil
 import signal
 import statistics
@@ -41,11 +40,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-TARGET = os.path.join(HERE, "target")
-LOADGEN = os.path.join(TARGET, "release", "loadgen")
-SERVER_CPU, LOADGEN_CPU = "0", "1"
+# The process handling of `make bench` (bench/run.py, next to this file).
+from run import HERE, LOADGEN, LOADGEN_CPU, ROOT, SERVER_CPU, TARGET, note_exit, run_loadgen, start_server, stop_server
 
 SERVERS = [
     ("wshub-py", "wshub.Server (handlers on the hub's dispatcher thread)"),
@@ -152,12 +148,6 @@ def log(msg: str) -> None:
     print(f"[python bench] {msg}", file=sys.stderr, flush=True)
 
 
-def raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def preflight() -> str:
     missing = [m for m in ("wshub", "socketio", "aiohttp") if importlib.util.find_spec(m) is None]
     if missing:
@@ -175,48 +165,12 @@ def preflight() -> str:
     return copy
 
 
-def start_server(kind: str) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, sys.executable, os.path.abspath(__file__), "--serve", kind],
-                            env=dict(os.environ, PORT="0"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, preexec_fn=raise_nofile, cwd=ROOT)
-    deadline = time.time() + 30
-    assert proc.stdout is not None
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("LISTENING "):
-            return proc, int(line.split()[1])
-    stop_server(proc)
-    raise RuntimeError(f"{kind} did not print LISTENING")
-
-
-def stop_server(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    if proc.stdout:
-        proc.stdout.close()
-
-
 def run_one(kind: str, scenario: str, loadgen: str, clk_tck: int) -> dict:
-    proc, port = start_server(kind)
+    proc, port = start_server([sys.executable, os.path.abspath(__file__), "--serve", kind])
     try:
         time.sleep(0.3)
-        cmd = ["taskset", "-c", LOADGEN_CPU, loadgen, "--label", kind, "--proto", "sio", "--port", str(port),
-               "--server-pid", str(proc.pid), "--clk-tck", str(clk_tck), "--size", "32"] + SCENARIOS[scenario][0]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=180, preexec_fn=raise_nofile)
-        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-        try:
-            res = json.loads(line)
-        except json.JSONDecodeError:
-            res = {"server": kind, "error": f"load generator exit {out.returncode}: {out.stderr.strip()[-300:]}"}
-        if proc.poll() is not None:
-            res["error"] = (res.get("error") or "") + f" server exited with {proc.returncode}"
+        res = run_loadgen(loadgen, kind, "sio", port, proc.pid, clk_tck, SCENARIOS[scenario][0], timeout=180)
+        note_exit(res, proc, "server")
     finally:
         stop_server(proc)
     res["case"] = scenario

@@ -107,7 +107,10 @@ def env_list(name):
 def build():
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
     steps = [
-        ("wshub examples/bench.rs", ["cargo", "build", "--release", "--example", "bench"], ROOT),
+        # The library (libwshub.a, for the C-callback server) with the example in one build: built
+        # apart, its dependencies get other features and each build compiles wshub again.
+        ("wshub examples/bench.rs and libwshub.a", ["cargo", "build", "--release", "--lib", "--example", "bench"],
+         ROOT),
         ("load generator", ["cargo", "build", "--release", "--manifest-path",
                             os.path.join(HERE, "loadgen", "Cargo.toml")], ROOT),
         ("socketioxide peer", ["cargo", "build", "--release", "--manifest-path",
@@ -121,7 +124,6 @@ def build():
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc):
         log("building the C-callback server (bench/c-server) against the release libwshub.a")
-        subprocess.run(["cargo", "build", "--release", "--lib"], cwd=ROOT, env=env, check=True)
         subprocess.run([cc, "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O2", "-Wall", "-Wextra", "-Werror",
                         "-Iinclude", os.path.join("bench", "c-server", "server.c"),
                         os.path.join(REL, "libwshub.a"), "-lpthread", "-ldl", "-lm",
@@ -198,24 +200,36 @@ def stop_server(proc):
         proc.stdout.close()
 
 
+def run_loadgen(loadgen, name, proto, port, pid, clk_tck, args, raw_path=None, timeout=240):
+    """Runs the load generator (pinned to LOADGEN_CPU) against the server
+    `name` on `port` (process `pid`); returns the JSON line it printed, or
+    {"server", "error"} when it printed none."""
+    lg = ["taskset", "-c", LOADGEN_CPU, loadgen, "--label", name, "--proto", proto, "--port", str(port),
+          "--server-pid", str(pid), "--clk-tck", str(clk_tck)] + COMMON + args
+    if raw_path:
+        lg += ["--raw-path", raw_path]
+    out = subprocess.run(lg, capture_output=True, text=True, timeout=timeout, preexec_fn=raise_nofile)
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return {"server": name, "error": f"load generator exit {out.returncode}: {out.stderr.strip()[-300:]}"}
+
+
+def note_exit(res, proc, what):
+    """Adds to res["error"] that `proc` (`what`) ended before the run did."""
+    if proc.poll() is not None:
+        res["error"] = (res.get("error") or "") + f" {what} exited with {proc.returncode}"
+
+
 def run_one(server, scenario, clk_tck, loadgen):
     name, proto, cmd, raw_path, _, _ = server
     sname, args, _ = scenario
     proc, port = start_server(cmd)
     try:
         time.sleep(0.3)  # let the runtime settle before the baseline RSS
-        lg = ["taskset", "-c", LOADGEN_CPU, loadgen, "--label", name, "--proto", proto, "--port", str(port),
-              "--server-pid", str(proc.pid), "--clk-tck", str(clk_tck)] + COMMON + args
-        if raw_path:
-            lg += ["--raw-path", raw_path]
-        out = subprocess.run(lg, capture_output=True, text=True, timeout=240, preexec_fn=raise_nofile)
-        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-        try:
-            res = json.loads(line)
-        except json.JSONDecodeError:
-            res = {"server": name, "error": f"load generator exit {out.returncode}: {out.stderr.strip()[-300:]}"}
-        if proc.poll() is not None:
-            res["error"] = (res.get("error") or "") + f" server exited with {proc.returncode}"
+        res = run_loadgen(loadgen, name, proto, port, proc.pid, clk_tck, args, raw_path)
+        note_exit(res, proc, "server")
     finally:
         stop_server(proc)
     res["case"] = sname
@@ -312,22 +326,11 @@ def run_cluster(server, scenario, clk_tck, loadgen):
         procs.append(p2)
         wait_subscribed(redis_port, 2)
         time.sleep(0.3)  # let the runtimes settle, as in run_one
-        lg = ["taskset", "-c", LOADGEN_CPU, loadgen, "--label", name, "--proto", proto, "--port", str(port1),
-              "--server-pid", str(p1.pid), "--port2", str(port2), "--server-pid2", str(p2.pid),
-              "--redis-pid", str(redis.pid), "--clk-tck", str(clk_tck)] + COMMON + args
-        if raw_path:
-            lg += ["--raw-path", raw_path]
-        out = subprocess.run(lg, capture_output=True, text=True, timeout=240, preexec_fn=raise_nofile)
-        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-        try:
-            res = json.loads(line)
-        except json.JSONDecodeError:
-            res = {"server": name, "error": f"load generator exit {out.returncode}: {out.stderr.strip()[-300:]}"}
+        second = ["--port2", str(port2), "--server-pid2", str(p2.pid), "--redis-pid", str(redis.pid)]
+        res = run_loadgen(loadgen, name, proto, port1, p1.pid, clk_tck, second + args, raw_path)
         for i, p in enumerate(procs, 1):
-            if p.poll() is not None:
-                res["error"] = (res.get("error") or "") + f" server {i} exited with {p.returncode}"
-        if redis.poll() is not None:
-            res["error"] = (res.get("error") or "") + f" redis-server exited with {redis.returncode}"
+            note_exit(res, p, f"server {i}")
+        note_exit(res, redis, "redis-server")
     finally:
         for p in procs:
             stop_server(p)

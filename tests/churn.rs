@@ -20,12 +20,8 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message;
 use wshub::{Hub, Payload};
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
-type Ws = WebSocketStream<TcpStream>;
 
 /// The allocator's arenas and the runtimes' caches reach their working size
 /// within the first ~10,000 cycles (measured: +1 MiB from 2,000 to 10,000,
@@ -33,14 +29,10 @@ type Ws = WebSocketStream<TcpStream>;
 const WARM_UP: usize = 10_000;
 const ROOMS: usize = 50;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|n| n.parse().ok()).unwrap_or(default)
-}
-
 #[test]
 fn fifty_thousand_connect_emit_disconnect_cycles_leave_nothing_behind() {
-    let cycles = env("WSHUB_CHURN_CYCLES", 50_000);
-    let concurrency = env("WSHUB_CHURN_CONCURRENCY", 64);
+    let cycles = env_usize("WSHUB_CHURN_CYCLES", 50_000);
+    let concurrency = env_usize("WSHUB_CHURN_CONCURRENCY", 64);
     let hub = Hub::builder().port(0).worker_threads(2).build().unwrap();
     hub.on("join", |ev| {
         let room: String = ev.args().first().unwrap_or_default();
@@ -153,22 +145,10 @@ async fn cycle(addr: SocketAddr, i: usize) -> Result<(), Error> {
     }
 }
 
-async fn ws_connect(addr: SocketAddr, path: &str) -> Result<Ws, Error> {
+async fn ws_connect(addr: SocketAddr, path: &str) -> Result<AsyncWs, Error> {
     let stream = TcpStream::connect(addr).await?;
     let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}{path}"), stream).await?;
     Ok(ws)
-}
-
-/// The next text frame that is not a ping (answered) and passes `want`.
-async fn next_text(ws: &mut Ws, want: impl Fn(&str) -> bool) -> Result<String, Error> {
-    loop {
-        match ws.next().await.ok_or("closed")?? {
-            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).await?,
-            Message::Text(t) if want(t.as_str()) => return Ok(t.to_string()),
-            Message::Close(_) => return Err("closed by the server".into()),
-            _ => {}
-        }
-    }
 }
 
 /// Connect, join a room, emit to it with an ack, then leave: a graceful

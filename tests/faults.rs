@@ -8,26 +8,12 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use tungstenite::Message;
 use wshub::{DisconnectReason, Hub, Payload};
-
-type Reasons = Arc<Mutex<Vec<(String, DisconnectReason)>>>;
-
-fn recording(hub: &Hub) -> Reasons {
-    hub.on("ping", |ev| ev.ack(&Payload::empty()).unwrap());
-    let reasons = Reasons::default();
-    let r = reasons.clone();
-    hub.on_disconnect(move |s, reason| r.lock().unwrap().push((s.id().to_string(), reason)));
-    reasons
-}
-
-fn reason_of(reasons: &Reasons, id: &str) -> Option<DisconnectReason> {
-    reasons.lock().unwrap().iter().find(|(s, _)| s == id).map(|(_, r)| *r)
-}
 
 /// Closes a socket with SO_LINGER 0: the peer gets a TCP reset, not a FIN.
 fn reset(stream: TcpStream) {
@@ -64,15 +50,7 @@ fn a_client_that_resets_mid_websocket_frame_is_freed_at_once_and_others_go_on() 
 
 #[test]
 fn a_client_that_resets_mid_polling_body_frees_the_connection_then_the_session_and_others_go_on() {
-    let hub = Hub::builder()
-        .port(0)
-        .worker_threads(1)
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let reasons = recording(&hub);
-    let addr = hub.start().unwrap();
+    let (hub, addr, reasons) = quick_ping_hub();
     let (good, good_id) = connect(addr);
     let good = keep_answering(good);
     let (sid, bad_id) = polling_connect(addr);
@@ -110,6 +88,21 @@ fn a_client_that_resets_mid_polling_body_frees_the_connection_then_the_session_a
     hub.stop(Duration::from_millis(200)).unwrap();
 }
 
+/// A started hub that pings every 300 ms and gives up after 200 ms more,
+/// recording disconnect reasons.
+fn quick_ping_hub() -> (Hub, std::net::SocketAddr, Reasons) {
+    let hub = Hub::builder()
+        .port(0)
+        .worker_threads(1)
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let reasons = recording(&hub);
+    let addr = hub.start().unwrap();
+    (hub, addr, reasons)
+}
+
 /// A client that keeps answering pings (round trips every 20 ms) on its own thread.
 struct Answering {
     stop: Arc<AtomicBool>,
@@ -140,15 +133,7 @@ impl Answering {
 
 #[test]
 fn silent_half_open_clients_are_found_by_the_ping_timeout() {
-    let hub = Hub::builder()
-        .port(0)
-        .worker_threads(1)
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let reasons = recording(&hub);
-    let addr = hub.start().unwrap();
+    let (hub, addr, reasons) = quick_ping_hub();
     let (good, good_id) = connect(addr);
     let good = keep_answering(good);
     let started = Instant::now();
@@ -292,7 +277,7 @@ fn stop_under_load(grace: Duration, stuck_clients: usize) -> Duration {
 const STORM_ENV: &str = "WSHUB_STORM_CLIENT_OF";
 
 fn storm_clients() -> usize {
-    std::env::var("WSHUB_STORM_CLIENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000)
+    env_usize("WSHUB_STORM_CLIENTS", 10_000)
 }
 
 #[test]
@@ -379,12 +364,9 @@ fn a_reconnect_storm_of_10000_clients_is_served_and_ends_with_exactly_that_many_
 
 mod storm {
     use super::*;
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     use tokio::net::TcpStream;
-    use tokio_tungstenite::WebSocketStream;
     use tungstenite::protocol::WebSocketConfig;
-
-    type Ws = WebSocketStream<TcpStream>;
 
     /// The child process: connects `n` clients at once, reports, drops them
     /// all at once on "DROP" and reconnects them at once, then waits for "EXIT".
@@ -406,7 +388,7 @@ mod storm {
         drop(clients);
     }
 
-    async fn wave(addr: SocketAddr, n: usize) -> Vec<Ws> {
+    async fn wave(addr: SocketAddr, n: usize) -> Vec<AsyncWs> {
         let started = Instant::now();
         let retries = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(connect_retrying(addr, retries.clone()))).collect();
@@ -426,7 +408,7 @@ mod storm {
         clients
     }
 
-    async fn connect_retrying(addr: SocketAddr, retries: Arc<AtomicUsize>) -> Ws {
+    async fn connect_retrying(addr: SocketAddr, retries: Arc<AtomicUsize>) -> AsyncWs {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             match tokio::time::timeout(Duration::from_secs(30), connect(addr)).await {
@@ -447,32 +429,22 @@ mod storm {
         h.finish() % 200
     }
 
-    async fn connect(addr: SocketAddr) -> Result<Ws, Box<dyn std::error::Error + Send + Sync>> {
+    async fn connect(addr: SocketAddr) -> Result<AsyncWs, Error> {
         let stream = TcpStream::connect(addr).await?;
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         let mut config = WebSocketConfig::default();
         config.read_buffer_size = 4096;
         config.write_buffer_size = 0;
         let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
-        let open = next_text(&mut ws).await?;
+        let open = next_text(&mut ws, |_| true).await?;
         if !open.starts_with('0') {
             return Err(format!("not an open packet: {open}").into());
         }
         ws.send(Message::text("40")).await?;
-        let answer = next_text(&mut ws).await?;
+        let answer = next_text(&mut ws, |_| true).await?;
         if !answer.starts_with("40{") {
             return Err(format!("not a CONNECT answer: {answer}").into());
         }
         Ok(ws)
-    }
-
-    async fn next_text(ws: &mut Ws) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-        loop {
-            match ws.next().await.ok_or("closed")?? {
-                Message::Text(t) => return Ok(t.to_string()),
-                Message::Close(_) => return Err("closed".into()),
-                _ => {}
-            }
-        }
     }
 }

@@ -1,15 +1,16 @@
 //! The Rust API driven by a plain Engine.IO-over-WebSocket client: lifecycle,
 //! emits from other threads, acks with timeouts, guards and limits.
 
+mod common;
+
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use tungstenite::{stream::MaybeTlsStream, Message, WebSocket};
+use common::{read_text, read_to_close, tcp, wait_for, Client};
+use tungstenite::Message;
 use wshub::{AckError, ConnectRefusal, DisconnectReason, Hub, Payload};
-
-type Client = WebSocket<MaybeTlsStream<TcpStream>>;
 
 fn hub() -> Hub {
     Hub::builder().port(0).worker_threads(1).build().unwrap()
@@ -20,7 +21,7 @@ fn hub() -> Hub {
 fn connect(addr: SocketAddr, ns: &str, auth: &str) -> (Client, Result<String, String>) {
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
     let (mut ws, _) = tungstenite::connect(url).unwrap();
-    ws.get_mut().get_mut_tcp().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    tcp(&mut ws).set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let open = read_text(&mut ws);
     assert!(open.starts_with("0{\"sid\""), "{open}");
     let prefix = if ns == "/" { String::new() } else { format!("{ns},") };
@@ -34,29 +35,6 @@ fn connect(addr: SocketAddr, ns: &str, auth: &str) -> (Client, Result<String, St
         Err(v["message"].as_str().unwrap().to_string())
     };
     (ws, result)
-}
-
-trait TcpAccess {
-    fn get_mut_tcp(&mut self) -> &mut TcpStream;
-}
-impl TcpAccess for MaybeTlsStream<TcpStream> {
-    fn get_mut_tcp(&mut self) -> &mut TcpStream {
-        match self {
-            MaybeTlsStream::Plain(s) => s,
-            _ => unreachable!("plain TCP only"),
-        }
-    }
-}
-
-/// Reads the next text frame that is not a ping (answering pings).
-fn read_text(ws: &mut Client) -> String {
-    loop {
-        match ws.read().unwrap() {
-            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).unwrap(),
-            Message::Text(t) => return t.to_string(),
-            _ => {}
-        }
-    }
 }
 
 #[test]
@@ -239,21 +217,15 @@ fn stop_with_many_clients_connected_detaches_every_socket() {
 
 mod limits {
     use super::*;
-    use std::io::{Read, Write};
-
-    /// Reads until the server closes; returns what it sent.
-    fn read_to_close(stream: &mut TcpStream) -> String {
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut out = Vec::new();
-        let _ = stream.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    }
+    use common::raw_http;
+    use std::io::Write;
 
     #[test]
     fn a_client_that_trickles_its_headers_gets_408_and_others_are_served() {
         let hub = Hub::builder().port(0).worker_threads(1).http_timeout(Duration::from_millis(300)).build().unwrap();
         let addr = hub.start().unwrap();
         let mut slow = TcpStream::connect(addr).unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let started = std::time::Instant::now();
         let trickle = std::thread::spawn(move || {
             for b in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1" {
@@ -324,9 +296,8 @@ mod limits {
         let (_a, a) = connect(addr, "/", "");
         let (b_ws, b) = connect(addr, "/", "");
         assert!(a.is_ok() && b.is_ok());
-        let mut third = TcpStream::connect(addr).unwrap();
-        let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(read_to_close(&mut third), "", "the third connection is closed without an answer");
+        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(raw_http(addr, request), "", "the third connection is closed without an answer");
         drop(b_ws);
         std::thread::sleep(Duration::from_millis(200));
         let (_c, c) = connect(addr, "/", "");
@@ -376,10 +347,7 @@ mod limits {
         // Up to 200 MB at a reader that reads nothing: the byte bound cuts it off.
         let sent = (0..2000).take_while(|_| slow.emit("big", &big).is_ok()).count();
         assert!(sent < 2000, "the queue kept growing: {sent} frames accepted");
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while reasons.lock().is_empty() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(Duration::from_secs(5), || !reasons.lock().is_empty());
         assert_eq!(*reasons.lock(), vec![(slow_id, DisconnectReason::TransportError)]);
         // The other client is unaffected.
         good.send(Message::text("2probe")).unwrap();

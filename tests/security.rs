@@ -5,33 +5,20 @@
 //! spelling, encoded slashes and backslashes, NUL bytes, absolute paths, and
 //! symlinks that point outside).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
+use common::{body_of as body, raw_http as raw, status_of as status, TempDir};
 use wshub::Hub;
 
 /// Every hostile value carries this marker; no response may contain it.
 const MARK: &str = "XSSMARK";
 
-/// Sends raw bytes and returns the whole response (the request says
-/// `Connection: close`, or the server closes after an error).
-fn raw(addr: SocketAddr, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(request).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn get(addr: SocketAddr, target: &str, headers: &str) -> String {
     raw(addr, format!("GET {target} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n").as_bytes())
-}
-
-fn status(resp: &str) -> u16 {
-    resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
 /// The response's head lines (status line included).
@@ -217,44 +204,31 @@ fn cors_echoes_only_an_exact_listed_origin_or_a_plain_one_for_star() {
 /// A temporary tree: `<tmp>/secret.txt`, `<tmp>/public/` (the static folder)
 /// with files, a symlink out to the secret, a symlinked folder out, and a
 /// symlink that stays inside.
-struct Tree {
-    dir: PathBuf,
-}
-
-impl Tree {
-    fn new() -> Tree {
-        let dir = std::env::temp_dir().join(format!("wshub-static-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let public = dir.join("public");
-        std::fs::create_dir_all(public.join("sub")).unwrap();
-        std::fs::create_dir_all(dir.join("private")).unwrap();
-        std::fs::write(dir.join("secret.txt"), "TOP SECRET").unwrap();
-        std::fs::write(dir.join("private/index.html"), "TOP SECRET page").unwrap();
-        std::fs::write(public.join("index.html"), "<p>home</p>").unwrap();
-        std::fs::write(public.join("sub/a.txt"), "a").unwrap();
-        std::fs::write(public.join("a+b.txt"), "plus").unwrap();
-        std::os::unix::fs::symlink(dir.join("secret.txt"), public.join("out.txt")).unwrap();
-        std::os::unix::fs::symlink("../secret.txt", public.join("out-relative.txt")).unwrap();
-        std::os::unix::fs::symlink(dir.join("private"), public.join("outdir")).unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", public.join("passwd")).unwrap();
-        std::os::unix::fs::symlink("sub/a.txt", public.join("inside.txt")).unwrap();
-        Tree { dir }
-    }
-}
-
-impl Drop for Tree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn tree() -> TempDir {
+    let tmp = TempDir::new("static");
+    let dir = tmp.path();
+    let public = dir.join("public");
+    std::fs::create_dir_all(public.join("sub")).unwrap();
+    std::fs::create_dir_all(dir.join("private")).unwrap();
+    std::fs::write(dir.join("secret.txt"), "TOP SECRET").unwrap();
+    std::fs::write(dir.join("private/index.html"), "TOP SECRET page").unwrap();
+    std::fs::write(public.join("index.html"), "<p>home</p>").unwrap();
+    std::fs::write(public.join("sub/a.txt"), "a").unwrap();
+    std::fs::write(public.join("a+b.txt"), "plus").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret.txt"), public.join("out.txt")).unwrap();
+    std::os::unix::fs::symlink("../secret.txt", public.join("out-relative.txt")).unwrap();
+    std::os::unix::fs::symlink(dir.join("private"), public.join("outdir")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", public.join("passwd")).unwrap();
+    std::os::unix::fs::symlink("sub/a.txt", public.join("inside.txt")).unwrap();
+    tmp
 }
 
 #[test]
 fn static_files_never_escape_their_folder() {
-    let tree = Tree::new();
-    let public = tree.dir.join("public");
+    let tree = tree();
+    let public = tree.path().join("public");
     let hub = Hub::builder().port(0).worker_threads(1).static_dir(&public).build().unwrap();
     let addr = hub.start().unwrap();
-    let body = |resp: &str| resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
 
     // What is inside is served (a symlink that stays inside too).
     for (p, want) in [("/", "<p>home</p>"), ("/sub/a.txt", "a"), ("/inside.txt", "a"), ("/a+b.txt", "plus")] {

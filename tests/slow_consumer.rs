@@ -18,15 +18,10 @@ use wshub::{DisconnectReason, Hub, Payload};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-type Reasons = Arc<Mutex<Vec<(String, DisconnectReason)>>>;
-
 /// A hub whose `ping` event acks at once, recording disconnect reasons.
 fn hub(queue_bytes: usize) -> (Hub, Reasons) {
     let hub = Hub::builder().port(0).worker_threads(2).max_queued_bytes(queue_bytes).build().unwrap();
-    hub.on("ping", |ev| ev.ack(&Payload::empty()).unwrap());
-    let reasons = Reasons::default();
-    let r = reasons.clone();
-    hub.on_disconnect(move |s, reason| r.lock().unwrap().push((s.id().to_string(), reason)));
+    let reasons = recording(&hub);
     (hub, reasons)
 }
 

@@ -4,17 +4,20 @@
 //! endpoint), refuses plain HTTP on the TLS port, and reports unreadable or
 //! invalid certificate files as a clear error at start.
 
-use std::io::{Read, Write};
+mod common;
+
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{raw_http, read_text, read_to_close, TempDir};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 use wshub::{Error, Hub};
 
 type TlsStream = StreamOwned<ClientConnection, TcpStream>;
@@ -22,26 +25,25 @@ type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 /// A temporary folder with `ca.pem`, `cert.pem` (leaf, signed by the CA)
 /// and `key.pem`; removed on drop.
 struct Certs {
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Certs {
     fn new(tag: &str) -> Certs {
-        let dir = std::env::temp_dir().join(format!("wshub-tls-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = TempDir::new(&format!("tls-{tag}"));
+        let dir = tmp.path();
         let ext = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
                    keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n";
         std::fs::write(dir.join("leaf.ext"), ext).unwrap();
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
         run(
-            &dir,
+            dir,
             &[&["req", "-x509"], &ec[..], &["-days", "2", "-keyout", "ca.key", "-out", "ca.pem"]].concat(),
             "wshub test CA",
         );
-        run(&dir, &[&["req"], &ec[..], &["-keyout", "key.pem", "-out", "leaf.csr"]].concat(), "localhost");
+        run(dir, &[&["req"], &ec[..], &["-keyout", "key.pem", "-out", "leaf.csr"]].concat(), "localhost");
         run(
-            &dir,
+            dir,
             &[
                 "x509",
                 "-req",
@@ -62,16 +64,10 @@ impl Certs {
             ],
             "",
         );
-        Certs { dir }
+        Certs { dir: tmp }
     }
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
-impl Drop for Certs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.dir.path().join(name)
     }
 }
 
@@ -115,26 +111,24 @@ fn connect_tls(addr: SocketAddr, certs: &Certs, server_name: &str) -> TlsStream 
     StreamOwned::new(conn, tcp)
 }
 
-/// One request over a fresh TLS connection; returns the whole response.
-fn https_get(addr: SocketAddr, certs: &Certs, path: &str) -> String {
-    let mut tls = connect_tls(addr, certs, "localhost");
-    write!(tls, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+/// One request over a fresh TLS connection to `server_name`; returns the
+/// whole response.
+fn https_request(addr: SocketAddr, certs: &Certs, server_name: &str, request: &str) -> String {
+    let mut tls = connect_tls(addr, certs, server_name);
+    tls.write_all(request.as_bytes()).unwrap();
     tls.flush().unwrap();
-    let mut out = Vec::new();
     // The hub closes without close_notify after `Connection: close`; what
     // arrived before is the response.
-    let _ = tls.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    read_to_close(&mut tls)
 }
 
-fn read_text(ws: &mut WebSocket<TlsStream>) -> String {
-    loop {
-        match ws.read().unwrap() {
-            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).unwrap(),
-            Message::Text(t) => return t.to_string(),
-            _ => {}
-        }
-    }
+fn https_get(addr: SocketAddr, certs: &Certs, path: &str) -> String {
+    https_request(
+        addr,
+        certs,
+        "localhost",
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    )
 }
 
 #[test]
@@ -149,11 +143,8 @@ fn https_serves_static_files_and_the_polling_handshake() {
     assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
     assert!(resp.contains("\r\n\r\n0{\"sid\":"), "{resp}");
     // The certificate also names 127.0.0.1.
-    let mut tls = connect_tls(addr, &certs, "127.0.0.1");
-    tls.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = Vec::new();
-    let _ = tls.read_to_end(&mut out);
-    assert!(out.starts_with(b"HTTP/1.1 404 "), "{}", String::from_utf8_lossy(&out));
+    let out = https_request(addr, &certs, "127.0.0.1", "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 404 "), "{}", out);
     hub.stop(Duration::from_millis(200)).unwrap();
 }
 
@@ -194,12 +185,8 @@ fn plain_http_on_the_tls_port_gets_no_http_answer_and_the_hub_goes_on() {
     let certs = Certs::new("plain");
     let hub = tls_hub(&certs);
     let addr = hub.start().unwrap();
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    tcp.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = Vec::new();
-    let _ = tcp.read_to_end(&mut out);
-    assert!(!out.starts_with(b"HTTP/"), "plain HTTP must not be served on a TLS port");
+    let out = raw_http(addr, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(!out.starts_with("HTTP/"), "plain HTTP must not be served on a TLS port");
     assert!(https_get(addr, &certs, "/hello.txt").starts_with("HTTP/1.1 200 OK\r\n"));
     hub.stop(Duration::from_millis(200)).unwrap();
 }

@@ -310,7 +310,7 @@ def main():
     proc, port = start_server()
     started = time.monotonic()
     try:
-        fuzz(port, cases, outdir, timeout=(10 if cases == [f"{s}.*" for s in SECTIONS_DEFAULT] else 90) * 60)
+        fuzz(port, cases, outdir, timeout=(90 if args.all or args.cases else 10) * 60)
         alive = proc.poll() is None
     finally:
         stop_server(proc)

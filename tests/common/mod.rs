@@ -1,15 +1,23 @@
-//! Helpers shared by the reliability tests (tests/slow_consumer.rs,
-//! tests/faults.rs, tests/churn.rs): a blocking Engine.IO-over-WebSocket
-//! client, a log capture, and the process's memory and descriptor figures.
+//! Helpers shared by the integration tests (tests/*.rs): a blocking
+//! Engine.IO-over-WebSocket client, an async one, raw HTTP requests, a
+//! recorder of disconnect reasons, a log capture, temporary folders, and the
+//! process's memory and descriptor figures.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use tungstenite::{stream::MaybeTlsStream, Message, WebSocket};
+use wshub::{DisconnectReason, Hub, Payload};
 
 pub type Client = WebSocket<MaybeTlsStream<TcpStream>>;
+/// An async client's WebSocket (tokio-tungstenite, plain TCP).
+pub type AsyncWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opens an Engine.IO WebSocket session and joins the main namespace;
 /// returns the client and its socket id.
@@ -35,7 +43,7 @@ pub fn tcp(ws: &mut Client) -> &mut TcpStream {
 }
 
 /// Reads the next text frame that is not a ping (answering pings).
-pub fn read_text(ws: &mut Client) -> String {
+pub fn read_text<S: Read + Write>(ws: &mut WebSocket<S>) -> String {
     loop {
         match ws.read().unwrap() {
             Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).unwrap(),
@@ -66,6 +74,41 @@ pub fn closed_by_server(ws: &mut Client) -> bool {
             Ok(_) => {}
         }
     }
+}
+
+/// The next text frame that is not a ping (answered) and passes `want`.
+pub async fn next_text(ws: &mut AsyncWs, want: impl Fn(&str) -> bool) -> Result<String, Error> {
+    loop {
+        match ws.next().await.ok_or("closed")?? {
+            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).await?,
+            Message::Text(t) if want(t.as_str()) => return Ok(t.to_string()),
+            Message::Close(_) => return Err("closed by the server".into()),
+            _ => {}
+        }
+    }
+}
+
+/// Disconnect reasons by socket id, in the order they came.
+pub type Reasons = Arc<Mutex<Vec<(String, DisconnectReason)>>>;
+
+/// Answers the `ping` event with an ack (for `round_trip`) and records every
+/// disconnect reason.
+pub fn recording(hub: &Hub) -> Reasons {
+    hub.on("ping", |ev| ev.ack(&Payload::empty()).unwrap());
+    let reasons = Reasons::default();
+    let r = reasons.clone();
+    hub.on_disconnect(move |s, reason| r.lock().unwrap().push((s.id().to_string(), reason)));
+    reasons
+}
+
+/// The recorded disconnect reason of socket `id`, if any.
+pub fn reason_of(reasons: &Reasons, id: &str) -> Option<DisconnectReason> {
+    reasons.lock().unwrap().iter().find(|(s, _)| s == id).map(|(_, r)| *r)
+}
+
+/// A number from the environment, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|n| n.parse().ok()).unwrap_or(default)
 }
 
 /// Waits up to `limit` for `cond`; returns whether it held.
@@ -155,24 +198,65 @@ impl std::io::Write for LogWriter {
     }
 }
 
+/// Reads until the peer closes (or the stream's read timeout passes); returns
+/// what it sent.
+pub fn read_to_close(stream: &mut impl Read) -> String {
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Sends raw bytes on a fresh connection and returns the whole response
+/// (the request says `Connection: close`, or the server closes after an
+/// error). A write the server refuses is not an error: the answer tells.
+pub fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(request);
+    read_to_close(&mut s)
+}
+
+/// The status code of a raw HTTP response (0 if there is none).
+pub fn status_of(resp: &str) -> u16 {
+    resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// The body of a raw HTTP response.
+pub fn body_of(resp: &str) -> String {
+    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
 /// One HTTP request on its own connection (`Connection: close`); returns
 /// the status and the body.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n",
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    let resp = raw_http(addr, request.as_bytes());
+    (status_of(&resp), body_of(&resp))
+}
+
+/// A temporary folder, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `<tmp>/wshub-<tag>-<pid>`, fresh.
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("wshub-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A polling client joined to the main namespace: returns its sid and socket id.

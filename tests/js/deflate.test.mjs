@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { io } from 'socket.io-client';
 import { useServer } from './server.mjs';
-import { BASE_OPTS, clientsFor, connected, waitEvent } from './helpers.mjs';
+import { BASE_OPTS, clientsFor, connected, upgraded, waitEvent } from './helpers.mjs';
 
 const srv = useServer({ env: { WSHUB_PER_MESSAGE_DEFLATE: '1' } });
 const plain = useServer(); // the default: Socket.IO without deflate
@@ -98,14 +98,14 @@ describe('permessage-deflate on the Socket.IO endpoint', () => {
       const s = io(srv.url, { ...BASE_OPTS, transports, perMessageDeflate: { threshold: 1024 } });
       t.after(() => s.disconnect());
       await connected(s);
-      if (s.io.engine.transport.name !== 'websocket') await waitEvent(s.io.engine, 'upgrade', 5000);
+      await upgraded(s);
       const ws = s.io.engine.transport.ws;
       assert.equal(ws.extensions, 'permessage-deflate');
       const sock = ws._socket;
       const [read0, written0] = [sock.bytesRead, sock.bytesWritten];
       const text = compressible();
       s.emit('echo', text, { nested: text.slice(0, 10_000) });
-      const args = await new Promise((resolve) => s.once('echo', (...a) => resolve(a)));
+      const args = await waitEvent(s, 'echo', 10_000);
       assert.deepEqual(args, [text, { nested: text.slice(0, 10_000) }]);
       const [read, written] = [sock.bytesRead - read0, sock.bytesWritten - written0];
       assert.ok(written < text.length / 5, `client to server: ${written} bytes for ${text.length}`);
@@ -113,7 +113,7 @@ describe('permessage-deflate on the Socket.IO endpoint', () => {
       // Binary attachments go through it as well.
       const bin = Buffer.from(compressible(100_000));
       s.emit('echo', bin);
-      const [back] = await new Promise((resolve) => s.once('echo', (...a) => resolve(a)));
+      const [back] = await waitEvent(s, 'echo', 10_000);
       assert.ok(Buffer.from(back).equals(bin));
     });
   }
@@ -124,7 +124,7 @@ describe('permessage-deflate on the Socket.IO endpoint', () => {
     const ws = s.io.engine.transport.ws;
     assert.equal(ws.extensions, '');
     s.emit('echo', 'x'.repeat(10_000));
-    const [back] = await new Promise((resolve) => s.once('echo', (...a) => resolve(a)));
+    const [back] = await waitEvent(s, 'echo');
     assert.equal(back.length, 10_000);
   });
 });

@@ -3,6 +3,7 @@
 // a plain HTTP helper that sends paths verbatim.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import { io, Manager } from 'socket.io-client';
 import WebSocket from 'ws';
 
@@ -126,6 +127,11 @@ export function ackAll(socket, event, ...args) {
   return new Promise((resolve, reject) => {
     socket.timeout(5000).emit(event, ...args, (err, ...res) => (err ? reject(err) : resolve(res)));
   });
+}
+
+/** Resolves once a socket.io-client socket's connection runs over WebSocket (after its upgrade, if any). */
+export async function upgraded(socket, ms = 5000) {
+  if (socket.io.engine.transport.name !== 'websocket') await waitEvent(socket.io.engine, 'upgrade', ms);
 }
 
 /** Proves a socket still works end to end. */
@@ -336,11 +342,13 @@ export class RawWs {
 
 /**
  * Plain HTTP request to 127.0.0.1 with the path sent exactly as given
- * (no URL normalisation). Resolves with { status, headers, body: Buffer }.
+ * (no URL normalisation); https trusting `ca` when one is given. Resolves
+ * with { status, headers, body: Buffer }.
  */
-export function httpRequest(port, { method = 'GET', path = '/', headers = {}, body = null, ms = 5000 } = {}) {
+export function httpRequest(port, { method = 'GET', path = '/', headers = {}, body = null, ms = 5000, ca = null } = {}) {
   return withTimeout(new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+    const opts = { host: '127.0.0.1', port, method, path, headers, agent: false, ...(ca && { ca }) };
+    const req = (ca ? https : http).request(opts, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));

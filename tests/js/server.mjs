@@ -133,14 +133,14 @@ export function startServer({ startTimeoutMs = 30_000, env = {}, tls = false } =
 }
 
 /**
- * Registers file-level before/after hooks that start one server for the
- * test file and stop it at the end. Returns a handle whose fields are filled
+ * Registers file-level before/after hooks that start one server (with
+ * startServer's `opts`) for the test file and stop it at the end. Returns a handle whose fields are filled
  * in once the server listens: { port, url, server }.
  */
 export function useServer(opts = {}) {
   const handle = { port: 0, url: '', server: null };
   before(async () => {
-    handle.server = await startServer(typeof opts === 'function' ? opts() : opts);
+    handle.server = await startServer(opts);
     handle.port = handle.server.port;
     handle.url = handle.server.url;
   }, { timeout: 40_000 });

@@ -5,27 +5,15 @@
 // clients trust only the test CA. Plain HTTP on that port gets no answer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import https from 'node:https';
 import net from 'node:net';
 import { useServer } from './server.mjs';
 import { makeTestCerts } from './certs.mjs';
-import { MODES, clientsFor, connected, connectError, ack, withTimeout, normalizeBinary } from './helpers.mjs';
+import { MODES, clientsFor, connectError, ack, httpRequest, upgraded, withTimeout, normalizeBinary } from './helpers.mjs';
 
 const certs = makeTestCerts();
 const srv = useServer({ env: { WSHUB_TLS_CERT: certs.cert, WSHUB_TLS_KEY: certs.key }, tls: true });
 
-function httpsGet(port, path, opts = {}) {
-  return withTimeout(new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path, ca: certs.ca, agent: false, ...opts }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  }), 5000, `https GET ${path}`);
-}
+const httpsGet = (port, path) => httpRequest(port, { path, ca: certs.ca });
 
 test('the server url is https', () => {
   assert.match(srv.url, /^https:\/\/127\.0\.0\.1:\d+$/);
@@ -41,8 +29,7 @@ for (const mode of MODES) {
       const back = await s.timeout(5000).emitWithAck('echo-ack', bin);
       assert.ok(normalizeBinary(back).equals(bin));
       if (mode.name === 'polling-then-upgrade') {
-        await withTimeout(new Promise((r) => (s.io.engine.transport.name === 'websocket' ? r() : s.io.engine.once('upgrade', r))),
-          5000, 'the upgrade to wss');
+        await upgraded(s);
         assert.equal(await ack(s, 'echo-ack', 'after upgrade'), 'after upgrade');
       } else {
         assert.equal(s.io.engine.transport.name, mode.opts.transports[0]);
