@@ -29,7 +29,7 @@ static void emit(const char *event, const char *json, const char *room, const ch
     wshub_target t = {NULL, &room, room ? 1 : 0, NULL, 0, except};
     wshub_emit(hub, &t, event, json, strlen(json), NULL, 0, NULL);
 }
-/* `"online":N,"users":[...]` for the people who joined; returns N. */
+/* `"users":[...],"online":N` for the people who joined; returns N. */
 static int online(char *out, size_t cap) {
     int i, n = 0;
     size_t len = (size_t)snprintf(out, cap, "\"users\":[");
@@ -48,7 +48,7 @@ static int first_arg(const wshub_event *ev, char *out, size_t cap) {
 static void on_event(void *userdata, const wshub_event *ev) {
     char arg[4096], users[8192], json[16384], *name = name_of(ev->socket_id, 0);
     (void)userdata;
-    if (strcmp(ev->name, "join") == 0 && first_arg(ev, arg, 128) && (name || (name = name_of(ev->socket_id, 1)))) {
+    if (strcmp(ev->name, "join") == 0 && first_arg(ev, arg, 128) && (name = name_of(ev->socket_id, 1))) {
         memcpy(name, arg, strlen(arg) + 1); /* arg is a JSON string, under 128 bytes */
         wshub_join(hub, "/", ev->socket_id, "people");
         int n = online(users, sizeof users), i;

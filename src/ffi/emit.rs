@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::args::{payload_from_c, wshub_bytes};
 use super::dispatcher::Dispatcher;
 use super::event::EventData;
-use super::lifecycle::wshub_t;
-use super::{fail, guard, optional_str, owned_c_string, required_str, wshub_event, wshub_status, wshub_status::*};
+use super::lifecycle::{usable, wshub_t};
+use super::{fail, optional_str, owned_c_string, required_str, run, wshub_event, wshub_status, wshub_status::*};
 use crate::{AckError, Socket, Target};
 
 /// Who an emit reaches, within one namespace. All fields may be NULL/0.
@@ -53,12 +53,6 @@ unsafe fn resolve_target(h: &wshub_t, target: *const wshub_target) -> Result<Tar
     Ok(target)
 }
 
-unsafe fn usable<'a>(hub: *mut wshub_t) -> Result<&'a wshub_t, wshub_status> {
-    let h = hub.as_ref().ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "hub is NULL"))?;
-    h.check_usable()?;
-    Ok(h)
-}
-
 unsafe fn find_socket(
     h: &wshub_t,
     name_space: *const c_char,
@@ -67,14 +61,6 @@ unsafe fn find_socket(
     let ns = optional_str(name_space, "name_space")?.unwrap_or("/");
     let id = required_str(socket_id, "socket_id")?;
     h.hub.of(ns).socket(id).ok_or_else(|| fail(WSHUB_NOT_FOUND, format!("no socket {id} in namespace {ns}")))
-}
-
-/// Runs a body that reports errors through `Result`.
-fn run(body: impl FnOnce() -> Result<(), wshub_status>) -> wshub_status {
-    guard(|| match body() {
-        Ok(()) => WSHUB_OK,
-        Err(s) => s,
-    })
 }
 
 /// Emits `event` to a target (NULL: everyone in "/"). The arguments are

@@ -7,11 +7,8 @@ use std::sync::atomic::Ordering;
 use tokio::sync::oneshot;
 
 use super::event::{c_string, EventData};
-use std::sync::Arc;
-
-use super::dispatcher::Dispatcher;
-use super::lifecycle::{wshub_free_fn, wshub_t, Userdata};
-use super::{fail, guard, optional_str, wshub_event, wshub_status, wshub_status::*};
+use super::lifecycle::{usable, wshub_free_fn, wshub_t};
+use super::{fail, guard, optional_str, run, wshub_event, wshub_status, wshub_status::*};
 use crate::{ConnectRefusal, Namespace};
 
 /// Receives an event. `event` is borrowed for the duration of the call.
@@ -52,31 +49,18 @@ pub struct wshub_connect_request {
 /// `request->request_id`, inside the callback or later from any thread.
 pub type wshub_guard_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, request: *const wshub_connect_request)>;
 
-/// What every registration needs: the namespace, the callback, its
-/// userdata (finalized at stop) and the dispatcher that will run it.
-struct Registration<F> {
-    hub: &'static wshub_t,
-    ns: Namespace,
-    cb: F,
-    ud: Arc<Userdata>,
-    dispatcher: Arc<Dispatcher>,
-}
-
-/// Checks a registration's arguments and keeps its userdata.
-unsafe fn register<F>(
+/// Checks the arguments every registration has: the hub, the namespace and
+/// the callback. The caller then checks its own, and keeps the userdata last
+/// (`keep_userdata`): a failed registration leaves the userdata to its caller.
+unsafe fn register<'a, F>(
     hub: *mut wshub_t,
     name_space: *const c_char,
     callback: Option<F>,
-    userdata: *mut c_void,
-    free_userdata: wshub_free_fn,
-) -> Result<Registration<F>, wshub_status> {
-    // 'static: the handle outlives every registration (they end at stop).
-    let Some(h) = hub.as_ref() else { return Err(fail(WSHUB_NULL_ARGUMENT, "hub is NULL")) };
-    h.check_usable()?;
+) -> Result<(&'a wshub_t, Namespace, F), wshub_status> {
+    let h = usable(hub)?;
     let ns = h.hub.of(optional_str(name_space, "name_space")?.unwrap_or("/"));
     let cb = callback.ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "callback is NULL"))?;
-    let ud = h.keep_userdata(Userdata::new(userdata, free_userdata));
-    Ok(Registration { hub: h, ns, cb, ud, dispatcher: h.dispatcher.clone() })
+    Ok((h, ns, cb))
 }
 
 /// Registers `callback` for `event` in namespace `name_space` (NULL: "/").
@@ -92,16 +76,10 @@ pub unsafe extern "C" fn wshub_on(
     userdata: *mut c_void,
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
-    guard(|| {
-        let Registration { ns, cb, ud, dispatcher, .. } =
-            match register(hub, name_space, callback, userdata, free_userdata) {
-                Ok(r) => r,
-                Err(s) => return s,
-            };
-        let event = match optional_str(event, "event") {
-            Ok(e) => e.map(str::to_string),
-            Err(s) => return s,
-        };
+    run(|| {
+        let (h, ns, cb) = register(hub, name_space, callback)?;
+        let event = optional_str(event, "event")?.map(str::to_string);
+        let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
         let handler = move |ev: crate::Event| {
             let data = EventData::new(ev.socket().id(), ev.socket().namespace(), ev.name(), ev.args(), ev.ack_id());
             let ud = ud.clone();
@@ -111,7 +89,7 @@ pub unsafe extern "C" fn wshub_on(
             Some(name) => ns.on(&name, handler),
             None => ns.on_any(handler),
         }
-        WSHUB_OK
+        Ok(())
     })
 }
 
@@ -125,18 +103,15 @@ pub unsafe extern "C" fn wshub_on_connection(
     userdata: *mut c_void,
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
-    guard(|| {
-        let Registration { ns, cb, ud, dispatcher, .. } =
-            match register(hub, name_space, callback, userdata, free_userdata) {
-                Ok(r) => r,
-                Err(s) => return s,
-            };
+    run(|| {
+        let (h, ns, cb) = register(hub, name_space, callback)?;
+        let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
         ns.on_connect(move |socket| {
             let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
             let ud = ud.clone();
             dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr()) }));
         });
-        WSHUB_OK
+        Ok(())
     })
 }
 
@@ -150,19 +125,16 @@ pub unsafe extern "C" fn wshub_on_disconnect(
     userdata: *mut c_void,
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
-    guard(|| {
-        let Registration { ns, cb, ud, dispatcher, .. } =
-            match register(hub, name_space, callback, userdata, free_userdata) {
-                Ok(r) => r,
-                Err(s) => return s,
-            };
+    run(|| {
+        let (h, ns, cb) = register(hub, name_space, callback)?;
+        let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
         ns.on_disconnect(move |socket, reason| {
             let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
             let reason = c_string(reason.as_str());
             let ud = ud.clone();
             dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr(), reason.as_ptr()) }));
         });
-        WSHUB_OK
+        Ok(())
     })
 }
 
@@ -178,12 +150,9 @@ pub unsafe extern "C" fn wshub_set_guard(
     userdata: *mut c_void,
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
-    guard(|| {
-        let Registration { hub: h, ns, cb, ud, dispatcher } =
-            match register(hub, name_space, callback, userdata, free_userdata) {
-                Ok(r) => r,
-                Err(s) => return s,
-            };
+    run(|| {
+        let (h, ns, cb) = register(hub, name_space, callback)?;
+        let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
         let pending = h.pending.clone();
         let counter = h.next_request.clone();
         ns.guard_async(move |req| {
@@ -212,7 +181,7 @@ pub unsafe extern "C" fn wshub_set_guard(
             }
             async move { rx.await.unwrap_or_else(|_| Err(ConnectRefusal::new("server shutting down"))) }
         });
-        WSHUB_OK
+        Ok(())
     })
 }
 

@@ -104,6 +104,17 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
     }
 }
 
+/// An optional string setting where "" means unset, like NULL.
+unsafe fn non_empty_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>, wshub_status> {
+    Ok(optional_str(ptr, what)?.filter(|s| !s.is_empty()))
+}
+
+/// A comma-separated list setting (NULL: `None`, keep the default), items trimmed, empty ones skipped.
+unsafe fn comma_list(ptr: *const c_char, what: &str) -> Result<Option<Vec<String>>, wshub_status> {
+    Ok(optional_str(ptr, what)?
+        .map(|list| list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()))
+}
+
 unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
     let mut cfg = Config::default();
     let host: IpAddr = match optional_str(c.host, "host")? {
@@ -119,8 +130,8 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
     }
     cfg.static_dir = optional_str(c.static_dir, "static_dir")?.map(Into::into);
     cfg.client_bundle_dir = optional_str(c.client_bundle_dir, "client_bundle_dir")?.map(Into::into);
-    if let Some(list) = optional_str(c.cors_origins, "cors_origins")? {
-        cfg.cors_origins = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    if let Some(list) = comma_list(c.cors_origins, "cors_origins")? {
+        cfg.cors_origins = list;
     }
     cfg.ping_interval = Duration::from_millis(c.ping_interval_ms.into());
     cfg.ping_timeout = Duration::from_millis(c.ping_timeout_ms.into());
@@ -133,12 +144,12 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
     cfg.allow_polling = c.allow_polling;
     cfg.allow_websocket = c.allow_websocket;
     cfg.slow_consumer = if c.drop_when_full { SlowConsumerPolicy::DropNewest } else { SlowConsumerPolicy::Disconnect };
-    cfg.tls_cert = optional_str(c.tls_cert, "tls_cert")?.filter(|p| !p.is_empty()).map(Into::into);
-    cfg.tls_key = optional_str(c.tls_key, "tls_key")?.filter(|p| !p.is_empty()).map(Into::into);
-    if let Some(list) = optional_str(c.allowed_origins, "allowed_origins")? {
-        cfg.allowed_origins = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    cfg.tls_cert = non_empty_str(c.tls_cert, "tls_cert")?.map(Into::into);
+    cfg.tls_key = non_empty_str(c.tls_key, "tls_key")?.map(Into::into);
+    if let Some(list) = comma_list(c.allowed_origins, "allowed_origins")? {
+        cfg.allowed_origins = list;
     }
-    cfg.redis_url = optional_str(c.redis_url, "redis_url")?.filter(|u| !u.is_empty()).map(String::from);
+    cfg.redis_url = non_empty_str(c.redis_url, "redis_url")?.map(String::from);
     cfg.per_message_deflate = c.per_message_deflate.then(DeflateConfig::default);
     cfg.raw_per_message_deflate = c.raw_per_message_deflate.then(DeflateConfig::default);
     cfg.validate().map_err(|e| fail(WSHUB_INVALID_CONFIG, e.to_string()))?;
@@ -195,18 +206,21 @@ pub struct wshub_t {
 }
 
 impl wshub_t {
-    pub(crate) fn check_usable(&self) -> Result<(), wshub_status> {
-        if *self.state.lock() == HubState::Stopped {
-            return Err(fail(WSHUB_STOPPED, "the hub was stopped"));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn keep_userdata(&self, ud: Userdata) -> Arc<Userdata> {
-        let ud = Arc::new(ud);
+    /// Keeps a callback's userdata until stop, which finalizes it.
+    pub(crate) fn keep_userdata(&self, ptr: *mut c_void, free: wshub_free_fn) -> Arc<Userdata> {
+        let ud = Arc::new(Userdata::new(ptr, free));
         self.userdata.lock().push(ud.clone());
         ud
     }
+}
+
+/// Borrows the handle of a call that needs a hub not yet stopped.
+pub(crate) unsafe fn usable<'a>(hub: *mut wshub_t) -> Result<&'a wshub_t, wshub_status> {
+    let h = hub.as_ref().ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "hub is NULL"))?;
+    if *h.state.lock() == HubState::Stopped {
+        return Err(fail(WSHUB_STOPPED, "the hub was stopped"));
+    }
+    Ok(h)
 }
 
 /// Creates a hub (not started). On success writes the handle to `*out`,

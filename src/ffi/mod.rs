@@ -95,6 +95,14 @@ pub(crate) fn guard(body: impl FnOnce() -> wshub_status) -> wshub_status {
     }
 }
 
+/// Runs an entry's body that reports errors through `Result`, inside the panic boundary.
+pub(crate) fn run(body: impl FnOnce() -> Result<(), wshub_status>) -> wshub_status {
+    guard(|| match body() {
+        Ok(()) => WSHUB_OK,
+        Err(s) => s,
+    })
+}
+
 /// Borrows a required C string argument as UTF-8.
 pub(crate) unsafe fn required_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, wshub_status> {
     if ptr.is_null() {

@@ -344,18 +344,15 @@ static void admin_guard(void *ud, const wshub_connect_request *req) {
     }
 }
 
-/* Runs one client that joins `nsp` with `token`; returns its last line. */
+/* Runs one client that joins `nsp` with `token` (no READY wait: a refused one never says it);
+ * writes its last line, CONNECTED or CONNECT_ERROR, to `last` and returns its exit status. */
 static int auth_client(uint16_t port, const char *nsp, const char *token, char *last, size_t cap) {
-    char cmd[256], line[256];
+    char cmd[256];
     FILE *p;
     snprintf(cmd, sizeof cmd, "node tests/c/client.mjs auth %u %s %s", (unsigned)port, nsp, token);
     p = popen(cmd, "r");
     last[0] = '\0';
-    if (!p) return -1;
-    while (fgets(line, sizeof line, p)) {
-        if (strncmp(line, "READY", 5) != 0) snprintf(last, cap, "%s", line);
-    }
-    return pclose(p);
+    return p ? finish_client(p, last, cap) : -1;
 }
 
 static void test_connect_guard(void) {

@@ -216,6 +216,22 @@ def _c_strings(items: Sequence[str]) -> Any:
     return arr
 
 
+def _c_target(namespace: Optional[str], rooms: Sequence[str] = (), except_rooms: Sequence[str] = (),
+              except_socket: Optional[str] = None) -> _ffi.wshub_target:
+    """A ``wshub_target`` (the struct keeps its strings and arrays alive: ctypes holds what a field was given)."""
+    target = _ffi.wshub_target()
+    target.name_space = _ns_b(namespace)
+    if rooms:
+        target.rooms = _c_strings(rooms)
+        target.room_count = len(rooms)
+    if except_rooms:
+        target.except_rooms = _c_strings(except_rooms)
+        target.except_count = len(except_rooms)
+    if except_socket is not None:
+        target.except_socket = except_socket.encode("utf-8")
+    return target
+
+
 class _Pending:
     """A socket whose connect handler ran (or runs) but that the hub has not created yet."""
 
@@ -817,7 +833,7 @@ class _ServerBase:
                 # socket this thread has not seen connect yet, goes below: a
                 # socket id is also a room of one).
                 payload, attachments = _codec.encode(_codec.to_args(data))
-                arr = _codec.attachment_array(attachments) if attachments else None
+                arr = _codec.attachment_array(attachments)
                 status = lib.wshub_emit_to(self._handle, _ns_b(namespace), hub_target.encode(), event.encode(),
                                            payload, len(payload), arr, len(attachments))
                 _check_unless_gone(status)
@@ -840,27 +856,15 @@ class _ServerBase:
             return
         payload, attachments = _codec.encode(_codec.to_args(data))
         arr = _codec.attachment_array(attachments)
-        eventb = event.encode("utf-8")
-        nsb = _ns_b(ns)
         skip = [self._hub_sid(s) for s in _str_list(skip_sid)]
         hub_rooms = [self._hub_sid(r) for r in rooms]
-        tgt = _ffi.wshub_target()
-        tgt.name_space = nsb
-        keep = []
-        if hub_rooms:
-            arr_rooms = _c_strings(hub_rooms)
-            keep.append(arr_rooms)
-            tgt.rooms = arr_rooms
-            tgt.room_count = len(hub_rooms)
         if len(skip) == 1:
-            tgt.except_socket = skip[0].encode("utf-8")
-        elif skip:
-            arr_skip = _c_strings(skip)  # a socket id is a room of one
-            keep.append(arr_skip)
-            tgt.except_rooms = arr_skip
-            tgt.except_count = len(skip)
+            tgt = _c_target(ns, hub_rooms, except_socket=skip[0])
+        else:
+            tgt = _c_target(ns, hub_rooms, except_rooms=skip)  # a socket id is a room of one
         emit = lib.wshub_emit_volatile if volatile else lib.wshub_emit
-        status = emit(self._handle, ctypes.byref(tgt), eventb, payload, len(payload), arr, len(attachments), None)
+        status = emit(self._handle, ctypes.byref(tgt), event.encode("utf-8"), payload, len(payload), arr,
+                      len(attachments), None)
         if status not in (Status.OK, Status.STOPPED):
             raise WshubError(status, _ffi.last_error())
 
@@ -885,13 +889,7 @@ class _ServerBase:
 
     def _sockets(self, namespace: Optional[str], room: Optional[str] = None) -> list[str]:
         """The hub ids of the sockets of a namespace (or of one room of it)."""
-        target = _ffi.wshub_target()
-        target.name_space = _ns_b(namespace)
-        arr = None
-        if room is not None:
-            arr = _c_strings([room])
-            target.rooms = arr
-            target.room_count = 1
+        target = _c_target(namespace, [] if room is None else [room])
         out = ctypes.c_void_p()
         status = lib.wshub_sockets(self._handle, ctypes.byref(target), ctypes.byref(out))
         if status == Status.STOPPED:

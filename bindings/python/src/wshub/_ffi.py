@@ -1,7 +1,7 @@
 """The ctypes mirror of include/wshub.h (the C ABI of libwshub).
 
 Every struct, callback type and function of the header is declared here with
-the same fields in the same order; tests/test_ffi_layout.py compiles the
+the same fields in the same order; tests/test_ffi.py compiles the
 header and checks sizes and offsets against these declarations. Nothing here
 knows about Socket.IO: it is the raw ABI, used by server.py/async_server.py.
 
