@@ -16,7 +16,8 @@
  *   event with wshub_event_retain / wshub_event_free). Strings the library
  *   returns are freed with wshub_string_free. A userdata pointer given with a
  *   callback is used on the dispatcher thread and finalized (free_userdata)
- *   once, when wshub_stop returns.
+ *   once, when wshub_stop returns; a registration that fails leaves it to
+ *   the caller.
  *
  * Errors
  *   Every fallible call returns a wshub_status; out-params are written only
