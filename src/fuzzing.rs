@@ -102,7 +102,6 @@ pub fn raw_text(data: &[u8]) {
 /// permessage-deflate: frames (masked or not, fragmented, control frames)
 /// and deflate streams, read until the codec ends or fails.
 pub fn websocket_deflate(data: &[u8]) {
-    use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
     static RUNTIME: once_cell::sync::Lazy<tokio::runtime::Runtime> = once_cell::sync::Lazy::new(|| {
         tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime")
@@ -112,14 +111,15 @@ pub fn websocket_deflate(data: &[u8]) {
     let params = crate::server::deflate::negotiate(offer, &cfg).expect("the default config accepts this offer");
     RUNTIME.block_on(async {
         let (mut client, server) = tokio::io::duplex(1 << 16);
-        let mut ws = crate::server::deflate::DeflateStream::new(server, Vec::new(), params, &cfg, 1 << 20);
+        let deflate = Some(crate::server::deflate::Deflate::new(params, &cfg));
+        let mut ws = crate::server::ws_stream::WsStream::new(server, Vec::new(), deflate, 1 << 20);
         let input = data.to_vec();
         let writer = async move {
             let _ = client.write_all(&input).await;
             let _ = client.shutdown().await;
             client // kept open for the codec's replies (pongs, close) until the reader ends
         };
-        let reader = async { while let Some(Ok(_)) = ws.next().await {} };
+        let reader = async { while ws.recv().await.is_ok() {} };
         let (_client, ()) = tokio::join!(writer, reader);
     });
 }

@@ -3,11 +3,14 @@
 //! upgrade between them. This module routes a request under the Engine.IO
 //! path and runs each session's heartbeat.
 
+mod heartbeat;
 pub mod packet;
 pub mod polling;
 pub mod session;
 pub mod websocket;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -16,6 +19,8 @@ use crate::server::http::{Request, Response};
 
 use crate::rawws;
 use crate::socketio::conn;
+use crate::Handshake;
+use heartbeat::Heartbeat;
 use packet::{Frame, Packet};
 use session::{EngineSession, Protocol, Transport};
 
@@ -78,15 +83,16 @@ pub fn check_query(core: &HubCore, req: &Request) -> Result<EioQuery, ErrorCode>
     Ok(EioQuery { transport, session })
 }
 
-/// Creates a session, registers it and starts its heartbeat task.
+/// Creates a session and registers it. A polling session gets a task of its
+/// own for its heartbeat and its end; a WebSocket's task does both for a
+/// session opened on it (see `websocket::serve`).
 pub fn open_session(
     core: &Arc<HubCore>,
-    req: &Request,
+    handshake: Arc<Handshake>,
     protocol: Protocol,
     transport: Transport,
 ) -> Arc<EngineSession> {
     let sid = crate::sid::generate();
-    let handshake = Arc::new(req.handshake());
     let session = EngineSession::new(
         sid.clone(),
         protocol,
@@ -109,118 +115,63 @@ pub fn open_session(
         )]);
         core.sessions.lock().insert(sid, session.clone());
     }
-    core.runtime.spawn(run_session(core.clone(), session.clone()));
+    if transport == Transport::Polling {
+        core.runtime.spawn(run_session(core.clone(), session.clone()));
+    }
     session
 }
 
-/// Owns a session's life: the heartbeat, the connect timeout, and the single
-/// cleanup when it ends.
+/// The task of a session opened by polling: its heartbeat, then its end.
 async fn run_session(core: Arc<HubCore>, session: Arc<EngineSession>) {
     if session.protocol.is_engine_io() {
-        heartbeat(&core, &session).await;
+        let cfg = &core.config;
+        let mut heartbeat = Heartbeat::new(&session, cfg);
+        while let Some(next) = heartbeat.tick(&session, cfg) {
+            tokio::select! {
+                _ = session.closed.cancelled() => break,
+                _ = tokio::time::sleep_until(next) => {}
+                _ = session.activity.notified() => heartbeat.on_activity(&session, cfg),
+            }
+        }
     }
     session.closed.cancelled().await;
-    let reason = session.close_reason();
-    if reason == DisconnectReason::TransportClose && session.transport() == Transport::Polling {
+    if session.close_reason() == DisconnectReason::TransportClose && session.transport() == Transport::Polling {
         // A polling client that sent "close" may have its last GET in flight:
         // keep the sid briefly so that GET gets its noop, not "unknown sid".
         session.noop_delivered(std::time::Duration::from_millis(200)).await;
     }
+    end_session(&core, &session);
+}
+
+/// The single cleanup of a session that closed: it leaves the registry and
+/// every socket of it is detached with the session's reason.
+pub fn end_session(core: &HubCore, session: &EngineSession) {
     if session.protocol.is_engine_io() {
         core.sessions.lock().remove(&session.sid);
     }
-    conn::detach_all(&session, reason);
+    conn::detach_all(session, session.close_reason());
 }
 
-/// Pings every `ping_interval` after the last pong and closes the session
-/// when a pong is `ping_timeout` late. As in the reference server, the first
-/// other packet received while waiting for a pong extends the wait once.
-async fn heartbeat(core: &HubCore, session: &EngineSession) {
-    let cfg = &core.config;
-    let connect_deadline = tokio::time::Instant::now() + cfg.connect_timeout;
-    let connect_pending = || !session.sio.lock().connected_once;
-    // The first ping is due ping_interval after the handshake, not after
-    // this task first ran.
-    let mut ping_at = session.opened + cfg.ping_interval;
-    loop {
-        if !wait_until(session, ping_at, connect_deadline, &connect_pending).await {
-            return;
-        }
-        session.pong_received.store(false, Ordering::Release);
-        session.push(&[Frame::PING]);
-        // The pong is due ping_timeout after the ping was due (timer
-        // rounding must not give a silent client extra time), but a ping
-        // that went out late on a busy server still leaves the client at
-        // least half of ping_timeout to answer.
-        let mut pong_deadline = (ping_at + cfg.ping_timeout).max(tokio::time::Instant::now() + cfg.ping_timeout / 2);
-        let mut extended = false;
-        loop {
-            tokio::select! {
-                _ = session.closed.cancelled() => return,
-                _ = tokio::time::sleep_until(pong_deadline) => {
-                    session.close(DisconnectReason::PingTimeout);
-                    return;
-                }
-                _ = tokio::time::sleep_until(connect_deadline), if connect_pending() => {
-                    return close_for_connect_timeout(session);
-                }
-                _ = session.activity.notified() => {
-                    if session.pong_received.load(Ordering::Acquire) {
-                        ping_at = tokio::time::Instant::now() + cfg.ping_interval;
-                        break;
-                    }
-                    if !extended {
-                        extended = true;
-                        pong_deadline = tokio::time::Instant::now() + cfg.ping_timeout;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Sleeps until `at`; false if the session closed (or timed out connecting) first.
-async fn wait_until(
-    session: &EngineSession,
-    at: tokio::time::Instant,
-    connect_deadline: tokio::time::Instant,
-    connect_pending: &impl Fn() -> bool,
-) -> bool {
-    loop {
-        tokio::select! {
-            _ = session.closed.cancelled() => return false,
-            _ = tokio::time::sleep_until(at) => return true,
-            _ = tokio::time::sleep_until(connect_deadline), if connect_pending() => {
-                close_for_connect_timeout(session);
-                return false;
-            }
-            // Packets arriving between pings need no attention here.
-            _ = session.activity.notified() => {}
-        }
-    }
-}
-
-fn close_for_connect_timeout(session: &EngineSession) {
-    tracing::debug!(sid = %session.sid, "no namespace joined before the connect timeout");
-    session.close(DisconnectReason::TransportClose);
-}
+/// A packet whose handling goes on after the call: a namespace connect
+/// running its guards. The packets after it wait for it.
+pub type Connecting = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Handles one decoded packet from either transport.
-pub async fn on_packet(
+pub fn on_packet(
     core: &Arc<HubCore>,
     session: &Arc<EngineSession>,
     packet: Packet,
-) -> Result<(), DisconnectReason> {
+) -> Result<Option<Connecting>, DisconnectReason> {
     if let Packet::Pong(_) = packet {
         session.pong_received.store(true, Ordering::Release);
     }
     session.activity.notify_one();
     match packet {
-        Packet::Pong(_) | Packet::Noop | Packet::Upgrade => Ok(()),
-        Packet::Message(text) if session.protocol.is_plain() => rawws::on_text(session, text),
-        Packet::Binary(data) if session.protocol.is_plain() => rawws::on_binary(session, data),
-        Packet::Message(text) => conn::on_text(core, session, text).await,
-        Packet::Binary(data) => conn::on_binary(session, data),
+        Packet::Pong(_) | Packet::Noop | Packet::Upgrade => Ok(None),
+        Packet::Message(text) if session.protocol.is_plain() => rawws::on_text(session, text).map(|()| None),
+        Packet::Binary(data) if session.protocol.is_plain() => rawws::on_binary(session, data).map(|()| None),
+        Packet::Message(text) => conn::on_text(core, session, text),
+        Packet::Binary(data) => conn::on_binary(session, data).map(|()| None),
         Packet::Close => {
             // A pending poll of a client that closes gets a noop, as in the reference server.
             session.send_noop();
@@ -230,7 +181,7 @@ pub async fn on_packet(
             let mut pong = String::from("3");
             pong.push_str(data.as_str());
             session.push(&[Frame::text(pong)]);
-            Ok(())
+            Ok(None)
         }
         Packet::Open => Err(DisconnectReason::ParseError),
     }

@@ -13,7 +13,7 @@ use crate::server::http::{Request, Response};
 
 pub async fn handle(core: &Arc<HubCore>, req: &Request, protocol: Protocol, query: EioQuery) -> Response {
     let Some(session) = query.session else {
-        let session = open_session(core, req, protocol, Transport::Polling);
+        let session = open_session(core, Arc::new(req.handshake()), protocol, Transport::Polling);
         if protocol.is_plain() && crate::rawws::attach(core, &session).await.is_err() {
             return ErrorCode::Forbidden.response(req, core);
         }
@@ -79,9 +79,13 @@ async fn post(core: &Arc<HubCore>, req: &Request, session: &Arc<EngineSession>) 
         }
     };
     for p in packets {
-        if let Err(reason) = on_packet(core, session, p).await {
-            session.close(reason);
-            break;
+        match on_packet(core, session, p) {
+            Ok(None) => {}
+            Ok(Some(connecting)) => connecting.await,
+            Err(reason) => {
+                session.close(reason);
+                break;
+            }
         }
     }
     Response::new(200).content_type("text/html").cors(req, &core.config).body(b"ok".to_vec())

@@ -6,8 +6,10 @@
 //! session task (heartbeat owner) tears a session down, so cleanup runs once.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -57,6 +59,9 @@ struct Outbox {
     frames: VecDeque<Frame>,
     /// Payload bytes of the queued frames.
     bytes: usize,
+    /// Whoever drains the queue (one consumer at a time: the WebSocket task
+    /// or the polling GET), woken by the next push, a close or a transport change.
+    waker: Option<Waker>,
 }
 
 impl Outbox {
@@ -75,8 +80,6 @@ pub struct EngineSession {
     pub opened: tokio::time::Instant,
     pub handshake: Arc<Handshake>,
     outbox: Mutex<Outbox>,
-    /// Wakes whoever drains the outbox (one consumer at a time).
-    wake: Notify,
     transport: AtomicU8,
     /// Cancelled when the session ends; every task of the session watches it.
     pub closed: CancellationToken,
@@ -85,7 +88,7 @@ pub struct EngineSession {
     is_closed: AtomicBool,
     reason: Mutex<Option<DisconnectReason>>,
     pub pong_received: AtomicBool,
-    /// Wakes the heartbeat when a packet arrives while it waits for a pong.
+    /// Wakes the session task's heartbeat (polling sessions) when a packet arrives.
     pub activity: Notify,
     pub poll_active: AtomicBool,
     pub post_active: AtomicBool,
@@ -121,8 +124,7 @@ impl EngineSession {
             protocol,
             opened: tokio::time::Instant::now(),
             handshake,
-            outbox: Mutex::new(Outbox { frames: VecDeque::new(), bytes: 0 }),
-            wake: Notify::new(),
+            outbox: Mutex::new(Outbox { frames: VecDeque::new(), bytes: 0, waker: None }),
             transport: AtomicU8::new(transport as u8),
             closed: CancellationToken::new(),
             is_closed: AtomicBool::new(false),
@@ -150,7 +152,7 @@ impl EngineSession {
 
     pub fn set_transport(&self, t: Transport) {
         self.transport.store(t as u8, Ordering::Release);
-        self.wake.notify_one();
+        self.wake();
     }
 
     pub fn is_closed(&self) -> bool {
@@ -173,7 +175,7 @@ impl EngineSession {
         if self.is_closed() {
             return false;
         }
-        {
+        let waker = {
             let mut out = self.outbox.lock();
             let size: usize = frames.iter().map(Frame::len).sum();
             // An empty queue always takes one packet, however large (it is
@@ -194,16 +196,39 @@ impl EngineSession {
             }
             out.frames.extend(frames.iter().cloned());
             out.bytes += size;
+            out.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
-        self.wake.notify_one();
         true
     }
 
-    /// Takes every queued frame (the WebSocket writer sends them in one write).
-    pub fn drain_into(&self, buf: &mut Vec<Frame>) {
+    /// Wakes the consumer of the queue, if one waits.
+    fn wake(&self) {
+        let waker = self.outbox.lock().waker.take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Takes every queued frame (the WebSocket task sends them in one
+    /// write), or, when none is queued, registers `cx` to be woken by the
+    /// next push. The queue's buffer goes with the frames: an idle session keeps none.
+    pub fn take_frames(&self, cx: &Context<'_>) -> Option<VecDeque<Frame>> {
         let mut out = self.outbox.lock();
+        if out.frames.is_empty() {
+            register(&mut out.waker, cx);
+            return None;
+        }
         out.bytes = 0;
-        buf.extend(out.frames.drain(..));
+        Some(std::mem::take(&mut out.frames))
+    }
+
+    /// Registers `cx` to be woken by the next push or a close (a writer
+    /// that cannot take frames now, its socket being full).
+    pub fn watch(&self, cx: &Context<'_>) {
+        register(&mut self.outbox.lock().waker, cx);
     }
 
     /// Takes what one polling response carries.
@@ -230,7 +255,7 @@ impl EngineSession {
     /// client can finish an upgrade.
     pub fn send_noop(&self) {
         self.noop_pending.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.wake();
     }
 
     pub fn noop_pending(&self) -> bool {
@@ -249,12 +274,25 @@ impl EngineSession {
         let _ = tokio::time::timeout(limit, taken).await;
     }
 
-    /// Waits until there may be something to send, or the session closed.
+    /// Waits until there may be something to send, a noop is owed, the
+    /// transport changed or the session closed.
     pub async fn wait_for_frames(&self) {
-        tokio::select! {
-            _ = self.wake.notified() => {}
-            _ = self.closed.cancelled() => {}
-        }
+        let transport = self.transport();
+        poll_fn(|cx| {
+            {
+                let mut out = self.outbox.lock();
+                if !out.frames.is_empty() {
+                    return Poll::Ready(());
+                }
+                register(&mut out.waker, cx);
+            }
+            // Checked after registering: a change made meanwhile also woke us.
+            if self.is_closed() || self.noop_pending() || self.transport() != transport {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Marks the session closed with a reason (the first reason wins).
@@ -268,10 +306,18 @@ impl EngineSession {
         }
         self.is_closed.store(true, Ordering::Release);
         self.closed.cancel();
-        self.wake.notify_one();
+        self.wake();
     }
 
     pub fn close_reason(&self) -> DisconnectReason {
         self.reason.lock().unwrap_or(DisconnectReason::TransportClose)
+    }
+}
+
+/// Keeps `cx`'s waker in `slot` (no clone when it is already there).
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
     }
 }

@@ -1,114 +1,228 @@
-//! The WebSocket transport: a reader that decodes and dispatches in order,
-//! and a writer that drains the session's queue and sends every queued frame
-//! in one flush (one write for many frames).
+//! The WebSocket transport: one task per connection reads and dispatches in
+//! order, writes every queued frame in one write, and keeps the heartbeat of
+//! a session opened on it. One task, not a reader and a writer joined: a
+//! broadcast wakes it once, and an idle connection keeps one small future.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::Message;
+use tungstenite::{Error, Message};
 
+use super::heartbeat::Heartbeat;
 use super::packet::{self, Frame, Packet};
 use super::session::{EngineSession, Protocol, Transport};
+use super::{end_session, Connecting};
 use crate::hub::{DisconnectReason, HubCore};
+use crate::rawws;
+use crate::server::ws_stream::{FrameWriter, WsStream};
+use crate::server::Stream;
 
-/// A WebSocket as the transports use it: tokio-tungstenite's
-/// `WebSocketStream`, or, when permessage-deflate was negotiated,
-/// `server::deflate::DeflateStream`. Each gets its own copy of the code
-/// (generics), so the plain one pays nothing for the other.
-pub trait WsConn:
-    Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin + Send
-{
-}
-impl<T> WsConn for T where
-    T: Stream<Item = Result<Message, tungstenite::Error>> + Sink<Message, Error = tungstenite::Error> + Unpin + Send
-{
+/// Batches written per poll before the task yields to others.
+const WRITES_PER_POLL: usize = 8;
+
+/// Serves a session opened on this WebSocket, from its first packet to its
+/// end: this task is the session's owner (heartbeat and cleanup).
+pub async fn serve<S: Stream>(core: Arc<HubCore>, mut ws: WsStream<S>, session: Arc<EngineSession>) {
+    if session.protocol.is_plain() {
+        // Boxed: the guards' state must not enlarge the task of every idle connection.
+        if let Err(refusal) = Box::pin(rawws::attach(&core, &session)).await {
+            // A raw client reads why it was refused; a plain Engine.IO one gets a bare close.
+            match session.protocol {
+                Protocol::Raw => ws.close(Some(CloseCode::Policy), &refusal.message).await,
+                _ => ws.close(None, "").await,
+            }
+            end_session(&core, &session);
+            return;
+        }
+    }
+    run(&core, &mut ws, &session, true).await;
 }
 
-/// Runs a session over a WebSocket until either side closes it.
-pub async fn run<W: WsConn>(core: Arc<HubCore>, ws: W, session: Arc<EngineSession>) {
-    let (mut sink, mut stream) = ws.split();
-    // Text that is not UTF-8 closes with 1007, other protocol errors with 1002 (RFC 6455 7.4.1).
-    let invalid_utf8 = AtomicBool::new(false);
-    let reader = async {
+/// The upgrade of a polling session: `2probe` → `3probe`, the polling side
+/// gets a noop, then `5` hands the session over to this WebSocket. The
+/// session task keeps the heartbeat and the cleanup.
+pub async fn upgrade<S: Stream>(core: Arc<HubCore>, mut ws: WsStream<S>, session: Arc<EngineSession>) {
+    // Boxed: the probe's state is needed once, not while the connection idles.
+    if !Box::pin(probe(&core, &mut ws, &session)).await {
+        if session.transport() == Transport::Upgrading {
+            session.set_transport(Transport::Polling);
+        }
+        ws.close(None, "").await;
+        return;
+    }
+    session.set_transport(Transport::WebSocket);
+    run(&core, &mut ws, &session, false).await;
+}
+
+/// True once the client finished the upgrade within `upgrade_timeout`.
+async fn probe<S: Stream>(core: &HubCore, ws: &mut WsStream<S>, session: &EngineSession) -> bool {
+    let exchange = async {
         loop {
-            let msg = tokio::select! {
-                _ = session.closed.cancelled() => break,
-                msg = stream.next() => msg,
-            };
-            let result = match msg {
-                None => Err(DisconnectReason::TransportClose),
-                Some(Err(e)) => {
-                    tracing::debug!(sid = %session.sid, error = %e, "websocket read failed");
-                    invalid_utf8.store(matches!(e, tungstenite::Error::Utf8(_)), Ordering::Relaxed);
-                    Err(close_reason_for(&e))
+            match ws.recv().await {
+                Ok(Message::Text(t)) if t.as_str() == "2probe" => {
+                    ws.send_text("3probe").await.ok()?;
+                    session.set_transport(Transport::Upgrading);
+                    session.send_noop();
                 }
-                Some(Ok(msg)) => on_message(&core, &session, msg).await,
-            };
-            if let Err(reason) = result {
-                session.close(reason);
+                Ok(Message::Text(t)) if t.as_str() == "5" => {
+                    return (session.transport() == Transport::Upgrading).then_some(());
+                }
+                _ => return None,
+            }
+        }
+    };
+    tokio::select! {
+        r = tokio::time::timeout(core.config.upgrade_timeout, exchange) => matches!(r, Ok(Some(()))),
+        _ = session.closed.cancelled() => false,
+    }
+}
+
+/// Runs a session over a WebSocket until either side closes it; with
+/// `owner`, this task also keeps the session's heartbeat and ends it.
+async fn run<S: Stream>(core: &Arc<HubCore>, ws: &mut WsStream<S>, session: &Arc<EngineSession>, owner: bool) {
+    let cfg = &core.config;
+    let mut heartbeat = (owner && session.protocol.is_engine_io()).then(|| Heartbeat::new(session, cfg));
+    // Due at once: the first tick says when the heartbeat is next due.
+    let timer = tokio::time::sleep_until(session.opened);
+    tokio::pin!(timer);
+    let mut connecting: Option<Connecting> = None;
+    // Text that is not UTF-8 closes with 1007, other protocol errors with 1002 (RFC 6455 7.4.1).
+    let mut invalid_utf8 = false;
+    poll_fn(|cx| {
+        loop {
+            // Packets are handled in order: while a namespace connect runs
+            // its guards, the next ones wait in the socket.
+            if let Some(c) = connecting.as_mut() {
+                if c.as_mut().poll(cx).is_pending() {
+                    break;
+                }
+                connecting = None;
+            }
+            if session.is_closed() {
                 break;
             }
-        }
-    };
-    let writer = async {
-        let mut batch = Vec::with_capacity(8);
-        loop {
-            session.drain_into(&mut batch);
-            if batch.is_empty() {
-                if session.is_closed() {
+            let mut seen = false;
+            let read = ws.poll_read(cx, |msg| {
+                seen = true;
+                match on_message(core, session, msg) {
+                    Ok(None) => ControlFlow::Continue(()),
+                    Ok(Some(c)) => {
+                        connecting = Some(c);
+                        ControlFlow::Break(())
+                    }
+                    Err(reason) => {
+                        session.close(reason);
+                        ControlFlow::Break(())
+                    }
+                }
+            });
+            if let (true, Some(hb)) = (seen, heartbeat.as_mut()) {
+                hb.on_activity(session, cfg);
+            }
+            match read {
+                Poll::Ready(Ok(())) => continue, // stopped for a connect, or the session closed
+                Poll::Ready(Err(e)) => {
+                    if !matches!(e, Error::ConnectionClosed) {
+                        tracing::debug!(sid = %session.sid, error = %e, "websocket read failed");
+                    }
+                    invalid_utf8 = matches!(e, Error::Utf8(_));
+                    session.close(close_reason_for(&e));
                     break;
                 }
-                session.wait_for_frames().await;
-                continue;
-            }
-            let mut failed = false;
-            for frame in batch.drain(..) {
-                if sink.feed(to_message(frame)).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            if failed || sink.flush().await.is_err() {
-                batch.clear();
-                session.close(DisconnectReason::TransportError);
-                return;
+                Poll::Pending => break,
             }
         }
-        let code = match session.close_reason() {
-            DisconnectReason::ParseError if invalid_utf8.load(Ordering::Relaxed) => CloseCode::Invalid,
-            DisconnectReason::ParseError => CloseCode::Protocol,
-            DisconnectReason::TransportError => CloseCode::Size,
-            DisconnectReason::ServerShuttingDown => CloseCode::Away,
-            _ => CloseCode::Normal,
-        };
-        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
-        let _ = sink.close().await;
+        if let Some(hb) = heartbeat.as_mut() {
+            while timer.as_mut().poll(cx).is_ready() {
+                match hb.tick(session, cfg) {
+                    Some(next) => timer.as_mut().reset(next),
+                    None => {
+                        heartbeat = None; // it closed the session
+                        break;
+                    }
+                }
+            }
+        }
+        if write_queued(cx, ws, session).is_err() {
+            session.close(DisconnectReason::TransportError);
+        }
+        if session.is_closed() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    // What was queued before the close still goes out (a disconnect packet,
+    // a connect error), then the close frame; a client that does not read
+    // gets ping_timeout for it.
+    let rest = poll_fn(|cx| Poll::Ready(session.take_frames(cx))).await;
+    if let Some(frames) = rest {
+        let _ = poll_fn(|cx| Poll::Ready(ws.send(cx, |w| write_frames(w, &frames)))).await;
+    }
+    if owner {
+        // Now, not after the close below: a client that does not read must
+        // not hold back the disconnect handlers.
+        end_session(core, session);
+    }
+    let code = match session.close_reason() {
+        DisconnectReason::ParseError if invalid_utf8 => CloseCode::Invalid,
+        DisconnectReason::ParseError => CloseCode::Protocol,
+        DisconnectReason::TransportError => CloseCode::Size,
+        DisconnectReason::ServerShuttingDown => CloseCode::Away,
+        _ => CloseCode::Normal,
     };
-    tokio::join!(reader, writer);
+    let _ = tokio::time::timeout(cfg.ping_timeout, ws.close(Some(code), "")).await;
 }
 
-fn close_reason_for(e: &tungstenite::Error) -> DisconnectReason {
+/// Sends what the session queued, a batch per write, until the queue is
+/// empty (the session will wake this task for more) or the socket is full
+/// (its readiness will).
+fn write_queued<S: Stream>(cx: &mut Context<'_>, ws: &mut WsStream<S>, session: &EngineSession) -> Result<(), Error> {
+    for _ in 0..WRITES_PER_POLL {
+        if let Poll::Ready(Err(e)) = ws.poll_flush(cx) {
+            return Err(e.into());
+        }
+        if ws.has_pending_output() {
+            session.watch(cx); // a close must still wake this task
+            return Ok(());
+        }
+        let Some(frames) = session.take_frames(cx) else { return Ok(()) };
+        ws.send(cx, |w| write_frames(w, &frames))?;
+    }
+    cx.waker().wake_by_ref(); // more keeps coming: yield, then go on
+    Ok(())
+}
+
+fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Frame>) {
+    for frame in frames {
+        match frame {
+            Frame::Text(t) => w.text(t),
+            Frame::Binary(b) => w.binary(b),
+        }
+    }
+}
+
+fn close_reason_for(e: &Error) -> DisconnectReason {
     match e {
-        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => DisconnectReason::TransportClose,
-        tungstenite::Error::Io(_) => DisconnectReason::TransportClose,
-        tungstenite::Error::Capacity(_) => DisconnectReason::TransportError,
+        Error::ConnectionClosed | Error::AlreadyClosed => DisconnectReason::TransportClose,
+        Error::Io(_) => DisconnectReason::TransportClose,
+        Error::Capacity(_) => DisconnectReason::TransportError,
         _ => DisconnectReason::ParseError,
     }
 }
 
-fn to_message(frame: Frame) -> Message {
-    match frame {
-        Frame::Text(t) => Message::Text(t),
-        Frame::Binary(b) => Message::Binary(b),
-    }
-}
-
-async fn on_message(core: &Arc<HubCore>, session: &Arc<EngineSession>, msg: Message) -> Result<(), DisconnectReason> {
+fn on_message(
+    core: &Arc<HubCore>,
+    session: &Arc<EngineSession>,
+    msg: Message,
+) -> Result<Option<Connecting>, DisconnectReason> {
     if session.protocol == Protocol::Raw {
-        return crate::rawws::on_message(session, msg);
+        return rawws::on_message(session, msg).map(|()| None);
     }
     let packet = match msg {
         Message::Text(text) => packet::decode_text(text).map_err(|e| {
@@ -117,42 +231,7 @@ async fn on_message(core: &Arc<HubCore>, session: &Arc<EngineSession>, msg: Mess
         })?,
         Message::Binary(data) => Packet::Binary(data),
         Message::Close(_) => return Err(DisconnectReason::TransportClose),
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(None),
     };
-    super::on_packet(core, session, packet).await
-}
-
-/// The upgrade of a polling session: `2probe` → `3probe`, the polling side
-/// gets a noop, then `5` hands the session over to this WebSocket.
-pub async fn upgrade<W: WsConn>(core: Arc<HubCore>, mut ws: W, session: Arc<EngineSession>) {
-    let timeout = core.config.upgrade_timeout;
-    let probe = async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(t))) if t.as_str() == "2probe" => {
-                    ws.send(Message::Text("3probe".into())).await.ok()?;
-                    session.set_transport(Transport::Upgrading);
-                    session.send_noop();
-                }
-                Some(Ok(Message::Text(t))) if t.as_str() == "5" => {
-                    return (session.transport() == Transport::Upgrading).then_some(());
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                _ => return None,
-            }
-        }
-    };
-    let done = tokio::select! {
-        r = tokio::time::timeout(timeout, probe) => matches!(r, Ok(Some(()))),
-        _ = session.closed.cancelled() => false,
-    };
-    if !done {
-        if session.transport() == Transport::Upgrading {
-            session.set_transport(Transport::Polling);
-        }
-        let _ = ws.send(Message::Close(None)).await;
-        return;
-    }
-    session.set_transport(Transport::WebSocket);
-    run(core, ws, session).await;
+    super::on_packet(core, session, packet)
 }

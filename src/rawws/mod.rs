@@ -12,28 +12,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, Utf8Bytes};
 
 use crate::engineio::packet::Frame;
 use crate::engineio::session::{EngineSession, Protocol};
-use crate::engineio::websocket;
 use crate::hub::{ConnectRefusal, DisconnectReason, Event, HubCore, Socket};
 use crate::payload::Payload;
 use crate::socketio::conn::join_namespace;
 use crate::socketio::packet::{push_event_array, push_json_string};
-
-/// Serves one client of the raw WebSocket endpoint.
-pub async fn serve<W: websocket::WsConn>(core: &Arc<HubCore>, mut ws: W, session: Arc<EngineSession>) {
-    if let Err(refusal) = attach(core, &session).await {
-        use futures_util::SinkExt;
-        let frame = CloseFrame { code: CloseCode::Policy, reason: refusal.message.into() };
-        let _ = ws.send(Message::Close(Some(frame))).await;
-        return;
-    }
-    websocket::run(core.clone(), ws, session).await;
-}
 
 /// Runs the main namespace's guards for a plain client and makes it a
 /// socket of that namespace. A refused session is closed.

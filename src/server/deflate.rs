@@ -1,29 +1,17 @@
 //! permessage-deflate (RFC 7692): the negotiation of the extension in the
-//! upgrade, and a WebSocket frame codec that carries it.
-//!
-//! tungstenite has no extension support (it fails a connection on a frame
-//! with RSV1 set), so a connection that negotiated deflate runs on
-//! [`DeflateStream`] instead: the framing of RFC 6455 (masking, fragments,
-//! control frames, the closing handshake, limits) plus raw deflate with sync
-//! flushes, the `00 00 ff ff` tail stripped on send and put back on receive,
-//! and the compression context kept across messages unless either side asked
-//! for no context takeover. It speaks tungstenite's `Message` both ways, so
-//! the transports run on it unchanged. A connection that did not negotiate
-//! deflate never touches this module: it keeps tungstenite's stream.
+//! upgrade, and the compression state of a connection that negotiated it:
+//! raw deflate with sync flushes, the `00 00 ff ff` tail stripped on send and
+//! put back on receive, and the compression context kept across messages
+//! unless either side asked for no context takeover. The framing around it
+//! (RSV1, fragments, limits) is [`super::ws_stream`]'s.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
 
-use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
-use futures_util::{Sink, Stream};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tungstenite::error::{CapacityError, ProtocolError};
-use tungstenite::protocol::frame::coding::{CloseCode, Data};
-use tungstenite::protocol::CloseFrame;
-use tungstenite::{Error, Message, Utf8Bytes};
+use tungstenite::error::CapacityError;
+use tungstenite::Error;
 
+use super::ws_stream::push_frame;
 use crate::config::DeflateConfig;
 
 /// What the server and the client agreed on for one connection.
@@ -141,108 +129,44 @@ fn accept(offer: &Offer, cfg: &DeflateConfig) -> Option<Negotiated> {
     })
 }
 
-/// Pending output above which `poll_ready` writes before taking more.
-const WRITE_HIGH_WATER: usize = 128 * 1024;
 /// The tail of a sync flush, stripped from each compressed message.
 const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
+/// A compression buffer larger than this is given back after the message.
+const KEEP_SCRATCH: usize = 512 * 1024;
 
-/// The message being reassembled from its frames.
-struct Partial {
-    text: bool,
-    compressed: bool,
-    /// Payload bytes received on the wire for this message.
-    wire_len: usize,
-    /// The sender ended its deflate stream (a final block): the rest is not data.
-    ended: bool,
-}
-
-/// A server-side WebSocket over `S` with permessage-deflate: a
-/// `Stream` of received messages and a `Sink` of messages to send, like
-/// tokio-tungstenite's `WebSocketStream`.
-pub struct DeflateStream<S> {
-    io: S,
-    rd: BytesMut,
-    wr: Vec<u8>,
-    /// How much of `wr` is written.
-    wr_pos: usize,
-    partial: Option<Partial>,
-    /// The message being reassembled (inflated, for a compressed one).
-    msg: Vec<u8>,
-    /// Created on the first compressed message in either direction.
-    inflate: Option<Decompress>,
-    deflate: Option<Compress>,
-    scratch: Vec<u8>,
+/// The compression state of one connection that negotiated
+/// permessage-deflate; [`super::ws_stream::WsStream`] holds it boxed.
+pub struct Deflate {
     params: Negotiated,
     threshold: usize,
     level: u32,
-    max_payload: usize,
-    received_close: bool,
-    sent_close: bool,
+    /// Created on the first compressed message in each direction.
+    inflate: Option<Decompress>,
+    deflate: Option<Compress>,
+    scratch: Vec<u8>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> DeflateStream<S> {
-    /// A stream whose upgrade response was sent; `leftover` holds bytes read past the request head.
-    pub fn new(io: S, leftover: Vec<u8>, params: Negotiated, cfg: &DeflateConfig, max_payload: usize) -> Self {
-        DeflateStream {
-            io,
-            rd: BytesMut::from(&leftover[..]),
-            wr: Vec::new(),
-            wr_pos: 0,
-            partial: None,
-            msg: Vec::new(),
-            inflate: None,
-            deflate: None,
-            scratch: Vec::new(),
+impl Deflate {
+    pub fn new(params: Negotiated, cfg: &DeflateConfig) -> Box<Deflate> {
+        Box::new(Deflate {
             params,
             threshold: cfg.threshold,
             level: cfg.level,
-            max_payload,
-            received_close: false,
-            sent_close: false,
-        }
+            inflate: None,
+            deflate: None,
+            scratch: Vec::new(),
+        })
     }
 
-    /// Writes what is pending; `Ready(Ok)` once all of it is written.
-    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.wr_pos < self.wr.len() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.wr[self.wr_pos..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.wr_pos += n;
-        }
-        self.wr_pos = 0;
-        self.wr.clear();
-        if self.wr.capacity() > 4 * WRITE_HIGH_WATER {
-            self.wr = Vec::new(); // give back what a burst needed
-        }
-        Poll::Ready(Ok(()))
+    /// The value of the upgrade response's `Sec-WebSocket-Extensions` header.
+    pub fn response_header(&self) -> String {
+        self.params.response_header()
     }
 
-    fn push_frame(&mut self, first_byte: u8, payload: &[u8]) {
-        push_header(&mut self.wr, first_byte, payload.len());
-        self.wr.extend_from_slice(payload);
-    }
-
-    fn push_close(&mut self, frame: Option<&CloseFrame>) {
-        if self.sent_close {
-            return;
-        }
-        self.sent_close = true;
-        let mut payload = Vec::new();
-        if let Some(f) = frame {
-            payload.extend_from_slice(&u16::from(f.code).to_be_bytes());
-            payload.extend_from_slice(f.reason.as_bytes());
-        }
-        self.push_frame(0x88, &payload);
-    }
-
-    fn push_data(&mut self, opcode: u8, data: &[u8]) -> Result<(), Error> {
-        if self.sent_close {
-            return Ok(()); // the peer closed: what is still queued goes nowhere
-        }
+    /// Appends one data message as a frame to `out`, compressed (RSV1) when it reaches the threshold.
+    pub(crate) fn push_message(&mut self, out: &mut Vec<u8>, opcode: u8, data: &[u8]) -> Result<(), Error> {
         if data.len() < self.threshold {
-            self.push_frame(0x80 | opcode, data);
+            push_frame(out, 0x80 | opcode, data);
             return Ok(());
         }
         let (level, bits) = (self.level, self.params.server_max_window_bits);
@@ -253,192 +177,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> DeflateStream<S> {
         if self.params.server_no_context_takeover {
             c.reset();
         }
-        push_header(&mut self.wr, 0xC0 | opcode, self.scratch.len());
-        self.wr.extend_from_slice(&self.scratch);
-        if self.scratch.capacity() > 4 * WRITE_HIGH_WATER {
+        push_frame(out, 0xC0 | opcode, &self.scratch);
+        if self.scratch.capacity() > KEEP_SCRATCH {
             self.scratch = Vec::new();
         }
         Ok(())
     }
 
-    /// Reads until one frame is whole, and handles it: `Ok(Some)` for a
-    /// message to return, `Ok(None)` for a frame that completed none.
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Message>, Error>> {
-        loop {
-            match self.parse_header()? {
-                Some((header_len, len)) if self.rd.len() >= header_len + len => {
-                    let mut frame = self.rd.split_to(header_len + len);
-                    let payload = frame.split_off(header_len);
-                    return Poll::Ready(self.on_frame(&frame, payload));
-                }
-                Some((header_len, len)) => self.rd.reserve(header_len + len - self.rd.len()),
-                None => self.rd.reserve(4096),
+    /// Inflates one received fragment of a compressed message onto `msg`
+    /// (`ended`: the sender closed its deflate stream, the rest is not data).
+    pub(crate) fn inflate_fragment(
+        &mut self,
+        payload: &[u8],
+        fin: bool,
+        ended: &mut bool,
+        msg: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<(), Error> {
+        let bits = self.params.client_max_window_bits.max(9);
+        let d = self.inflate.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        if !*ended {
+            *ended = inflate_into(d, payload, msg, max)?;
+        }
+        if fin {
+            if !*ended {
+                inflate_into(d, &TAIL, msg, max)?;
             }
-            let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rd))?;
-            if n == 0 {
-                return Poll::Ready(Err(Error::ConnectionClosed));
+            if self.params.client_no_context_takeover {
+                d.reset(false);
             }
         }
-    }
-
-    /// The length of the next frame's header and payload once its header is
-    /// whole, checked against the protocol and the size limits.
-    fn parse_header(&self) -> Result<Option<(usize, usize)>, Error> {
-        let b = &self.rd[..];
-        if b.len() < 2 {
-            return Ok(None);
-        }
-        let (fin, rsv1, opcode) = (b[0] & 0x80 != 0, b[0] & 0x40 != 0, b[0] & 0x0f);
-        if b[0] & 0x30 != 0 {
-            return Err(ProtocolError::NonZeroReservedBits.into());
-        }
-        if b[1] & 0x80 == 0 {
-            return Err(ProtocolError::UnmaskedFrameFromClient.into());
-        }
-        let (len, header_len) = match b[1] & 0x7f {
-            126 if b.len() < 4 => return Ok(None),
-            126 => (u16::from_be_bytes([b[2], b[3]]) as u64, 8),
-            127 if b.len() < 10 => return Ok(None),
-            127 => (u64::from_be_bytes(b[2..10].try_into().expect("8 bytes")), 14),
-            n => (n as u64, 6),
-        };
-        if opcode & 0x08 != 0 {
-            if !fin {
-                return Err(ProtocolError::FragmentedControlFrame.into());
-            }
-            if len > 125 {
-                return Err(ProtocolError::ControlFrameTooBig.into());
-            }
-            if rsv1 {
-                return Err(ProtocolError::NonZeroReservedBits.into());
-            }
-            if !matches!(opcode, 8..=10) {
-                return Err(ProtocolError::UnknownControlFrameType(opcode).into());
-            }
-        } else {
-            let (compressed, so_far) = match (opcode, &self.partial) {
-                (0, None) => return Err(ProtocolError::UnexpectedContinueFrame.into()),
-                (0, Some(_)) if rsv1 => return Err(ProtocolError::NonZeroReservedBits.into()),
-                (0, Some(p)) => (p.compressed, p.wire_len),
-                (1 | 2, Some(_)) => return Err(ProtocolError::ExpectedFragment(Data::Continue).into()),
-                (1 | 2, None) => (rsv1, 0),
-                _ => return Err(ProtocolError::UnknownDataFrameType(opcode).into()),
-            };
-            // Compressed bytes may exceed the payload they carry a little (stored blocks).
-            let max = if compressed { self.max_payload + self.max_payload / 64 + 64 } else { self.max_payload };
-            let size = (so_far as u64).saturating_add(len);
-            if size > max as u64 {
-                return Err(CapacityError::MessageTooLong { size: size as usize, max_size: max }.into());
-            }
-        }
-        Ok(Some((header_len, len as usize)))
-    }
-
-    fn on_frame(&mut self, header: &[u8], mut payload: BytesMut) -> Result<Option<Message>, Error> {
-        let (fin, rsv1, opcode) = (header[0] & 0x80 != 0, header[0] & 0x40 != 0, header[0] & 0x0f);
-        let mask: [u8; 4] = header[header.len() - 4..].try_into().expect("4 bytes");
-        unmask(&mut payload, mask);
-        match opcode {
-            8 => {
-                let close = match payload.len() {
-                    0 => None,
-                    1 => return Err(ProtocolError::InvalidCloseSequence.into()),
-                    _ => {
-                        let code = CloseCode::from(u16::from_be_bytes([payload[0], payload[1]]));
-                        let reason = Utf8Bytes::try_from(payload.split_off(2).freeze())
-                            .map_err(|e| Error::Utf8(e.to_string()))?;
-                        Some(CloseFrame { code, reason })
-                    }
-                };
-                let reply = match &close {
-                    Some(f) if !f.code.is_allowed() => {
-                        Some(CloseFrame { code: CloseCode::Protocol, reason: "".into() })
-                    }
-                    Some(f) => Some(CloseFrame { code: f.code, reason: "".into() }),
-                    None => None,
-                };
-                self.push_close(reply.as_ref());
-                self.received_close = true;
-                Ok(Some(Message::Close(close)))
-            }
-            9 => {
-                if !self.sent_close {
-                    self.push_frame(0x8A, &payload);
-                }
-                Ok(None)
-            }
-            10 => Ok(None),
-            _ => {
-                let partial = self.partial.get_or_insert(Partial {
-                    text: opcode == 1,
-                    compressed: rsv1,
-                    wire_len: 0,
-                    ended: false,
-                });
-                partial.wire_len += payload.len();
-                let (text, compressed) = (partial.text, partial.compressed);
-                if compressed {
-                    let bits = self.params.client_max_window_bits.max(9);
-                    let d = self.inflate.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-                    if !partial.ended {
-                        partial.ended = inflate_into(d, &payload, &mut self.msg, self.max_payload)?;
-                    }
-                    if fin {
-                        if !partial.ended {
-                            inflate_into(d, &TAIL, &mut self.msg, self.max_payload)?;
-                        }
-                        if self.params.client_no_context_takeover {
-                            d.reset(false);
-                        }
-                    }
-                } else if fin && self.msg.is_empty() {
-                    // A whole message in one frame: no copy.
-                    self.partial = None;
-                    return finish(text, payload.freeze()).map(Some);
-                } else {
-                    self.msg.extend_from_slice(&payload);
-                }
-                if !fin {
-                    return Ok(None);
-                }
-                self.partial = None;
-                finish(text, Bytes::from(std::mem::take(&mut self.msg))).map(Some)
-            }
-        }
-    }
-}
-
-fn finish(text: bool, data: Bytes) -> Result<Message, Error> {
-    if text {
-        Utf8Bytes::try_from(data).map(Message::Text).map_err(|e| Error::Utf8(e.to_string()))
-    } else {
-        Ok(Message::Binary(data))
-    }
-}
-
-/// A server frame's header: FIN, RSV1 and opcode in `first_byte`, no mask.
-fn push_header(out: &mut Vec<u8>, first_byte: u8, len: usize) {
-    out.push(first_byte);
-    if len < 126 {
-        out.push(len as u8);
-    } else if len <= u16::MAX as usize {
-        out.push(126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-}
-
-fn unmask(buf: &mut [u8], mask: [u8; 4]) {
-    let word = u32::from_ne_bytes(mask);
-    let mut chunks = buf.chunks_exact_mut(4);
-    for c in &mut chunks {
-        let v = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) ^ word;
-        c.copy_from_slice(&v.to_ne_bytes());
-    }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= mask[i];
+        Ok(())
     }
 }
 
@@ -494,86 +263,15 @@ fn inflate_into(d: &mut Decompress, mut input: &[u8], out: &mut Vec<u8>, max: us
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for DeflateStream<S> {
-    type Item = Result<Message, Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if this.received_close {
-            return Poll::Ready(None);
-        }
-        loop {
-            // Pongs and the close reply go out without waiting for the writer.
-            if this.wr_pos < this.wr.len() {
-                if let Poll::Ready(Err(e)) = this.poll_write_out(cx) {
-                    return Poll::Ready(Some(Err(e.into())));
-                }
-            }
-            match ready!(this.poll_frame(cx)) {
-                Ok(None) => continue,
-                Ok(Some(msg)) => {
-                    if this.received_close && this.wr_pos < this.wr.len() {
-                        let _ = this.poll_write_out(cx);
-                    }
-                    return Poll::Ready(Some(Ok(msg)));
-                }
-                Err(Error::ConnectionClosed) => return Poll::Ready(None),
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-        }
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for DeflateStream<S> {
-    type Error = Error;
-
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let this = self.get_mut();
-        if this.wr.len() - this.wr_pos >= WRITE_HIGH_WATER {
-            ready!(this.poll_write_out(cx))?;
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    fn start_send(self: Pin<&mut Self>, msg: Message) -> Result<(), Error> {
-        let this = self.get_mut();
-        match msg {
-            Message::Text(t) => this.push_data(1, t.as_bytes()),
-            Message::Binary(b) => this.push_data(2, &b),
-            Message::Ping(p) if !this.sent_close => {
-                this.push_frame(0x89, &p);
-                Ok(())
-            }
-            Message::Pong(p) if !this.sent_close => {
-                this.push_frame(0x8A, &p);
-                Ok(())
-            }
-            Message::Close(c) => {
-                this.push_close(c.as_ref());
-                Ok(())
-            }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let this = self.get_mut();
-        ready!(this.poll_write_out(cx))?;
-        Pin::new(&mut this.io).poll_flush(cx).map_err(Error::Io)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let this = self.get_mut();
-        ready!(this.poll_write_out(cx))?;
-        Pin::new(&mut this.io).poll_shutdown(cx).map_err(Error::Io)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::{SinkExt, StreamExt};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use crate::server::ws_stream::{push_header, unmask, WsStream};
+    use bytes::Bytes;
+    use std::future::poll_fn;
+    use std::task::Poll;
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+    use tungstenite::Message;
 
     fn offer(values: &[&str]) -> Option<String> {
         negotiate(values.iter().copied(), &DeflateConfig::default()).map(|n| n.response_header())
@@ -687,7 +385,8 @@ mod tests {
     async fn codec_round_trip_with_context_takeover() {
         let (mut client, server) = tokio::io::duplex(1 << 20);
         let params = negotiate(["permessage-deflate"], &DeflateConfig::default()).unwrap();
-        let mut ws = DeflateStream::new(server, Vec::new(), params, &DeflateConfig::default(), 1 << 20);
+        let deflate = Some(Deflate::new(params, &DeflateConfig::default()));
+        let mut ws = WsStream::new(server, Vec::new(), deflate, 1 << 20);
         let text: String = (0..400u32).map(|i| format!("{i}:{} ", i.wrapping_mul(7919) % 1009)).collect();
         let mut c = Compress::new(Compression::default(), false);
         // A compressed text message in two fragments, then the same again (context
@@ -702,16 +401,22 @@ mod tests {
         client.write_all(&client_frame(0x89, b"hi")).await.unwrap();
         client.write_all(&client_frame(0x82, &[1, 2, 3])).await.unwrap();
         for _ in 0..2 {
-            assert_eq!(ws.next().await.unwrap().unwrap(), Message::Text(text.clone().into()));
+            assert_eq!(ws.recv().await.unwrap(), Message::Text(text.clone().into()));
         }
-        assert_eq!(ws.next().await.unwrap().unwrap(), Message::Binary(Bytes::from_static(&[1, 2, 3])));
+        assert_eq!(ws.recv().await.unwrap(), Message::Binary(Bytes::from_static(&[1, 2, 3])));
         assert_eq!(server_frame(&mut client).await, (0x8A, b"hi".to_vec()));
 
         // Server to client: over the threshold compressed (twice, with context), under it not.
-        ws.feed(Message::Text(text.clone().into())).await.unwrap();
-        ws.feed(Message::Text(text.clone().into())).await.unwrap();
-        ws.feed(Message::Text("short".into())).await.unwrap();
-        ws.flush().await.unwrap();
+        poll_fn(|cx| {
+            Poll::Ready(ws.send(cx, |w| {
+                w.text(&text);
+                w.text(&text);
+                w.text("short");
+            }))
+        })
+        .await
+        .unwrap();
+        poll_fn(|cx| ws.poll_flush(cx)).await.unwrap();
         let mut d = Decompress::new(false);
         for _ in 0..2 {
             let (b0, mut p) = server_frame(&mut client).await;
@@ -725,9 +430,9 @@ mod tests {
 
         // The closing handshake: the code is echoed, then the stream ends.
         client.write_all(&client_frame(0x88, &[0x03, 0xE8])).await.unwrap();
-        assert!(matches!(ws.next().await, Some(Ok(Message::Close(Some(_))))));
-        assert!(ws.next().await.is_none());
-        ws.close().await.unwrap();
+        assert!(matches!(ws.recv().await, Ok(Message::Close(Some(_)))));
+        assert!(matches!(ws.recv().await, Err(Error::ConnectionClosed)));
+        ws.close(None, "").await;
         assert_eq!(server_frame(&mut client).await, (0x88, vec![0x03, 0xE8]));
     }
 
@@ -736,9 +441,10 @@ mod tests {
         async fn first_error(bytes: Vec<u8>, max_payload: usize) -> Error {
             let (mut client, server) = tokio::io::duplex(1 << 20);
             let params = negotiate(["permessage-deflate"], &DeflateConfig::default()).unwrap();
-            let mut ws = DeflateStream::new(server, Vec::new(), params, &DeflateConfig::default(), max_payload);
+            let deflate = Some(Deflate::new(params, &DeflateConfig::default()));
+            let mut ws = WsStream::new(server, Vec::new(), deflate, max_payload);
             client.write_all(&bytes).await.unwrap();
-            ws.next().await.unwrap().unwrap_err()
+            ws.recv().await.unwrap_err()
         }
         let is_protocol = |e: Error| matches!(e, Error::Protocol(_));
         // RSV1 on a continuation frame, on a control frame; RSV2; an unmasked frame.

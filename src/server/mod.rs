@@ -5,6 +5,7 @@ pub mod deflate;
 pub mod files;
 pub mod http;
 pub mod tls;
+pub mod ws_stream;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -14,13 +15,12 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::engineio::session::{Protocol, Transport};
+use crate::engineio::session::{EngineSession, Protocol, Transport};
 use crate::engineio::{self, polling, websocket, EioQuery, ErrorCode};
 use crate::hub::HubCore;
 use http::{Request, Response};
+use ws_stream::WsStream;
 
 /// A connection's byte stream: plain TCP, or TLS over TCP. The server code is
 /// generic over it, so the plain path pays nothing for TLS.
@@ -60,34 +60,34 @@ pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener, tls: Option<
         }
         let _ = stream.set_nodelay(true);
         core.open_connections.fetch_add(1, Ordering::Relaxed);
-        let core2 = core.clone();
+        let conn = Counted { core: core.clone(), peer };
         // Two spawns, not one task with a match: a plain connection's task
         // stays the size it was, without room for the TLS handshake's state.
         match &tls {
-            None => core.runtime.spawn(async move {
-                serve_connection(&core2, stream, peer).await;
-                connection_closed(&core2, peer);
-            }),
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                core.runtime.spawn(async move {
-                    serve_tls(&core2, &acceptor, stream, peer).await;
-                    connection_closed(&core2, peer);
-                })
-            }
+            None => core.runtime.spawn(serve_connection(conn, stream)),
+            Some(acceptor) => core.runtime.spawn(serve_tls(conn, acceptor.clone(), stream)),
         };
     }
 }
 
-/// The accounting of a connection that ended.
-fn connection_closed(core: &HubCore, peer: SocketAddr) {
-    core.open_connections.fetch_sub(1, Ordering::Relaxed);
-    if core.config.max_connections_per_ip > 0 {
-        let mut counts = core.per_ip.lock();
-        if let Some(n) = counts.get_mut(&peer.ip()) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&peer.ip());
+/// An accepted connection, counted in `open_connections` (and per address)
+/// until this drops, in whichever task holds it last.
+struct Counted {
+    core: Arc<HubCore>,
+    peer: SocketAddr,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let core = &self.core;
+        core.open_connections.fetch_sub(1, Ordering::Relaxed);
+        if core.config.max_connections_per_ip > 0 {
+            let mut counts = core.per_ip.lock();
+            if let Some(n) = counts.get_mut(&self.peer.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&self.peer.ip());
+                }
             }
         }
     }
@@ -95,7 +95,8 @@ fn connection_closed(core: &HubCore, peer: SocketAddr) {
 
 /// The TLS handshake (bounded by `http_timeout`, like a request head), then
 /// the same HTTP layer as plain TCP.
-async fn serve_tls(core: &Arc<HubCore>, acceptor: &TlsAcceptor, stream: TcpStream, peer: SocketAddr) {
+async fn serve_tls(conn: Counted, acceptor: TlsAcceptor, stream: TcpStream) {
+    let (core, peer) = (&conn.core, conn.peer);
     let handshake = tokio::time::timeout(core.config.http_timeout, acceptor.accept(stream));
     let stream = tokio::select! {
         _ = core.shutdown.cancelled() => return,
@@ -112,10 +113,14 @@ async fn serve_tls(core: &Arc<HubCore>, acceptor: &TlsAcceptor, stream: TcpStrea
         },
     };
     // Boxed: the TLS state (a few buffers) lives on the heap, not in the task.
-    Box::pin(serve_connection(core, stream, peer)).await
+    Box::pin(serve_connection(conn, stream)).await
 }
 
-async fn serve_connection<S: Stream>(core: &Arc<HubCore>, mut stream: S, peer: SocketAddr) {
+/// Serves HTTP requests on a connection until it closes, or until it
+/// becomes a WebSocket: that goes on in a task of its own, and this one (with
+/// the HTTP layer's state) ends.
+async fn serve_connection<S: Stream>(conn: Counted, mut stream: S) {
+    let (core, peer) = (&conn.core, conn.peer);
     let mut buf = BytesMut::new();
     loop {
         let read = http::read_request(&mut stream, &mut buf, peer, &core.config);
@@ -144,9 +149,8 @@ async fn serve_connection<S: Stream>(core: &Arc<HubCore>, mut stream: S, peer: S
         if req.is_websocket_upgrade() {
             let leftover = buf.to_vec();
             drop(buf);
-            // Boxed: an idle WebSocket keeps only what its transport needs,
-            // not the largest state of every HTTP route.
-            return Box::pin(upgrade(core, stream, req, leftover)).await;
+            // Boxed: the upgrade's state is not part of every HTTP request's.
+            return Box::pin(upgrade(conn, stream, req, leftover)).await;
         }
         let mut resp = Box::pin(route(core, &req)).await;
         if !req.keep_alive {
@@ -220,20 +224,9 @@ fn preflight(req: &Request, cfg: &crate::Config) -> Response {
     resp
 }
 
-fn ws_config(core: &HubCore) -> WebSocketConfig {
-    let mut c = WebSocketConfig::default();
-    // A small read buffer keeps idle connections cheap (tungstenite allocates
-    // it up front and zero-fills it on every read; a large message still
-    // arrives whole, in more reads). Writes are buffered until the writer
-    // flushes a whole batch, so many frames cost one syscall.
-    c.read_buffer_size = 1024;
-    c.max_message_size = Some(core.config.max_payload);
-    c.max_frame_size = Some(core.config.max_payload);
-    c
-}
-
-/// Answers a WebSocket upgrade request and hands the stream to its transport.
-async fn upgrade<S: Stream>(core: &Arc<HubCore>, mut stream: S, req: Request, leftover: Vec<u8>) {
+/// Answers a WebSocket upgrade request and starts the WebSocket's task.
+async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover: Vec<u8>) {
+    let core = &conn.core.clone(); // `conn` moves into the WebSocket's task
     let cfg = &core.config;
     let dest = if let Some(protocol) = engine_endpoint(cfg, &req.path) {
         match engineio::check_query(core, &req) {
@@ -243,7 +236,7 @@ async fn upgrade<S: Stream>(core: &Arc<HubCore>, mut stream: S, req: Request, le
             Err(code) => return reject(&mut stream, code.response(&req, core)).await,
         }
     } else if cfg.raw_path.as_deref() == Some(req.path.as_str()) {
-        WsDest::Raw
+        WsDest::Open(Protocol::Raw)
     } else {
         return reject(&mut stream, Response::not_found()).await;
     };
@@ -259,89 +252,54 @@ async fn upgrade<S: Stream>(core: &Arc<HubCore>, mut stream: S, req: Request, le
         return reject(&mut stream, resp).await;
     };
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let resp = Response::new(101)
+    let mut resp = Response::new(101)
         .header("Upgrade", "websocket")
         .header("Connection", "Upgrade")
         .header("Sec-WebSocket-Accept", accept);
     // permessage-deflate when this endpoint allows it and the client offers it.
     let deflate_cfg = match dest {
-        WsDest::Raw => cfg.raw_per_message_deflate.as_ref(),
+        WsDest::Open(Protocol::Raw) => cfg.raw_per_message_deflate.as_ref(),
         _ => cfg.per_message_deflate.as_ref(),
     };
     let offers = req.headers.iter().filter(|(k, _)| k == "sec-websocket-extensions").map(|(_, v)| v.as_str());
-    let deflate = deflate_cfg.and_then(|d| Some((deflate::negotiate(offers, d)?, d)));
-    match deflate {
-        // Inline, not through `serve_websocket`: a plain connection's task
-        // keeps the size it had before permessage-deflate existed.
-        None => {
-            if resp.write(&mut stream).await.is_err() {
-                return;
-            }
-            let mut ws =
-                WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(core))).await;
-            serve_ws!(core, ws, dest, req)
-        }
-        // Boxed: the deflate state lives on the heap, not in every task.
-        Some((params, d)) => {
-            let resp = resp.header("Sec-WebSocket-Extensions", params.response_header());
-            Box::pin(async move {
-                if resp.write(&mut stream).await.is_err() {
-                    return;
-                }
-                let ws = deflate::DeflateStream::new(stream, leftover, params, d, core.config.max_payload);
-                serve_websocket(core, ws, dest, req).await
-            })
-            .await
-        }
+    let deflate = deflate_cfg.and_then(|d| Some(deflate::Deflate::new(deflate::negotiate(offers, d)?, d)));
+    if let Some(d) = &deflate {
+        resp = resp.header("Sec-WebSocket-Extensions", d.response_header());
     }
+    if resp.write(&mut stream).await.is_err() {
+        return;
+    }
+    let ws = WsStream::new(stream, leftover, deflate, cfg.max_payload);
+    // The request's buffers go with this task; a new session keeps its handshake copy.
+    let core2 = core.clone();
+    match dest {
+        // Only a polling session can upgrade; a second WebSocket for the same
+        // sid is accepted and closed at once, as the reference server does.
+        WsDest::Upgrade(session) => core.runtime.spawn(async move {
+            let _conn = conn;
+            if session.transport() == Transport::Polling && !session.is_closed() {
+                websocket::upgrade(core2, ws, session).await
+            } else {
+                let mut ws = ws;
+                ws.close(None, "").await
+            }
+        }),
+        WsDest::Open(protocol) => {
+            let session = engineio::open_session(core, Arc::new(req.handshake()), protocol, Transport::WebSocket);
+            core.runtime.spawn(async move {
+                let _conn = conn;
+                websocket::serve(core2, ws, session).await
+            })
+        }
+    };
 }
 
 /// Where an accepted WebSocket goes.
 enum WsDest {
     /// A polling session's upgrade.
-    Upgrade(Arc<engineio::session::EngineSession>),
-    /// A new Engine.IO or Socket.IO session.
+    Upgrade(Arc<EngineSession>),
+    /// A new session: Socket.IO, plain Engine.IO, or the raw endpoint.
     Open(Protocol),
-    Raw,
-}
-
-/// Hands an accepted WebSocket to its transport (a macro, so the plain
-/// path can run it inline).
-macro_rules! serve_ws {
-    ($core:ident, $ws:ident, $dest:ident, $req:ident) => {{
-        use futures_util::SinkExt;
-        match $dest {
-            // Only a polling session can upgrade; a second WebSocket for the same
-            // sid is accepted and closed at once, as the reference server does.
-            WsDest::Upgrade(session) => {
-                if session.transport() == Transport::Polling && !session.is_closed() {
-                    websocket::upgrade($core.clone(), $ws, session).await
-                } else {
-                    let _ = $ws.send(tungstenite::Message::Close(None)).await;
-                }
-            }
-            WsDest::Open(protocol) => {
-                let session = engineio::open_session($core, &$req, protocol, Transport::WebSocket);
-                drop($req); // the session keeps its handshake copy; the request's buffers go now
-                if protocol.is_plain() && crate::rawws::attach($core, &session).await.is_err() {
-                    let _ = $ws.send(tungstenite::Message::Close(None)).await;
-                    return;
-                }
-                websocket::run($core.clone(), $ws, session).await;
-            }
-            WsDest::Raw => {
-                let session = engineio::open_session($core, &$req, Protocol::Raw, Transport::WebSocket);
-                drop($req);
-                crate::rawws::serve($core, $ws, session).await
-            }
-        }
-    }};
-}
-use serve_ws;
-
-/// The same for a permessage-deflate connection (boxed by the caller).
-async fn serve_websocket<W: websocket::WsConn>(core: &Arc<HubCore>, mut ws: W, dest: WsDest, req: Request) {
-    serve_ws!(core, ws, dest, req)
 }
 
 async fn reject<S: Stream>(stream: &mut S, resp: Response) {

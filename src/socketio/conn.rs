@@ -12,6 +12,7 @@ use tungstenite::Utf8Bytes;
 
 use super::packet::{self as sio, PacketType};
 use crate::engineio::session::EngineSession;
+use crate::engineio::Connecting;
 use crate::hub::{ConnectRefusal, ConnectRequest, DisconnectReason, Event, HubCore, Namespace, Socket, SocketState};
 use crate::payload::Payload;
 
@@ -34,12 +35,13 @@ pub struct SioState {
     pub(crate) connected_once: bool,
 }
 
-/// Handles one text message of a Socket.IO session.
-pub async fn on_text(
+/// Handles one text message of a Socket.IO session; a namespace connect
+/// goes on after the call (its guards may take time).
+pub fn on_text(
     core: &Arc<HubCore>,
     session: &Arc<EngineSession>,
     text: Utf8Bytes,
-) -> Result<(), DisconnectReason> {
+) -> Result<Option<Connecting>, DisconnectReason> {
     if session.sio.lock().pending.is_some() {
         tracing::debug!(sid = %session.sid, "text packet while binary attachments were expected");
         return Err(DisconnectReason::ParseError);
@@ -54,14 +56,14 @@ pub async fn on_text(
     }
     match packet.kind {
         // Boxed: a connect (with its guards) is rare, and its state must not
-        // enlarge the reader that every idle connection keeps.
-        PacketType::Connect => Box::pin(connect(core, session, packet)).await,
+        // enlarge the task that every idle connection keeps.
+        PacketType::Connect => Ok(Some(Box::pin(connect(core.clone(), session.clone(), packet)))),
         PacketType::Disconnect => {
             let socket = session.sio.lock().sockets.get(&packet.namespace).cloned();
             if let Some(socket) = socket {
                 socket.detach(DisconnectReason::ClientNamespaceDisconnect);
             }
-            Ok(())
+            Ok(None)
         }
         PacketType::Event | PacketType::BinaryEvent => {
             let data = packet.data.as_ref().ok_or(DisconnectReason::ParseError)?;
@@ -77,7 +79,7 @@ pub async fn on_text(
                     packet.ack_id,
                 );
             }
-            Ok(())
+            Ok(None)
         }
         PacketType::Ack | PacketType::BinaryAck => {
             let data = packet.data.clone().ok_or(DisconnectReason::ParseError)?;
@@ -86,7 +88,7 @@ pub async fn on_text(
             } else {
                 resolve_ack(session, &packet.namespace, packet.ack_id, Payload::from_trusted(data, Vec::new()));
             }
-            Ok(())
+            Ok(None)
         }
         PacketType::ConnectError => Err(DisconnectReason::ParseError),
     }
@@ -149,28 +151,24 @@ fn resolve_ack(session: &EngineSession, namespace: &str, ack_id: Option<u64>, pa
     }
 }
 
-async fn connect(
-    core: &Arc<HubCore>,
-    session: &Arc<EngineSession>,
-    packet: sio::Packet,
-) -> Result<(), DisconnectReason> {
+async fn connect(core: Arc<HubCore>, session: Arc<EngineSession>, packet: sio::Packet) {
     let name = packet.namespace.clone();
     let Some(ns) = core.namespaces.get(&name) else {
         session.push(&[sio::encode_connect_error(&name, "Invalid namespace", None)]);
-        return Ok(());
+        return;
     };
     {
         let state = session.sio.lock();
         if state.sockets.contains_key(&name) {
-            return Ok(()); // already connected to it: nothing to do
+            return; // already connected to it: nothing to do
         }
         if state.sockets.len() >= core.config.max_namespaces_per_connection {
             drop(state);
             session.push(&[sio::encode_connect_error(&name, "too many namespaces on this connection", None)]);
-            return Ok(());
+            return;
         }
     }
-    match join_namespace(core, session, &ns, crate::sid::generate(), sio::connect_auth(&packet)).await {
+    match join_namespace(&core, &session, &ns, crate::sid::generate(), sio::connect_auth(&packet)).await {
         Ok(socket) => {
             session.push(&[sio::encode_connect(&name, &socket.id)]);
             ns.dispatch_connect(&Socket(socket));
@@ -180,7 +178,6 @@ async fn connect(
             session.push(&[sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
         }
     }
-    Ok(())
 }
 
 /// Runs the namespace's guards for a socket of `session` and, once it is
