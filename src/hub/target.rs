@@ -99,30 +99,46 @@ impl Target {
         Some((adapter, scope))
     }
 
-    fn excluded(&self, reg: &Registry, id: &Arc<str>) -> bool {
-        self.except_sockets.iter().any(|s| s == id)
-            || self.except_rooms.iter().any(|r| **r == **id || reg.rooms.get(r).is_some_and(|m| m.contains(id)))
+    /// The sockets this target leaves out, as the addresses of the
+    /// registry's own id strings, sorted: resolved once per emit, so each
+    /// receiver costs a pointer comparison, not string compares and lookups.
+    fn excluded(&self, reg: &Registry) -> Vec<usize> {
+        let mut out = Vec::new();
+        let rooms = self.except_rooms.iter().flat_map(|r| members(reg, r));
+        for id in self.except_sockets.iter().chain(rooms) {
+            if let Some((key, _)) = reg.sockets.get_key_value(id) {
+                out.push(key.as_ptr() as usize);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Calls `f` for every receiver, under the namespace's read lock.
     fn for_each(&self, mut f: impl FnMut(&Arc<SocketState>)) {
         let reg = self.ns.registry.read();
-        let mut visit = |id: &Arc<str>| {
-            if !self.excluded(&reg, id) {
-                if let Some(s) = reg.sockets.get(id) {
-                    f(s);
-                }
+        let excluded = self.excluded(&reg);
+        let mut visit = |id: &Arc<str>, s: &Arc<SocketState>| {
+            if excluded.binary_search(&(id.as_ptr() as usize)).is_err() {
+                f(s);
+            }
+        };
+        // Room members are looked up in `sockets`, whose key is the id that `excluded` names.
+        let mut visit_member = |id: &Arc<str>| {
+            if let Some((key, s)) = reg.sockets.get_key_value(id) {
+                visit(key, s);
             }
         };
         match self.rooms.as_slice() {
-            [] => reg.sockets.keys().for_each(&mut visit),
-            [room] => members(&reg, room).for_each(&mut visit),
+            [] => reg.sockets.iter().for_each(|(id, s)| visit(id, s)),
+            [room] => members(&reg, room).for_each(&mut visit_member),
             rooms => {
                 let mut seen: HashSet<&Arc<str>> = HashSet::new();
                 for room in rooms {
                     for id in members(&reg, room) {
                         if seen.insert(id) {
-                            visit(id);
+                            visit_member(id);
                         }
                     }
                 }
