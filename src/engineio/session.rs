@@ -90,6 +90,9 @@ pub struct EngineSession {
     pub pong_received: AtomicBool,
     /// Wakes the session task's heartbeat (polling sessions) when a packet arrives.
     pub activity: Notify,
+    /// A WebSocket is probing to take the session over: a second one is
+    /// refused until that probe fails (as in the reference server).
+    upgrade_claimed: AtomicBool,
     pub poll_active: AtomicBool,
     pub post_active: AtomicBool,
     noop_pending: AtomicBool,
@@ -131,6 +134,7 @@ impl EngineSession {
             reason: Mutex::new(None),
             pong_received: AtomicBool::new(true),
             activity: Notify::new(),
+            upgrade_claimed: AtomicBool::new(false),
             poll_active: AtomicBool::new(false),
             post_active: AtomicBool::new(false),
             noop_pending: AtomicBool::new(false),
@@ -153,6 +157,19 @@ impl EngineSession {
     pub fn set_transport(&self, t: Transport) {
         self.transport.store(t as u8, Ordering::Release);
         self.wake();
+    }
+
+    /// True for the one WebSocket that may now try to take this polling
+    /// session over; false while another one does, or after one did.
+    pub fn claim_upgrade(&self) -> bool {
+        self.transport() == Transport::Polling
+            && !self.is_closed()
+            && !self.upgrade_claimed.swap(true, Ordering::AcqRel)
+    }
+
+    /// A probe that failed lets the next WebSocket try.
+    pub fn release_upgrade(&self) {
+        self.upgrade_claimed.store(false, Ordering::Release);
     }
 
     pub fn is_closed(&self) -> bool {

@@ -51,6 +51,7 @@ pub async fn upgrade<S: Stream>(core: Arc<HubCore>, mut ws: WsStream<S>, session
         if session.transport() == Transport::Upgrading {
             session.set_transport(Transport::Polling);
         }
+        session.release_upgrade();
         ws.close(None, "").await;
         return;
     }
@@ -59,24 +60,46 @@ pub async fn upgrade<S: Stream>(core: Arc<HubCore>, mut ws: WsStream<S>, session
 }
 
 /// True once the client finished the upgrade within `upgrade_timeout`.
+/// Messages that arrived together are handled in one poll, so a client that
+/// sends `2probe` and `5` at once finds the session upgraded by its next
+/// request, as with the reference server's single thread.
 async fn probe<S: Stream>(core: &HubCore, ws: &mut WsStream<S>, session: &EngineSession) -> bool {
-    let exchange = async {
-        loop {
-            match ws.recv().await {
-                Ok(Message::Text(t)) if t.as_str() == "2probe" => {
-                    ws.send_text("3probe").await.ok()?;
-                    session.set_transport(Transport::Upgrading);
-                    session.send_noop();
-                }
-                Ok(Message::Text(t)) if t.as_str() == "5" => {
-                    return (session.transport() == Transport::Upgrading).then_some(());
-                }
-                _ => return None,
+    let mut probes_to_answer = 0;
+    let exchange = poll_fn(|cx| loop {
+        let mut done = None;
+        let read = ws.poll_read(cx, |msg| match msg {
+            Message::Text(t) if t.as_str() == "2probe" => {
+                probes_to_answer += 1;
+                session.set_transport(Transport::Upgrading);
+                session.send_noop();
+                ControlFlow::Continue(())
+            }
+            Message::Text(t) if t.as_str() == "5" => {
+                done = Some(session.transport() == Transport::Upgrading);
+                ControlFlow::Break(())
+            }
+            _ => {
+                done = Some(false);
+                ControlFlow::Break(())
+            }
+        });
+        if probes_to_answer > 0 {
+            let answers = std::mem::take(&mut probes_to_answer);
+            if ws.send(cx, |w| (0..answers).for_each(|_| w.text("3probe"))).is_err() {
+                return Poll::Ready(false);
             }
         }
-    };
+        if let Some(ok) = done {
+            return Poll::Ready(ok);
+        }
+        match read {
+            Poll::Ready(Ok(())) => continue,
+            Poll::Ready(Err(_)) => return Poll::Ready(false),
+            Poll::Pending => return Poll::Pending,
+        }
+    });
     tokio::select! {
-        r = tokio::time::timeout(core.config.upgrade_timeout, exchange) => matches!(r, Ok(Some(()))),
+        r = tokio::time::timeout(core.config.upgrade_timeout, exchange) => r.unwrap_or(false),
         _ = session.closed.cancelled() => false,
     }
 }

@@ -277,7 +277,7 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
         // sid is accepted and closed at once, as the reference server does.
         WsDest::Upgrade(session) => core.runtime.spawn(async move {
             let _conn = conn;
-            if session.transport() == Transport::Polling && !session.is_closed() {
+            if session.claim_upgrade() {
                 websocket::upgrade(core2, ws, session).await
             } else {
                 let mut ws = ws;

@@ -482,12 +482,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         got.ok_or(Error::ConnectionClosed)
     }
 
-    /// Sends one text message now.
-    pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        poll_fn(|cx| Poll::Ready(self.send(cx, |w| w.text(text)))).await?;
-        poll_fn(|cx| self.poll_flush(cx)).await.map_err(Error::Io)
-    }
-
     /// Sends a close frame (once; `None`: without a code), writes what is
     /// pending and shuts the socket's write side down.
     pub async fn close(&mut self, code: Option<CloseCode>, reason: &str) {
