@@ -2,8 +2,10 @@
 //!
 //! The queue is independent of the transport, so frames queued during an
 //! upgrade are neither lost nor reordered: the polling GET or the WebSocket
-//! writer, whichever owns the session at the time, drains it. Only the
-//! session task (heartbeat owner) tears a session down, so cleanup runs once.
+//! task, whichever carries the session at the time, drains it. Only the
+//! session's owner tears it down (`engineio::end_session`), so cleanup runs
+//! once: the WebSocket task of a session opened on a WebSocket, the session
+//! task of one opened by polling (it keeps that role after an upgrade).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -313,7 +315,7 @@ impl EngineSession {
     }
 
     /// Marks the session closed with a reason (the first reason wins).
-    /// Cheap and lock-free for callers; cleanup happens in the session task.
+    /// Cheap for callers; the cleanup is the session owner's.
     pub fn close(&self, reason: DisconnectReason) {
         {
             let mut r = self.reason.lock();
