@@ -25,8 +25,17 @@ use crate::server::Stream;
 const WRITES_PER_POLL: usize = 8;
 
 /// Serves a session opened on this WebSocket, from its first packet to its
-/// end: this task is the session's owner (heartbeat and cleanup).
-pub async fn serve<S: Stream>(core: Arc<HubCore>, mut ws: WsStream<S>, session: Arc<EngineSession>) {
+/// end: this task is the session's owner (heartbeat and cleanup). `conn` is
+/// the server's count of the connection, dropped at the end. (The task is
+/// this future itself, not a block around it: a block would keep a second,
+/// moved-from copy of `ws` for the connection's life.)
+pub async fn serve<S: Stream>(
+    core: Arc<HubCore>,
+    mut ws: WsStream<S>,
+    session: Arc<EngineSession>,
+    conn: impl Send + 'static,
+) {
+    let _conn = conn;
     if session.protocol.is_plain() {
         // Boxed: the guards' state must not enlarge the task of every idle connection.
         if let Err(refusal) = Box::pin(rawws::attach(&core, &session)).await {
@@ -44,8 +53,19 @@ pub async fn serve<S: Stream>(core: Arc<HubCore>, mut ws: WsStream<S>, session: 
 
 /// The upgrade of a polling session: `2probe` → `3probe`, the polling side
 /// gets a noop, then `5` hands the session over to this WebSocket. The
-/// session task keeps the heartbeat and the cleanup.
-pub async fn upgrade<S: Stream>(core: Arc<HubCore>, mut ws: WsStream<S>, session: Arc<EngineSession>) {
+/// session task keeps the heartbeat and the cleanup. Only one WebSocket may
+/// try at a time; another is closed at once, as the reference server does.
+pub async fn upgrade<S: Stream>(
+    core: Arc<HubCore>,
+    mut ws: WsStream<S>,
+    session: Arc<EngineSession>,
+    conn: impl Send + 'static,
+) {
+    let _conn = conn;
+    if !session.claim_upgrade() {
+        ws.close(None, "").await;
+        return;
+    }
     // Boxed: the probe's state is needed once, not while the connection idles.
     if !Box::pin(probe(&core, &mut ws, &session)).await {
         if session.transport() == Transport::Upgrading {
@@ -107,6 +127,20 @@ async fn probe<S: Stream>(core: &HubCore, ws: &mut WsStream<S>, session: &Engine
 /// Runs a session over a WebSocket until either side closes it; with
 /// `owner`, this task also keeps the session's heartbeat and ends it.
 async fn run<S: Stream>(core: &Arc<HubCore>, ws: &mut WsStream<S>, session: &Arc<EngineSession>, owner: bool) {
+    // Two steps, two futures: the timer and the state of the first are gone
+    // (their space reused) by the second.
+    let invalid_utf8 = serve_frames(core, ws, session, owner).await;
+    finish(core, ws, session, owner, invalid_utf8).await;
+}
+
+/// Reads, dispatches, writes and keeps the heartbeat until the session
+/// closes; true when it closed for text that was not UTF-8.
+async fn serve_frames<S: Stream>(
+    core: &Arc<HubCore>,
+    ws: &mut WsStream<S>,
+    session: &Arc<EngineSession>,
+    owner: bool,
+) -> bool {
     let cfg = &core.config;
     let mut heartbeat = (owner && session.protocol.is_engine_io()).then(|| Heartbeat::new(session, cfg));
     // Due at once: the first tick says when the heartbeat is next due.
@@ -180,6 +214,17 @@ async fn run<S: Stream>(core: &Arc<HubCore>, ws: &mut WsStream<S>, session: &Arc
         }
     })
     .await;
+    invalid_utf8
+}
+
+/// Ends a closed session's WebSocket.
+async fn finish<S: Stream>(
+    core: &Arc<HubCore>,
+    ws: &mut WsStream<S>,
+    session: &Arc<EngineSession>,
+    owner: bool,
+    invalid_utf8: bool,
+) {
     // What was queued before the close still goes out (a disconnect packet,
     // a connect error), then the close frame; a client that does not read
     // gets ping_timeout for it.
@@ -199,7 +244,7 @@ async fn run<S: Stream>(core: &Arc<HubCore>, ws: &mut WsStream<S>, session: &Arc
         DisconnectReason::ServerShuttingDown => CloseCode::Away,
         _ => CloseCode::Normal,
     };
-    let _ = tokio::time::timeout(cfg.ping_timeout, ws.close(Some(code), "")).await;
+    let _ = tokio::time::timeout(core.config.ping_timeout, ws.close(Some(code), "")).await;
 }
 
 /// Sends what the session queued, a batch per write, until the queue is

@@ -270,26 +270,13 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
         return;
     }
     let ws = WsStream::new(stream, leftover, deflate, cfg.max_payload);
-    // The request's buffers go with this task; a new session keeps its handshake copy.
-    let core2 = core.clone();
+    // The request's buffers stay with this task, which ends here; a new
+    // session keeps its handshake copy.
     match dest {
-        // Only a polling session can upgrade; a second WebSocket for the same
-        // sid is accepted and closed at once, as the reference server does.
-        WsDest::Upgrade(session) => core.runtime.spawn(async move {
-            let _conn = conn;
-            if session.claim_upgrade() {
-                websocket::upgrade(core2, ws, session).await
-            } else {
-                let mut ws = ws;
-                ws.close(None, "").await
-            }
-        }),
+        WsDest::Upgrade(session) => core.runtime.spawn(websocket::upgrade(core.clone(), ws, session, conn)),
         WsDest::Open(protocol) => {
             let session = engineio::open_session(core, Arc::new(req.handshake()), protocol, Transport::WebSocket);
-            core.runtime.spawn(async move {
-                let _conn = conn;
-                websocket::serve(core2, ws, session).await
-            })
+            core.runtime.spawn(websocket::serve(core.clone(), ws, session, conn))
         }
     };
 }
