@@ -354,8 +354,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                 }
                 self.partial = None;
                 let msg = Bytes::from(std::mem::take(&mut self.msg));
-                // Checked above, fragment by fragment.
                 Ok(Some(if text {
+                    // SAFETY: `check_utf8` above checked every byte of the
+                    // message, the last fragment with `fin` (no incomplete
+                    // sequence left at the end).
                     Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(msg) })
                 } else {
                     Message::Binary(msg)
