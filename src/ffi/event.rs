@@ -35,10 +35,11 @@ pub struct wshub_event {
 
 /// Owned data behind an event view (Send: no raw pointers inside).
 pub(crate) struct EventData {
-    socket_id: CString,
-    namespace: CString,
-    name: CString,
-    args: CString,
+    /// The socket id, the namespace, the name and the args, each
+    /// NUL-terminated, in one allocation: one copy per event, not four.
+    text: Vec<u8>,
+    /// Where the namespace, the name and the args start in `text`.
+    starts: [usize; 3],
     attachments: Vec<Bytes>,
     ack_id: Option<u64>,
 }
@@ -49,16 +50,41 @@ pub(crate) fn c_string(s: &str) -> CString {
     CString::new(s).unwrap_or_else(|_| CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default())
 }
 
+/// Appends `s` and a NUL to `text`; an inner NUL becomes U+FFFD, as in `c_string`.
+fn push_c(text: &mut Vec<u8>, s: &[u8]) {
+    if s.contains(&0) {
+        for (i, chunk) in s.split(|&b| b == 0).enumerate() {
+            if i > 0 {
+                text.extend_from_slice("\u{fffd}".as_bytes());
+            }
+            text.extend_from_slice(chunk);
+        }
+    } else {
+        text.extend_from_slice(s);
+    }
+    text.push(0);
+}
+
 impl EventData {
     pub fn new(socket_id: &str, namespace: &str, name: &str, args: &Payload, ack_id: Option<u64>) -> EventData {
-        EventData {
-            socket_id: c_string(socket_id),
-            namespace: c_string(namespace),
-            name: c_string(name),
-            args: c_string(args.json()),
-            attachments: args.attachments().to_vec(),
-            ack_id,
+        let parts = [socket_id.as_bytes(), namespace.as_bytes(), name.as_bytes(), args.json().as_bytes()];
+        EventData::from_parts(parts, args.attachments().to_vec(), ack_id)
+    }
+
+    fn from_parts(parts: [&[u8]; 4], attachments: Vec<Bytes>, ack_id: Option<u64>) -> EventData {
+        let mut text = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+        let mut starts = [0; 3];
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                starts[i - 1] = text.len();
+            }
+            push_c(&mut text, part);
         }
+        EventData { text, starts, attachments, ack_id }
+    }
+
+    fn c_str_at(&self, start: usize) -> *const c_char {
+        self.text[start..].as_ptr().cast()
     }
 
     /// Runs `f` with a view of this event; the view lives as long as the call.
@@ -69,12 +95,13 @@ impl EventData {
     }
 
     fn view(&self, views: &[wshub_bytes]) -> wshub_event {
+        let [namespace, name, args] = self.starts;
         wshub_event {
-            socket_id: self.socket_id.as_ptr(),
-            name_space: self.namespace.as_ptr(),
-            name: self.name.as_ptr(),
-            args_json: self.args.as_ptr(),
-            args_len: self.args.as_bytes().len(),
+            socket_id: self.c_str_at(0),
+            name_space: self.c_str_at(namespace),
+            name: self.c_str_at(name),
+            args_json: self.c_str_at(args),
+            args_len: self.text.len() - args - 1,
             attachments: if views.is_empty() { std::ptr::null() } else { views.as_ptr() },
             attachment_count: views.len(),
             has_ack: self.ack_id.is_some(),
@@ -91,11 +118,12 @@ struct RetainedEvent {
     data: EventData,
 }
 
-unsafe fn copy_str(p: *const c_char) -> CString {
+/// The bytes of a C string (NULL: none).
+unsafe fn c_bytes<'a>(p: *const c_char) -> &'a [u8] {
     if p.is_null() {
-        CString::default()
+        &[]
     } else {
-        CStr::from_ptr(p).to_owned()
+        CStr::from_ptr(p).to_bytes()
     }
 }
 
@@ -112,14 +140,8 @@ pub unsafe extern "C" fn wshub_event_retain(event: *const wshub_event) -> *mut w
             let bytes = if b.len == 0 { &[][..] } else { std::slice::from_raw_parts(b.data, b.len) };
             attachments.push(Bytes::copy_from_slice(bytes));
         }
-        let data = EventData {
-            socket_id: copy_str(ev.socket_id),
-            namespace: copy_str(ev.name_space),
-            name: copy_str(ev.name),
-            args: copy_str(ev.args_json),
-            attachments,
-            ack_id: ev.has_ack.then_some(ev.ack_id),
-        };
+        let parts = [c_bytes(ev.socket_id), c_bytes(ev.name_space), c_bytes(ev.name), c_bytes(ev.args_json)];
+        let data = EventData::from_parts(parts, attachments, ev.has_ack.then_some(ev.ack_id));
         let views: Vec<wshub_bytes> = data.attachments.iter().map(|b| wshub_bytes::of(b)).collect();
         let mut retained = Box::new(RetainedEvent { view: *ev, views, data });
         retained.view = retained.data.view(&retained.views);
