@@ -47,10 +47,12 @@ pub(crate) struct EventData {
 /// A C copy of `s` (one allocation); an inner NUL, which C cannot carry,
 /// becomes U+FFFD.
 pub(crate) fn c_string(s: &str) -> CString {
-    CString::new(s).unwrap_or_else(|_| CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default())
+    let mut bytes = Vec::with_capacity(s.len() + 1);
+    push_c(&mut bytes, s.as_bytes());
+    CString::from_vec_with_nul(bytes).expect("push_c ends with the only NUL")
 }
 
-/// Appends `s` and a NUL to `text`; an inner NUL becomes U+FFFD, as in `c_string`.
+/// Appends `s` and a NUL to `text`; an inner NUL, which C cannot carry, becomes U+FFFD.
 fn push_c(text: &mut Vec<u8>, s: &[u8]) {
     if s.contains(&0) {
         for (i, chunk) in s.split(|&b| b == 0).enumerate() {

@@ -46,6 +46,10 @@ fn take_read_buf() -> Box<[u8]> {
     READ_BUF.with(Cell::take).unwrap_or_else(|| vec![0; READ_CHUNK].into_boxed_slice())
 }
 
+fn give_back_read_buf(buf: Box<[u8]>) {
+    READ_BUF.with(|c| c.set(Some(buf)));
+}
+
 fn take_write_buf() -> Vec<u8> {
     WRITE_BUF.with(Cell::take).unwrap_or_default()
 }
@@ -153,9 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             }
         }
         if !self.rd.is_empty() {
-            let mut rd = std::mem::take(&mut self.rd);
-            let result = self.handle_bytes(&mut rd, &mut on);
-            self.rd = rd;
+            let result = self.handle_kept(&mut on);
             if let Some(r) = self.after_handling(cx, result) {
                 return r;
             }
@@ -170,7 +172,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                 match Pin::new(&mut self.io).poll_read(cx, &mut read_buf) {
                     Poll::Ready(Ok(())) => read_buf.filled().len(),
                     other => {
-                        READ_BUF.with(|c| c.set(Some(buf)));
+                        give_back_read_buf(buf);
                         return match other {
                             Poll::Ready(Err(e)) => Poll::Ready(Err(Error::Io(e))),
                             _ => Poll::Pending,
@@ -189,12 +191,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                 result.map(|(_, stopped)| stopped)
             } else {
                 self.rd.extend_from_slice(&buf[..n]);
-                let mut rd = std::mem::take(&mut self.rd);
-                let result = self.handle_bytes(&mut rd, &mut on);
-                self.rd = rd;
-                result
+                self.handle_kept(&mut on)
             };
-            READ_BUF.with(|c| c.set(Some(buf)));
+            give_back_read_buf(buf);
             if let Some(r) = self.after_handling(cx, result) {
                 return r;
             }
@@ -218,21 +217,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         }
     }
 
-    /// Handles the whole frames at the start of `rd` and drops them from it;
-    /// true when `on` stopped.
-    fn handle_bytes(
-        &mut self,
-        rd: &mut Vec<u8>,
-        on: &mut impl FnMut(Message) -> ControlFlow<()>,
-    ) -> Result<bool, Error> {
-        let result = self.handle_bytes_slice(rd, on);
-        match result {
-            Ok((used, stopped)) => {
-                rd.drain(..used);
-                Ok(stopped)
-            }
-            Err(e) => Err(e),
+    /// Handles the whole frames at the start of the kept bytes (`rd`) and
+    /// drops them from it; true when `on` stopped.
+    fn handle_kept(&mut self, on: &mut impl FnMut(Message) -> ControlFlow<()>) -> Result<bool, Error> {
+        let mut rd = std::mem::take(&mut self.rd);
+        let result = self.handle_bytes_slice(&mut rd, on);
+        if let Ok((used, _)) = result {
+            rd.drain(..used);
         }
+        self.rd = rd;
+        result.map(|(_, stopped)| stopped)
     }
 
     /// Handles the whole frames at the start of `buf` (unmasking them in
@@ -340,9 +334,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                     let d = self.deflate.as_deref_mut().expect("RSV1 is refused without deflate");
                     d.inflate_fragment(payload, fin, &mut partial.ended, &mut self.msg, self.max_payload)?;
                 } else if fin && self.msg.is_empty() {
-                    // A whole message in one frame: one copy, out of the read buffer.
+                    // A whole message in one frame: checked in place, one copy out of the read buffer.
                     self.partial = None;
-                    return finish(text, Bytes::copy_from_slice(payload)).map(Some);
+                    if text {
+                        check_utf8(payload, &mut 0, true)?;
+                    }
+                    // SAFETY: a text payload was checked whole just above.
+                    return Ok(Some(unsafe { message(text, Bytes::copy_from_slice(payload)) }));
                 } else {
                     self.msg.extend_from_slice(payload);
                 }
@@ -353,15 +351,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                     return Ok(None);
                 }
                 self.partial = None;
-                let msg = Bytes::from(std::mem::take(&mut self.msg));
-                Ok(Some(if text {
-                    // SAFETY: `check_utf8` above checked every byte of the
-                    // message, the last fragment with `fin` (no incomplete
-                    // sequence left at the end).
-                    Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(msg) })
-                } else {
-                    Message::Binary(msg)
-                }))
+                // SAFETY: `check_utf8` above checked every byte of a text
+                // message, the last fragment with `fin` (no incomplete
+                // sequence left at the end).
+                Ok(Some(unsafe { message(text, Bytes::from(std::mem::take(&mut self.msg))) }))
             }
         }
     }
@@ -503,11 +496,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
 }
 
 /// A message's bytes as the message type its first frame named.
-fn finish(text: bool, data: Bytes) -> Result<Message, Error> {
+///
+/// # Safety
+/// For a text message, `data` must be UTF-8 (every caller checked it with `check_utf8`).
+unsafe fn message(text: bool, data: Bytes) -> Message {
     if text {
-        Utf8Bytes::try_from(data).map(Message::Text).map_err(|e| Error::Utf8(e.to_string()))
+        Message::Text(Utf8Bytes::from_bytes_unchecked(data))
     } else {
-        Ok(Message::Binary(data))
+        Message::Binary(data)
     }
 }
 
