@@ -34,11 +34,12 @@ pub fn socketio_with_attachments(data: &[u8]) {
     let mut parts = data.split(|b| *b == 0xff);
     let Some(head) = parts.next() else { return };
     let Ok(text) = Utf8Bytes::try_from(Bytes::copy_from_slice(head)) else { return };
-    let Ok(packet) = sio::decode(&text) else { return };
+    let Ok(packet) = sio::decode(text) else { return };
     let attachments: Vec<Bytes> = parts.take(packet.attachments).map(Bytes::copy_from_slice).collect();
-    if let Some(data) = &packet.data {
-        if let Ok((name, args)) = sio::split_event(data) {
-            let payload = crate::Payload::from_trusted(args, attachments);
+    if let Some(data) = packet.data.clone() {
+        if let Ok(sio::EventSplit { name, args }) = sio::split_event(data.as_str()) {
+            let name = name.into_owned();
+            let payload = crate::Payload::from_trusted(sio::event_args(data, args), attachments);
             // What the hub does next with it: encode it again for receivers.
             let _ = sio::encode_event(&packet.namespace, &name, &payload, packet.ack_id);
             let _ = crate::rawws::encode_event(&name, &payload, crate::engineio::session::Protocol::Raw);
@@ -47,9 +48,9 @@ pub fn socketio_with_attachments(data: &[u8]) {
 }
 
 fn socketio_text(msg: Utf8Bytes) {
-    if let Ok(packet) = sio::decode(&msg) {
+    if let Ok(packet) = sio::decode(msg) {
         if let Some(data) = &packet.data {
-            let _ = sio::split_event(data);
+            let _ = sio::split_event(data.as_str());
         }
         let _ = sio::connect_auth(&packet);
     }

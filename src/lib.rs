@@ -298,7 +298,7 @@ impl Namespace {
 
     /// Registers the handler of `event` (replacing an earlier one).
     pub fn on<F: Fn(Event) + Send + Sync + 'static>(&self, event: &str, handler: F) {
-        self.0.handlers.write().events.insert(event.to_string(), Arc::new(handler));
+        self.0.handlers.write().events.insert(Arc::from(event), Arc::new(handler));
     }
 
     /// Registers the handler of every event that has no handler of its own.

@@ -74,7 +74,7 @@ impl Heartbeat {
             }
             None if now >= self.ping_at => {
                 session.pong_received.store(false, Ordering::Release);
-                session.push(&[Frame::PING]);
+                session.push([Frame::PING]);
                 // The pong is due ping_timeout after the ping was due (timer
                 // rounding must not give a silent client extra time), but a
                 // ping that went out late on a busy server still leaves the

@@ -106,7 +106,7 @@ pub fn open_session(
         let upgrades: &[&str] =
             if transport == Transport::Polling && core.config.allow_websocket { &["websocket"] } else { &[] };
         let cfg = &core.config;
-        session.push(&[packet::open_packet(
+        session.push([packet::open_packet(
             &sid,
             upgrades,
             cfg.ping_interval.as_millis(),
@@ -180,7 +180,7 @@ pub fn on_packet(
         Packet::Ping(data) => {
             let mut pong = String::from("3");
             pong.push_str(data.as_str());
-            session.push(&[Frame::text(pong)]);
+            session.push([Frame::text(pong)]);
             Ok(None)
         }
         Packet::Open => Err(DisconnectReason::ParseError),

@@ -6,7 +6,8 @@
 //! packets travel as `b` + base64.
 
 use base64::Engine as _;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use smallvec::SmallVec;
 use tungstenite::Utf8Bytes;
 
 /// The record separator between packets of one polling payload.
@@ -42,13 +43,12 @@ pub enum DecodeError {
 /// Decodes one text packet (from a WebSocket text frame or a polling payload).
 pub fn decode_text(text: Utf8Bytes) -> Result<Packet, DecodeError> {
     let first = *text.as_bytes().first().ok_or(DecodeError::Empty)?;
-    let data = || slice_after_type(&text);
     Ok(match first {
         b'0' => Packet::Open,
         b'1' => Packet::Close,
-        b'2' => Packet::Ping(data()),
-        b'3' => Packet::Pong(data()),
-        b'4' => Packet::Message(data()),
+        b'2' => Packet::Ping(utf8_tail(text, 1)),
+        b'3' => Packet::Pong(utf8_tail(text, 1)),
+        b'4' => Packet::Message(utf8_tail(text, 1)),
         b'5' => Packet::Upgrade,
         b'6' => Packet::Noop,
         b'b' => {
@@ -61,17 +61,21 @@ pub fn decode_text(text: Utf8Bytes) -> Result<Packet, DecodeError> {
     })
 }
 
-fn slice_after_type(text: &Utf8Bytes) -> Utf8Bytes {
-    utf8_tail(text, 1)
-}
-
-/// The part of valid UTF-8 text after byte `from`, without validating it
-/// again (it is on the hot path of every message).
+/// The part of valid UTF-8 text after byte `from`, in the same buffer and
+/// without validating it again (it is on the hot path of every message).
+/// Taking the text, not a reference, matters: a buffer that is not shared
+/// yet stays unshared (a clone would make it shared, an allocation).
 ///
 /// `from` must be a char boundary; callers cut right after ASCII bytes they
 /// scanned, and anything else falls back to a checked copy.
-pub(crate) fn utf8_tail(text: &Utf8Bytes, from: usize) -> Utf8Bytes {
-    utf8_slice(text, from, text.len())
+pub(crate) fn utf8_tail(text: Utf8Bytes, from: usize) -> Utf8Bytes {
+    if !text.as_str().is_char_boundary(from) {
+        return Utf8Bytes::from(text.as_str().get(from..).unwrap_or("").to_string());
+    }
+    let mut bytes = Bytes::from(text);
+    bytes.advance(from);
+    // SAFETY: the tail of valid UTF-8 from a char boundary is valid UTF-8.
+    unsafe { Utf8Bytes::from_bytes_unchecked(bytes) }
 }
 
 /// `text[start..end]` of valid UTF-8 text, sharing its buffer and without
@@ -103,6 +107,10 @@ pub fn decode_payload(body: Bytes) -> Result<Vec<Packet>, DecodeError> {
     packets.push(decode_text(utf8_slice(&text, start, text.len()))?);
     Ok(packets)
 }
+
+/// The frames of one packet, in order: its text, then its binary
+/// attachments. Almost always one frame, kept inline (no allocation).
+pub type Frames = SmallVec<[Frame; 1]>;
 
 /// One outbound frame, encoded once and shared by every receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]

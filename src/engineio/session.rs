@@ -180,29 +180,40 @@ impl EngineSession {
 
     /// Queues frames (one packet: they stay together). Returns false when
     /// the session is closed or the frames were dropped by the slow-consumer policy.
-    pub fn push(&self, frames: &[Frame]) -> bool {
-        self.enqueue(frames, false)
+    /// The frames are moved in: a buffer nobody else holds is not made shared.
+    pub fn push(&self, frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>) -> bool {
+        self.enqueue(frames.into_iter(), false)
     }
 
     /// Queues a volatile packet: when the queue is full it is dropped (and
     /// false returned) whatever the slow-consumer policy says.
-    pub fn push_volatile(&self, frames: &[Frame]) -> bool {
-        self.enqueue(frames, true)
+    pub fn push_volatile(&self, frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>) -> bool {
+        self.enqueue(frames.into_iter(), true)
     }
 
-    fn enqueue(&self, frames: &[Frame], volatile: bool) -> bool {
+    fn enqueue(&self, frames: impl ExactSizeIterator<Item = Frame>, volatile: bool) -> bool {
         if self.is_closed() {
             return false;
         }
         let waker = {
             let mut out = self.outbox.lock();
-            let size: usize = frames.iter().map(Frame::len).sum();
+            let (queued_frames, queued_bytes) = (out.frames.len(), out.bytes);
             // An empty queue always takes one packet, however large (it is
-            // within max_payload); past that, both bounds hold.
-            let over = out.frames.len() + frames.len() > self.max_frames
-                || (!out.frames.is_empty() && out.bytes + size > self.max_bytes);
+            // within max_payload); past that, both bounds hold. The byte
+            // bound is checked once the frames are in, and undone if broken.
+            let mut over = queued_frames + frames.len() > self.max_frames;
+            if !over {
+                for frame in frames {
+                    out.bytes += frame.len();
+                    out.frames.push_back(frame);
+                }
+                over = queued_frames > 0 && out.bytes > self.max_bytes;
+                if over {
+                    out.frames.truncate(queued_frames);
+                    out.bytes = queued_bytes;
+                }
+            }
             if over {
-                let (queued_frames, queued_bytes) = (out.frames.len(), out.bytes);
                 drop(out);
                 if !volatile && self.policy == SlowConsumerPolicy::Disconnect {
                     tracing::warn!(
@@ -213,8 +224,6 @@ impl EngineSession {
                 }
                 return false;
             }
-            out.frames.extend(frames.iter().cloned());
-            out.bytes += size;
             out.waker.take()
         };
         if let Some(w) = waker {

@@ -22,6 +22,7 @@ use parking_lot::RwLock;
 pub(crate) use socket::SocketState;
 
 use crate::adapter::{Adapter, ServerEvent};
+use crate::payload::Payload;
 use crate::Handshake;
 
 pub(crate) type EventHandler = Arc<dyn Fn(Event) + Send + Sync>;
@@ -57,7 +58,8 @@ impl ConnectRefusal {
 
 #[derive(Default)]
 pub(crate) struct Handlers {
-    pub events: HashMap<String, EventHandler>,
+    /// By name; the key is also the name of every event it handles.
+    pub events: HashMap<Arc<str>, EventHandler>,
     pub any: Option<EventHandler>,
     pub connect: Vec<ConnectHandler>,
     pub disconnect: Vec<DisconnectHandler>,
@@ -165,14 +167,20 @@ impl Namespace {
         socket.rooms.lock().remove(room);
     }
 
-    pub fn event_handler(&self, name: &str) -> Option<EventHandler> {
+    /// The handler of event `name` (or the catch-all), and the name for the
+    /// event to keep: the registered key, not a copy per event.
+    pub fn event_handler(&self, name: &str) -> Option<(Arc<str>, EventHandler)> {
         let h = self.handlers.read();
-        h.events.get(name).cloned().or_else(|| h.any.clone())
+        match h.events.get_key_value(name) {
+            Some((key, handler)) => Some((key.clone(), handler.clone())),
+            None => h.any.clone().map(|any| (Arc::from(name), any)),
+        }
     }
 
-    pub fn dispatch_event(&self, event: Event) {
-        if let Some(handler) = self.event_handler(&event.name) {
-            call_guarded("event handler", || handler(event));
+    /// Runs the handler of event `name` of `socket`, if there is one.
+    pub fn dispatch_event(&self, socket: Arc<SocketState>, name: &str, args: Payload, ack_id: Option<u64>) {
+        if let Some((name, handler)) = self.event_handler(name) {
+            call_event_handler(&handler, Event { socket: Socket(socket), name, args, ack_id });
         }
     }
 
@@ -198,6 +206,11 @@ impl Namespace {
         }
         Ok(())
     }
+}
+
+/// Runs an event handler found by `Namespace::event_handler`.
+pub(crate) fn call_event_handler(handler: &EventHandler, event: Event) {
+    call_guarded("event handler", || handler(event));
 }
 
 /// A panicking handler must not take the connection's task (and with it the

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tungstenite::Utf8Bytes;
 
 use super::{DisconnectReason, Namespace, Target};
-use crate::engineio::packet::Frame;
+use crate::engineio::packet::Frames;
 use crate::engineio::session::{EngineSession, Protocol};
 use crate::payload::Payload;
 use crate::socketio::packet as sio;
@@ -57,7 +57,7 @@ impl SocketState {
     }
 
     /// Encodes an event the way this socket's client reads it.
-    pub fn encode_event(&self, event: &str, args: &Payload, ack_id: Option<u64>) -> Vec<Frame> {
+    pub fn encode_event(&self, event: &str, args: &Payload, ack_id: Option<u64>) -> Frames {
         match self.session.protocol {
             Protocol::SocketIo => sio::encode_event(&self.namespace.name, event, args, ack_id),
             plain => rawws::encode_event(event, args, plain),
@@ -144,8 +144,8 @@ impl Socket {
     }
 
     /// Queues a packet for this socket, encoded only if it is still connected.
-    fn send(&self, encode: impl FnOnce() -> Vec<Frame>) -> Result<(), Error> {
-        if self.connected() && self.0.session.push(&encode()) {
+    fn send(&self, encode: impl FnOnce() -> Frames) -> Result<(), Error> {
+        if self.connected() && self.0.session.push(encode()) {
             Ok(())
         } else {
             Err(Error::Disconnected)
@@ -184,7 +184,7 @@ impl Socket {
                 tracing::warn!(socket = %state.id, "too many acks pending: an emit with an ack is refused");
                 Err(AckError::TooManyPending)
             } else {
-                if !state.session.push(&state.encode_event(event, args, Some(ack_id))) {
+                if !state.session.push(state.encode_event(event, args, Some(ack_id))) {
                     state.acks.lock().waiting.remove(&ack_id); // the dropped sender reads as Disconnected
                 }
                 Ok(ack_id)
@@ -257,7 +257,7 @@ impl Socket {
         if self.is_raw() {
             self.0.session.close(DisconnectReason::ServerNamespaceDisconnect);
         } else {
-            self.0.session.push(&[sio::encode_disconnect(&self.0.namespace.name)]);
+            self.0.session.push([sio::encode_disconnect(&self.0.namespace.name)]);
         }
     }
 
@@ -270,7 +270,7 @@ impl Socket {
 /// An event received from a client.
 pub struct Event {
     pub(crate) socket: Socket,
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
     pub(crate) args: Payload,
     pub(crate) ack_id: Option<u64>,
 }

@@ -8,7 +8,7 @@ use once_cell::sync::OnceCell;
 
 use super::{Namespace, Registry, Socket, SocketState};
 use crate::adapter::{self, Adapter, RemoteSocket, Scope};
-use crate::engineio::packet::Frame;
+use crate::engineio::packet::Frames;
 use crate::engineio::session::Protocol;
 use crate::payload::Payload;
 use crate::rawws;
@@ -150,9 +150,9 @@ impl Target {
     /// (a volatile emit does not count the receivers that dropped it).
     /// The packet is encoded once per protocol and the buffer shared.
     pub fn emit(&self, event: &str, args: &Payload) -> usize {
-        let socketio: OnceCell<Vec<Frame>> = OnceCell::new();
-        let raw: OnceCell<Vec<Frame>> = OnceCell::new();
-        let engine: OnceCell<Vec<Frame>> = OnceCell::new();
+        let socketio: OnceCell<Frames> = OnceCell::new();
+        let raw: OnceCell<Frames> = OnceCell::new();
+        let engine: OnceCell<Frames> = OnceCell::new();
         let mut delivered = 0;
         self.for_each(|s| {
             let frames = match s.session.protocol {
@@ -160,6 +160,7 @@ impl Target {
                 Protocol::Raw => raw.get_or_init(|| rawws::encode_event(event, args, Protocol::Raw)),
                 Protocol::Engine => engine.get_or_init(|| rawws::encode_event(event, args, Protocol::Engine)),
             };
+            let frames = frames.iter().cloned();
             let queued = if self.volatile { s.session.push_volatile(frames) } else { s.session.push(frames) };
             if queued {
                 delivered += 1;

@@ -12,11 +12,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use smallvec::smallvec;
 use tungstenite::{Message, Utf8Bytes};
 
-use crate::engineio::packet::Frame;
+use crate::engineio::packet::{Frame, Frames};
 use crate::engineio::session::{EngineSession, Protocol};
-use crate::hub::{ConnectRefusal, DisconnectReason, Event, HubCore, Socket};
+use crate::hub::{ConnectRefusal, DisconnectReason, HubCore, Socket};
 use crate::payload::Payload;
 use crate::socketio::conn::join_namespace;
 use crate::socketio::packet::{push_event_array, push_json_string};
@@ -67,12 +68,12 @@ pub fn on_binary(session: &Arc<EngineSession>, data: Bytes) -> Result<(), Discon
 fn dispatch(session: &EngineSession, args: Payload) {
     let Some(socket) = session.sio.lock().sockets.get("/").cloned() else { return };
     let ns = socket.namespace.clone();
-    ns.dispatch_event(Event { socket: Socket(socket), name: "message".into(), args, ack_id: None });
+    ns.dispatch_event(socket, "message", args, None);
 }
 
 /// Encodes an emit for a plain client; Engine.IO clients get the message
 /// packet type in front of text.
-pub fn encode_event(event: &str, args: &Payload, protocol: Protocol) -> Vec<Frame> {
+pub fn encode_event(event: &str, args: &Payload, protocol: Protocol) -> Frames {
     let text = |s: &str| {
         let mut out = String::with_capacity(s.len() + 1);
         if protocol == Protocol::Engine {
@@ -85,16 +86,16 @@ pub fn encode_event(event: &str, args: &Payload, protocol: Protocol) -> Vec<Fram
         let items = args.args();
         if items.len() == 1 {
             if args.attachments().len() == 1 {
-                return vec![Frame::Binary(args.attachments()[0].clone())];
+                return smallvec![Frame::Binary(args.attachments()[0].clone())];
             }
             if let Ok(s) = serde_json::from_str::<String>(items[0].get()) {
-                return vec![text(&s)];
+                return smallvec![text(&s)];
             }
         }
     }
     let mut json = String::with_capacity(event.len() + args.json().len() + 8);
     push_event_array(&mut json, event, args);
-    let mut frames = vec![text(&json)];
+    let mut frames: Frames = smallvec![text(&json)];
     frames.extend(args.attachments().iter().cloned().map(Frame::Binary));
     frames
 }
@@ -106,19 +107,19 @@ mod tests {
     #[test]
     fn message_with_one_string_is_a_plain_text_frame() {
         let p = Payload::one(&"héllo").unwrap();
-        assert_eq!(encode_event("message", &p, Protocol::Raw), vec![Frame::text("héllo".into())]);
-        assert_eq!(encode_event("message", &p, Protocol::Engine), vec![Frame::text("4héllo".into())]);
+        assert_eq!(encode_event("message", &p, Protocol::Raw).to_vec(), vec![Frame::text("héllo".into())]);
+        assert_eq!(encode_event("message", &p, Protocol::Engine).to_vec(), vec![Frame::text("4héllo".into())]);
     }
 
     #[test]
     fn message_with_one_binary_is_a_plain_binary_frame() {
         let p = Payload::builder().binary(vec![0u8, 255]).build();
-        assert_eq!(encode_event("message", &p, Protocol::Raw), vec![Frame::Binary(Bytes::from_static(&[0, 255]))]);
+        assert_eq!(encode_event("message", &p, Protocol::Raw).to_vec(), vec![Frame::Binary(Bytes::from_static(&[0, 255]))]);
     }
 
     #[test]
     fn other_events_are_json_arrays() {
         let p = Payload::from_json(r#"[1,{"a":null}]"#).unwrap();
-        assert_eq!(encode_event("news", &p, Protocol::Raw), vec![Frame::text(r#"["news",1,{"a":null}]"#.into())]);
+        assert_eq!(encode_event("news", &p, Protocol::Raw).to_vec(), vec![Frame::text(r#"["news",1,{"a":null}]"#.into())]);
     }
 }

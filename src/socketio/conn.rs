@@ -4,6 +4,7 @@
 //! polling POST). An error returned here closes the whole connection with
 //! the reason given; it never touches another client.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -13,12 +14,14 @@ use tungstenite::Utf8Bytes;
 use super::packet::{self as sio, PacketType};
 use crate::engineio::session::EngineSession;
 use crate::engineio::Connecting;
-use crate::hub::{ConnectRefusal, ConnectRequest, DisconnectReason, Event, HubCore, Namespace, Socket, SocketState};
+use crate::hub::{
+    call_event_handler, ConnectRefusal, ConnectRequest, DisconnectReason, Event, HubCore, Namespace, Socket, SocketState,
+};
 use crate::payload::Payload;
 
 /// A BINARY_EVENT or BINARY_ACK waiting for its attachments.
 struct PendingBinary {
-    namespace: String,
+    namespace: Cow<'static, str>,
     /// The event name, or `None` for an ack.
     event: Option<String>,
     json: Utf8Bytes,
@@ -42,11 +45,7 @@ pub fn on_text(
     session: &Arc<EngineSession>,
     text: Utf8Bytes,
 ) -> Result<Option<Connecting>, DisconnectReason> {
-    if session.sio.lock().pending.is_some() {
-        tracing::debug!(sid = %session.sid, "text packet while binary attachments were expected");
-        return Err(DisconnectReason::ParseError);
-    }
-    let packet = sio::decode(&text).map_err(|e| {
+    let packet = sio::decode(text).map_err(|e| {
         tracing::debug!(sid = %session.sid, error = %e, "undecodable Socket.IO packet");
         DisconnectReason::ParseError
     })?;
@@ -54,39 +53,53 @@ pub fn on_text(
         tracing::debug!(sid = %session.sid, n = packet.attachments, "too many attachments");
         return Err(DisconnectReason::ParseError);
     }
+    // The packet's socket: None for a namespace the client has not joined,
+    // whose packets are ignored, as the reference server does.
+    let socket = {
+        let state = session.sio.lock();
+        if state.pending.is_some() {
+            tracing::debug!(sid = %session.sid, "text packet while binary attachments were expected");
+            return Err(DisconnectReason::ParseError);
+        }
+        state.sockets.get(packet.namespace.as_ref()).cloned()
+    };
     match packet.kind {
         // Boxed: a connect (with its guards) is rare, and its state must not
         // enlarge the task that every idle connection keeps.
         PacketType::Connect => Ok(Some(Box::pin(connect(core.clone(), session.clone(), packet)))),
         PacketType::Disconnect => {
-            let socket = session.sio.lock().sockets.get(&packet.namespace).cloned();
             if let Some(socket) = socket {
                 socket.detach(DisconnectReason::ClientNamespaceDisconnect);
             }
             Ok(None)
         }
         PacketType::Event | PacketType::BinaryEvent => {
-            let data = packet.data.as_ref().ok_or(DisconnectReason::ParseError)?;
-            let (name, args) = sio::split_event(data).map_err(|_| DisconnectReason::ParseError)?;
+            let data = packet.data.ok_or(DisconnectReason::ParseError)?;
+            let sio::EventSplit { name, args } =
+                sio::split_event(data.as_str()).map_err(|_| DisconnectReason::ParseError)?;
             if packet.attachments > 0 {
+                let name = name.into_owned();
+                let args = sio::event_args(data, args);
                 start_binary(session, packet.namespace, Some(name), args, packet.ack_id, packet.attachments);
-            } else {
-                dispatch_event(
-                    session,
-                    &packet.namespace,
-                    name,
-                    Payload::from_trusted(args, Vec::new()),
-                    packet.ack_id,
-                );
+                return Ok(None);
+            }
+            let Some(socket) = socket else { return Ok(None) };
+            // The handler is found while the name is still borrowed from the
+            // data; the data then becomes the arguments.
+            let found = socket.namespace.event_handler(&name);
+            drop(name);
+            if let Some((name, handler)) = found {
+                let args = Payload::from_trusted(sio::event_args(data, args), Vec::new());
+                call_event_handler(&handler, Event { socket: Socket(socket), name, args, ack_id: packet.ack_id });
             }
             Ok(None)
         }
         PacketType::Ack | PacketType::BinaryAck => {
-            let data = packet.data.clone().ok_or(DisconnectReason::ParseError)?;
+            let data = packet.data.ok_or(DisconnectReason::ParseError)?;
             if packet.attachments > 0 {
                 start_binary(session, packet.namespace, None, data, packet.ack_id, packet.attachments);
-            } else {
-                resolve_ack(session, &packet.namespace, packet.ack_id, Payload::from_trusted(data, Vec::new()));
+            } else if let (Some(socket), Some(id)) = (socket, packet.ack_id) {
+                socket.resolve_ack(id, Payload::from_trusted(data, Vec::new()));
             }
             Ok(None)
         }
@@ -96,7 +109,7 @@ pub fn on_text(
 
 /// Handles one binary message: the next attachment of the pending packet.
 pub fn on_binary(session: &Arc<EngineSession>, data: Bytes) -> Result<(), DisconnectReason> {
-    let complete = {
+    let (complete, socket) = {
         let mut state = session.sio.lock();
         let pending = state.pending.as_mut().ok_or_else(|| {
             tracing::debug!(sid = %session.sid, "binary message with no packet waiting for it");
@@ -106,21 +119,23 @@ pub fn on_binary(session: &Arc<EngineSession>, data: Bytes) -> Result<(), Discon
         if pending.attachments.len() < pending.expected {
             return Ok(());
         }
-        state.pending.take()
+        let Some(complete) = state.pending.take() else { return Ok(()) };
+        let socket = state.sockets.get(complete.namespace.as_ref()).cloned();
+        (complete, socket)
     };
-    if let Some(p) = complete {
-        let payload = Payload::from_trusted(p.json, p.attachments);
-        match p.event {
-            Some(name) => dispatch_event(session, &p.namespace, name, payload, p.ack_id),
-            None => resolve_ack(session, &p.namespace, p.ack_id, payload),
-        }
+    let Some(socket) = socket else { return Ok(()) };
+    let payload = Payload::from_trusted(complete.json, complete.attachments);
+    match (complete.event, complete.ack_id) {
+        (Some(name), ack_id) => socket.namespace.clone().dispatch_event(socket, &name, payload, ack_id),
+        (None, Some(id)) => socket.resolve_ack(id, payload),
+        (None, None) => {}
     }
     Ok(())
 }
 
 fn start_binary(
     session: &EngineSession,
-    namespace: String,
+    namespace: Cow<'static, str>,
     event: Option<String>,
     json: Utf8Bytes,
     ack_id: Option<u64>,
@@ -136,25 +151,10 @@ fn start_binary(
     });
 }
 
-fn dispatch_event(session: &EngineSession, namespace: &str, name: String, args: Payload, ack_id: Option<u64>) {
-    // A packet for a namespace the client has not joined is ignored, as the
-    // reference server does.
-    let Some(socket) = session.sio.lock().sockets.get(namespace).cloned() else { return };
-    let ns = socket.namespace.clone();
-    ns.dispatch_event(Event { socket: Socket(socket), name, args, ack_id });
-}
-
-fn resolve_ack(session: &EngineSession, namespace: &str, ack_id: Option<u64>, payload: Payload) {
-    let socket = session.sio.lock().sockets.get(namespace).cloned();
-    if let (Some(socket), Some(id)) = (socket, ack_id) {
-        socket.resolve_ack(id, payload);
-    }
-}
-
 async fn connect(core: Arc<HubCore>, session: Arc<EngineSession>, packet: sio::Packet) {
-    let name = packet.namespace.clone();
+    let name = packet.namespace.to_string();
     let Some(ns) = core.namespaces.get(&name) else {
-        session.push(&[sio::encode_connect_error(&name, "Invalid namespace", None)]);
+        session.push([sio::encode_connect_error(&name, "Invalid namespace", None)]);
         return;
     };
     {
@@ -164,18 +164,18 @@ async fn connect(core: Arc<HubCore>, session: Arc<EngineSession>, packet: sio::P
         }
         if state.sockets.len() >= core.config.max_namespaces_per_connection {
             drop(state);
-            session.push(&[sio::encode_connect_error(&name, "too many namespaces on this connection", None)]);
+            session.push([sio::encode_connect_error(&name, "too many namespaces on this connection", None)]);
             return;
         }
     }
     match join_namespace(&core, &session, &ns, crate::sid::generate(), sio::connect_auth(&packet)).await {
         Ok(socket) => {
-            session.push(&[sio::encode_connect(&name, &socket.id)]);
+            session.push([sio::encode_connect(&name, &socket.id)]);
             ns.dispatch_connect(&Socket(socket));
         }
         // (A closed session takes no packet: push is a no-op there.)
         Err(refusal) => {
-            session.push(&[sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
+            session.push([sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
         }
     }
 }

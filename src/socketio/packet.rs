@@ -4,12 +4,17 @@
 //! validated and split where the hub needs it (the event name), and otherwise
 //! kept as raw JSON text.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::ops::Range;
 
+use bytes::{Buf, Bytes};
+use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+use smallvec::smallvec;
 use tungstenite::Utf8Bytes;
 
-use crate::engineio::packet::Frame;
+use crate::engineio::packet::{Frame, Frames};
 use crate::payload::Payload;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +32,8 @@ pub enum PacketType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
     pub kind: PacketType,
-    pub namespace: String,
+    /// Borrowed for the main namespace `/`: no allocation per packet.
+    pub namespace: Cow<'static, str>,
     pub attachments: usize,
     pub ack_id: Option<u64>,
     /// Raw JSON data, absent when the packet has none.
@@ -59,8 +65,9 @@ const RESERVED_EVENTS: &[&str] =
 /// The most attachments one packet may announce.
 const MAX_ATTACHMENTS: usize = 10_000;
 
-/// Decodes a packet from an Engine.IO message's text.
-pub fn decode(text: &Utf8Bytes) -> Result<Packet, DecodeError> {
+/// Decodes a packet from an Engine.IO message's text; the data stays in
+/// the text's buffer.
+pub fn decode(text: Utf8Bytes) -> Result<Packet, DecodeError> {
     let s = text.as_str();
     let bytes = s.as_bytes();
     let kind = match bytes.first().ok_or(DecodeError::Empty)? {
@@ -89,10 +96,10 @@ pub fn decode(text: &Utf8Bytes) -> Result<Packet, DecodeError> {
         }
         i += 1;
     }
-    let mut namespace = String::from("/");
+    let mut namespace = Cow::Borrowed("/");
     if bytes.get(i) == Some(&b'/') {
         let end = s[i..].find(',').map(|p| i + p).unwrap_or(bytes.len());
-        namespace = s[i..end].to_string();
+        namespace = Cow::Owned(s[i..end].to_string());
         i = (end + 1).min(bytes.len());
     }
     let mut ack_id = None;
@@ -140,35 +147,88 @@ fn check_shape(p: &Packet) -> Result<(), DecodeError> {
     }
 }
 
-/// Splits an EVENT's data into the event name and the argument array.
-pub fn split_event(data: &Utf8Bytes) -> Result<(String, Utf8Bytes), DecodeError> {
-    let items: Vec<&RawValue> = serde_json::from_str(data.as_str()).map_err(|_| DecodeError::Json)?;
-    let first = items.first().ok_or(DecodeError::Shape)?;
-    let name: String = match serde_json::from_str::<String>(first.get()) {
-        Ok(name) => name,
+/// An EVENT's data, split: the event name and where the arguments are.
+#[derive(Debug)]
+pub struct EventSplit<'a> {
+    /// Borrowed from the data unless it had escapes.
+    pub name: Cow<'a, str>,
+    /// From the comma after the name to the closing bracket: the argument
+    /// array once the comma is made a `[`. None when there are no arguments.
+    pub args: Option<Range<usize>>,
+}
+
+/// Validates an EVENT's data (a JSON array whose first item is the name)
+/// and splits it, without copying either part.
+pub fn split_event(data: &str) -> Result<EventSplit<'_>, DecodeError> {
+    /// The first item and the last one of an array, every item validated.
+    struct Ends;
+    impl<'de> Visitor<'de> for Ends {
+        type Value = Option<(&'de RawValue, &'de RawValue)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let Some(first) = seq.next_element::<&RawValue>()? else { return Ok(None) };
+            let mut last = first;
+            while let Some(item) = seq.next_element::<&RawValue>()? {
+                last = item;
+            }
+            Ok(Some((first, last)))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(data);
+    let ends = de.deserialize_seq(Ends).and_then(|ends| de.end().map(|()| ends)).map_err(|_| DecodeError::Json)?;
+    let (first, last) = ends.ok_or(DecodeError::Shape)?;
+    let raw = first.get();
+    let name = if raw.len() >= 2 && raw.starts_with('"') && !raw.contains('\\') {
+        Cow::Borrowed(&raw[1..raw.len() - 1])
+    } else if raw.starts_with('"') {
+        Cow::Owned(serde_json::from_str::<String>(raw).map_err(|_| DecodeError::Json)?)
+    } else if serde_json::from_str::<f64>(raw).is_ok() {
         // The reference server also accepts a number as the event name.
-        Err(_) => match serde_json::from_str::<f64>(first.get()) {
-            Ok(_) => first.get().to_string(),
-            Err(_) => return Err(DecodeError::Shape),
-        },
+        Cow::Borrowed(raw)
+    } else {
+        return Err(DecodeError::Shape);
     };
-    if RESERVED_EVENTS.contains(&name.as_str()) {
+    if RESERVED_EVENTS.contains(&name.as_ref()) {
         return Err(DecodeError::ReservedEvent);
     }
-    let args = if items.len() == 1 {
-        Utf8Bytes::from_static("[]")
-    } else {
-        let base = data.as_str().as_ptr() as usize;
-        let start = items[1].get().as_ptr() as usize - base;
-        let last = items[items.len() - 1].get();
-        let end = last.as_ptr() as usize - base + last.len();
-        let mut args = String::with_capacity(end - start + 2);
-        args.push('[');
-        args.push_str(&data.as_str()[start..end]);
-        args.push(']');
-        Utf8Bytes::from(args)
-    };
-    Ok((name, args))
+    let offset = |v: &RawValue| v.get().as_ptr() as usize - data.as_ptr() as usize;
+    let args = (!std::ptr::eq(first, last)).then(|| {
+        // Between two items there is only whitespace and one comma; after
+        // the last one, whitespace and the closing bracket.
+        let name_end = offset(first) + raw.len();
+        let comma = name_end + data[name_end..].find(',').unwrap_or(0);
+        comma..data.trim_end().len()
+    });
+    Ok(EventSplit { name, args })
+}
+
+/// The argument array of an event, from its data and the `args` range of
+/// its split. When the data's buffer is not shared (a WebSocket message
+/// is not), the comma before the first argument becomes the array's `[`
+/// in place: the arguments are neither copied nor allocated.
+pub fn event_args(data: Utf8Bytes, args: Option<Range<usize>>) -> Utf8Bytes {
+    let Some(range) = args else { return Utf8Bytes::from_static("[]") };
+    match Bytes::from(data).try_into_mut() {
+        Ok(mut buf) => {
+            buf[range.start] = b'[';
+            if range.end < buf.len() {
+                buf.truncate(range.end); // (rare: whitespace after the array; costs a shared header)
+            }
+            buf.advance(range.start);
+            // SAFETY: one ASCII byte replaced by another, and cut at ASCII
+            // bytes (the comma, the closing bracket) of valid UTF-8.
+            unsafe { Utf8Bytes::from_bytes_unchecked(buf.freeze()) }
+        }
+        Err(shared) => {
+            let inner = String::from_utf8_lossy(&shared[range.start + 1..range.end]);
+            let mut out = String::with_capacity(range.len());
+            out.push('[');
+            out.push_str(&inner);
+            Utf8Bytes::from(out)
+        }
+    }
 }
 
 /// Reads the `auth` object of a CONNECT packet (`{}` when absent).
@@ -200,21 +260,27 @@ fn header(out: &mut String, digit: char, attachments: usize, namespace: &str, ac
     }
 }
 
-fn with_attachments(text: String, payload: &Payload) -> Vec<Frame> {
-    let mut frames = Vec::with_capacity(1 + payload.attachments().len());
-    frames.push(Frame::text(text));
+fn with_attachments(text: String, payload: &Payload) -> Frames {
+    let mut frames: Frames = smallvec![Frame::text(text)];
     frames.extend(payload.attachments().iter().cloned().map(Frame::Binary));
     frames
 }
 
 /// Writes a JSON string literal for `s`.
 pub fn push_json_string(out: &mut String, s: &str) {
+    // Event names rarely need escapes: then the literal is the text in quotes.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // serde_json's escaping is the reference; a string always serialises.
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
 
 /// An EVENT (or BINARY_EVENT) packet.
-pub fn encode_event(namespace: &str, event: &str, args: &Payload, ack_id: Option<u64>) -> Vec<Frame> {
+pub fn encode_event(namespace: &str, event: &str, args: &Payload, ack_id: Option<u64>) -> Frames {
     let inner = args.inner_json();
     let mut out = String::with_capacity(16 + namespace.len() + event.len() + inner.len());
     header(&mut out, '2', args.attachments().len(), namespace, ack_id);
@@ -235,7 +301,7 @@ pub fn push_event_array(out: &mut String, event: &str, args: &Payload) {
 }
 
 /// An ACK (or BINARY_ACK) packet.
-pub fn encode_ack(namespace: &str, ack_id: u64, args: &Payload) -> Vec<Frame> {
+pub fn encode_ack(namespace: &str, ack_id: u64, args: &Payload) -> Frames {
     let mut out = String::with_capacity(16 + namespace.len() + args.json().len());
     header(&mut out, '3', args.attachments().len(), namespace, Some(ack_id));
     out.push_str(args.json());
@@ -278,7 +344,15 @@ mod tests {
     use super::*;
 
     fn dec(s: &str) -> Result<Packet, DecodeError> {
-        decode(&Utf8Bytes::from(s.to_string()))
+        decode(Utf8Bytes::from(s.to_string()))
+    }
+
+    /// An event packet's name and argument array.
+    fn split(p: Packet) -> (String, String) {
+        let data = p.data.unwrap();
+        let EventSplit { name, args } = split_event(data.as_str()).unwrap();
+        let name = name.into_owned();
+        (name, event_args(data, args).as_str().to_string())
     }
 
     #[test]
@@ -287,9 +361,7 @@ mod tests {
         assert_eq!(p.kind, PacketType::Event);
         assert_eq!(p.namespace, "/chat");
         assert_eq!(p.ack_id, Some(12));
-        let (name, args) = split_event(p.data.as_ref().unwrap()).unwrap();
-        assert_eq!(name, "hi");
-        assert_eq!(args.as_str(), "[1]");
+        assert_eq!(split(p), ("hi".into(), "[1]".into()));
     }
 
     #[test]
@@ -302,9 +374,31 @@ mod tests {
 
     #[test]
     fn event_without_args_gives_empty_array() {
-        let p = dec(r#"2["ping"]"#).unwrap();
-        let (name, args) = split_event(p.data.as_ref().unwrap()).unwrap();
-        assert_eq!((name.as_str(), args.as_str()), ("ping", "[]"));
+        assert_eq!(split(dec(r#"2["ping"]"#).unwrap()), ("ping".into(), "[]".into()));
+    }
+
+    #[test]
+    fn event_names_escaped_or_numeric() {
+        assert_eq!(split(dec(r#"2["a\"b\u00e9",true]"#).unwrap()), ("a\"bé".into(), "[true]".into()));
+        assert_eq!(split(dec(r#"2[42,"x"]"#).unwrap()), ("42".into(), "[\"x\"]".into()));
+        assert_eq!(split(dec(r#"2[""]"#).unwrap()), ("".into(), "[]".into()));
+    }
+
+    #[test]
+    fn args_keep_the_sent_text_whether_the_buffer_is_shared_or_not() {
+        let text = " [ \"ev\" ,\t{\"a\":[1,2]} , \"s,]\" ] \n";
+        let expected = "[\t{\"a\":[1,2]} , \"s,]\" ]";
+        // Not shared: the comma becomes the bracket in place.
+        let data = Utf8Bytes::from(text.to_string());
+        let args = split_event(data.as_str()).unwrap().args;
+        assert_eq!(event_args(data, args).as_str(), expected);
+        // Shared (e.g. sliced out of a polling payload): copied.
+        let data = Utf8Bytes::from(text.to_string());
+        let keep = data.clone();
+        let args = split_event(data.as_str()).unwrap().args;
+        assert_eq!(event_args(data, args).as_str(), expected);
+        assert_eq!(keep.as_str(), text, "a shared buffer is left as it was");
+        let _ = Payload::from_json(expected).unwrap();
     }
 
     #[test]
@@ -318,10 +412,10 @@ mod tests {
 
     #[test]
     fn rejects_malformed_packets() {
-        for bad in ["", "9", "2", "2{}", "2[1", "5-[\"a\"]", "0[]", "1{}", "3[]", "2[\"connect\"]", "2[{}]"] {
+        for bad in ["", "9", "2", "2{}", "2[1", "5-[\"a\"]", "0[]", "1{}", "3[]", "2[\"connect\"]", "2[{}]", "2[]", "2[\"a\",]", "2[\"a\"]x"] {
             let res = dec(bad).and_then(|p| match p.kind {
-                PacketType::Event => split_event(p.data.as_ref().unwrap()).map(|_| p),
-                _ => Ok(p),
+                PacketType::Event => split_event(p.data.as_ref().unwrap().as_str()).map(|_| ()),
+                _ => Ok(()),
             });
             assert!(res.is_err(), "{bad:?} should be rejected");
         }
@@ -330,9 +424,9 @@ mod tests {
     #[test]
     fn encodes_event_once_with_escaped_name() {
         let frames = encode_event("/", "a\"b", &Payload::from_json("[1,\"é\"]").unwrap(), None);
-        assert_eq!(frames, vec![Frame::text(r#"42["a\"b",1,"é"]"#.into())]);
+        assert_eq!(frames.to_vec(), vec![Frame::text(r#"42["a\"b",1,"é"]"#.into())]);
         let frames = encode_event("/chat", "x", &Payload::empty(), Some(7));
-        assert_eq!(frames, vec![Frame::text(r#"42/chat,7["x"]"#.into())]);
+        assert_eq!(frames.to_vec(), vec![Frame::text(r#"42/chat,7["x"]"#.into())]);
     }
 
     #[test]
