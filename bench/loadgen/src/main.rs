@@ -3,7 +3,10 @@
 //! Speaks Socket.IO v5 over Engine.IO v4 on a WebSocket (by hand: read the
 //! open packet, send `40`, wait for `40{...}`, answer ping `2` with pong `3`)
 //! or plain WebSocket ("raw": a text message starting with `e` is echoed by the
-//! server, one starting with `b` is sent to every other connection).
+//! server, one starting with `b` is sent to every other connection). The
+//! handshakes are tokio-tungstenite's; the traffic after them goes through
+//! a lean frame layer of its own (conn.rs), so that the load generator costs
+//! far less per message than the servers it measures.
 //!
 //! Scenarios (all bounded in time and in count; the process exits by itself):
 //! - `echo`: C clients, W messages in flight each, payload S bytes; each
@@ -31,7 +34,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
+mod conn;
+
+use conn::{Conn, Frame};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -40,6 +46,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 type Ws = WebSocketStream<TcpStream>;
+
+/// Varies the masking key from one connection to the next.
+static CONN_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// Hard ceiling on any one run, whatever the options say.
 const HARD_LIMIT: Duration = Duration::from_secs(300);
@@ -267,18 +276,19 @@ impl Shared {
             self.errors.fetch_add(1, Relaxed);
         }
     }
-    fn received(&self, t0: u64) {
+    /// An event sent at `t0` arrived at `now` (µs of `now_us`).
+    fn received(&self, now: u64, t0: u64) {
         self.count.fetch_add(1, Relaxed);
         if self.measuring.load(Relaxed) {
-            self.hist.record(now_us().saturating_sub(t0));
+            self.hist.record(now.saturating_sub(t0));
         }
     }
     /// A broadcast delivery to a receiver of the second server.
-    fn received_cross(&self, t0: u64) {
+    fn received_cross(&self, now: u64, t0: u64) {
         self.count.fetch_add(1, Relaxed);
         self.cross.fetch_add(1, Relaxed);
         if self.measuring.load(Relaxed) {
-            let us = now_us().saturating_sub(t0);
+            let us = now.saturating_sub(t0);
             self.hist.record(us);
             self.cross_hist.record(us);
         }
@@ -335,31 +345,55 @@ impl Probe {
 
 // ---------------------------------------------------------------- messages
 
-/// The padded JSON argument `{"t":T,...,"p":"xxx"}` of at least `size` bytes.
-fn sio_arg(t: u64, seq: Option<u64>, size: usize) -> String {
-    let mut s = match seq {
-        Some(seq) => format!("{{\"t\":{t},\"s\":{seq},\"p\":\""),
-        None => format!("{{\"t\":{t},\"p\":\""),
-    };
-    let pad = size.saturating_sub(s.len() + 2);
-    s.extend(std::iter::repeat_n('x', pad));
-    s.push_str("\"}");
-    s
-}
-
-fn make_msg(proto: Proto, event: &str, t: u64, seq: Option<u64>, size: usize) -> Message {
+/// Writes the payload of an event: Socket.IO `42["event",{"t":T,"s":S,"p":"xx…"}]`
+/// whose argument is at least `size` bytes, or raw `eT S xx…` of `size` bytes
+/// (`e`/`b`: the event's initial).
+fn write_msg(out: &mut Vec<u8>, proto: Proto, event: &str, t: u64, seq: Option<u64>, size: usize) {
+    let start = out.len();
     match proto {
-        Proto::Sio => Message::text(format!("42[\"{event}\",{}]", sio_arg(t, seq, size))),
+        Proto::Sio => {
+            out.extend_from_slice(b"42[\"");
+            out.extend_from_slice(event.as_bytes());
+            out.extend_from_slice(b"\",");
+            let arg = out.len();
+            out.extend_from_slice(b"{\"t\":");
+            write_u64(out, t);
+            if let Some(seq) = seq {
+                out.extend_from_slice(b",\"s\":");
+                write_u64(out, seq);
+            }
+            out.extend_from_slice(b",\"p\":\"");
+            let pad = size.saturating_sub(out.len() - arg + 2);
+            out.resize(out.len() + pad, b'x');
+            out.extend_from_slice(b"\"}]");
+        }
         Proto::Raw => {
-            let mut s = match seq {
-                Some(seq) => format!("{}{t} {seq} ", &event[..1]),
-                None => format!("{}{t} ", &event[..1]),
-            };
-            let pad = size.saturating_sub(s.len());
-            s.extend(std::iter::repeat_n('x', pad));
-            Message::text(s)
+            out.push(event.as_bytes()[0]);
+            write_u64(out, t);
+            out.push(b' ');
+            if let Some(seq) = seq {
+                write_u64(out, seq);
+                out.push(b' ');
+            }
+            let pad = size.saturating_sub(out.len() - start);
+            out.resize(out.len() + pad, b'x');
         }
     }
+}
+
+/// Decimal digits of `v` (without the formatting machinery: this runs per message).
+fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 fn digits(b: &[u8]) -> Option<(u64, usize)> {
@@ -384,7 +418,8 @@ enum Incoming {
     Other,
 }
 
-fn classify(proto: Proto, b: &[u8]) -> Incoming {
+/// `want_seq`: also read the sequence number (broadcasts carry one).
+fn classify(proto: Proto, b: &[u8], want_seq: bool) -> Incoming {
     match proto {
         Proto::Sio => {
             if b == b"2" {
@@ -397,7 +432,7 @@ fn classify(proto: Proto, b: &[u8]) -> Incoming {
             let Some(t) = find(b, b"\"t\":").and_then(|i| digits(&b[i + 4..])) else {
                 return Incoming::Other;
             };
-            let seq = find(b, b"\"s\":").and_then(|i| digits(&b[i + 4..])).map(|(v, _)| v);
+            let seq = want_seq.then(|| find(b, b"\"s\":").and_then(|i| digits(&b[i + 4..])).map(|(v, _)| v)).flatten();
             Incoming::Event(t.0, seq)
         }
         Proto::Raw => {
@@ -405,7 +440,7 @@ fn classify(proto: Proto, b: &[u8]) -> Incoming {
                 return Incoming::Other;
             }
             let Some((t, n)) = digits(&b[1..]) else { return Incoming::Other };
-            let seq = b.get(2 + n..).and_then(digits).map(|(v, _)| v);
+            let seq = want_seq.then(|| b.get(2 + n..).and_then(digits).map(|(v, _)| v)).flatten();
             Incoming::Event(t, seq)
         }
     }
@@ -413,7 +448,7 @@ fn classify(proto: Proto, b: &[u8]) -> Incoming {
 
 // ---------------------------------------------------------------- connecting
 
-async fn connect(opts: &Opts, port: u16, src: Option<Ipv4Addr>) -> Result<Ws, String> {
+async fn connect(opts: &Opts, port: u16, src: Option<Ipv4Addr>) -> Result<Conn, String> {
     let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     if let Some(ip) = src {
         // Ports of earlier runs may still sit in TIME_WAIT.
@@ -451,7 +486,9 @@ async fn connect(opts: &Opts, port: u16, src: Option<Ipv4Addr>) -> Result<Ws, St
             }
         }
     }
-    Ok(ws)
+    // The server sends nothing more until it is sent something: no byte is
+    // left behind in the handshake's buffers.
+    Ok(Conn::new(ws.into_inner(), CONN_SEQ.fetch_add(1, Relaxed)))
 }
 
 async fn next_text(ws: &mut Ws) -> Result<String, String> {
@@ -472,11 +509,11 @@ async fn next_text(ws: &mut Ws) -> Result<String, String> {
 /// first error).
 async fn open_many<F, Fut>(sh: &Arc<Shared>, n: usize, ports: &[u16], role: F) -> (usize, usize, Option<String>)
 where
-    F: Fn(usize, Ws) -> Fut,
+    F: Fn(usize, Conn) -> Fut,
     Fut: std::future::Future<Output = ()> + 'static,
 {
     let sem = Arc::new(Semaphore::new(sh.opts.concurrency));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Result<(usize, Ws), String>>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Result<(usize, Conn), String>>();
     let sources = sh.opts.sources as usize;
     let mut tally = Tally { ok: 0, failed: 0, first_err: None };
     for i in 0..n {
@@ -513,9 +550,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn take<F, Fut>(&mut self, r: Result<(usize, Ws), String>, role: &F)
+    fn take<F, Fut>(&mut self, r: Result<(usize, Conn), String>, role: &F)
     where
-        F: Fn(usize, Ws) -> Fut,
+        F: Fn(usize, Conn) -> Fut,
         Fut: std::future::Future<Output = ()> + 'static,
     {
         match r {
@@ -536,68 +573,84 @@ impl Tally {
 
 // ---------------------------------------------------------------- roles
 
-/// Processes one received frame; returns false when the connection is done.
-async fn pong_or_close(ws: &mut Ws, msg: &Message, proto: Proto) -> bool {
-    match msg {
-        Message::Text(t) if proto == Proto::Sio && t.as_str() == "2" => ws.send(Message::text("3")).await.is_ok(),
-        Message::Close(_) => false,
-        _ => true,
+/// Reads until something arrives; false when the connection is gone.
+async fn fill(sh: &Shared, c: &mut Conn) -> bool {
+    if c.fill().await.is_err() {
+        sh.lost();
+        return false;
     }
+    true
 }
 
-async fn run_echo(sh: Arc<Shared>, mut ws: Ws, mut go: watch::Receiver<bool>) {
+/// Writes what was queued; false when the connection is gone.
+async fn flush(sh: &Shared, c: &mut Conn) -> bool {
+    if !c.tx.is_empty() && c.flush().await.is_err() {
+        sh.lost();
+        return false;
+    }
+    true
+}
+
+/// Handles the frames of one read: `on_event` gets the time of the read,
+/// each event's timestamp and its sequence number (with `want_seq`), and
+/// may queue answers; pings are
+/// answered. False when the connection ended (a close, a bad frame) or
+/// `on_event` said to stop.
+fn take_frames(
+    sh: &Shared,
+    c: &mut Conn,
+    want_seq: bool,
+    mut on_event: impl FnMut(&mut conn::Writer, u64, u64, Option<u64>) -> bool,
+) -> bool {
+    let proto = sh.opts.proto;
+    // One clock read for the frames of one read: they arrived together.
+    let mut now = None;
+    while let Some(frame) = c.rx.next() {
+        match frame {
+            Ok(Frame::Text(b)) => match classify(proto, b, want_seq) {
+                Incoming::Event(t0, seq) => {
+                    let now = *now.get_or_insert_with(now_us);
+                    if !on_event(&mut c.tx, now, t0, seq) {
+                        return false;
+                    }
+                }
+                Incoming::Ping if proto == Proto::Sio => c.tx.text(b"3"),
+                _ => {}
+            },
+            Ok(Frame::Ping(p)) => c.tx.pong(p),
+            Ok(Frame::Other) => {}
+            Ok(Frame::Close) | Err(_) => {
+                sh.lost();
+                return false;
+            }
+        }
+    }
+    true
+}
+
+async fn run_echo(sh: Arc<Shared>, mut c: Conn, mut go: watch::Receiver<bool>) {
     let o = &sh.opts;
     if go.wait_for(|g| *g).await.is_err() {
         return;
     }
     for _ in 0..o.inflight {
-        if ws.feed(make_msg(o.proto, "echo", now_us(), None, o.size)).await.is_err() {
-            return sh.lost();
-        }
+        c.tx.compose(|out| write_msg(out, o.proto, "echo", now_us(), None, o.size));
     }
-    if ws.flush().await.is_err() {
-        return sh.lost();
+    if !flush(&sh, &mut c).await {
+        return;
     }
-    let mut item = ws.next().await;
-    loop {
-        let msg = match item {
-            Some(Ok(m)) => m,
-            _ => return sh.lost(),
-        };
-        let mut wrote = false;
-        if let Message::Text(t) = &msg {
-            match classify(o.proto, t.as_bytes()) {
-                Incoming::Event(t0, _) => {
-                    sh.received(t0);
-                    if sh.stopped() {
-                        return;
-                    }
-                    if ws.feed(make_msg(o.proto, "echo", now_us(), None, o.size)).await.is_err() {
-                        return sh.lost();
-                    }
-                    wrote = true;
-                }
-                Incoming::Ping => {
-                    if ws.feed(Message::text("3")).await.is_err() {
-                        return sh.lost();
-                    }
-                    wrote = true;
-                }
-                Incoming::Other => {}
+    // Every answer of one read goes out in one write, as a busy client's would.
+    while fill(&sh, &mut c).await {
+        let go_on = take_frames(&sh, &mut c, false, |tx, now, t0, _| {
+            sh.received(now, t0);
+            if sh.stopped() {
+                return false;
             }
-        } else if let Message::Close(_) = msg {
-            return sh.lost();
-        }
-        // Take whatever else is already here before flushing: one write for
-        // several answers, as a busy client would.
-        match ws.next().now_or_never() {
-            Some(next) => item = next,
-            None => {
-                if wrote && ws.flush().await.is_err() {
-                    return sh.lost();
-                }
-                item = ws.next().await;
-            }
+            tx.compose(|out| write_msg(out, o.proto, "echo", now, None, o.size));
+            true
+        });
+        if !go_on || !flush(&sh, &mut c).await {
+            return;
         }
     }
 }
@@ -606,52 +659,49 @@ async fn run_echo(sh: Arc<Shared>, mut ws: Ws, mut go: watch::Receiver<bool>) {
 /// is on the first).
 async fn run_receiver(
     sh: Arc<Shared>,
-    mut ws: Ws,
+    mut c: Conn,
     cross: bool,
     ring: Arc<Vec<AtomicU32>>,
     done: mpsc::UnboundedSender<()>,
 ) {
-    let o = &sh.opts;
-    let n = o.receivers as u32;
-    while let Some(item) = ws.next().await {
-        let Ok(msg) = item else { return sh.lost() };
-        if let Message::Text(t) = &msg {
-            if let Incoming::Event(t0, Some(seq)) = classify(o.proto, t.as_bytes()) {
-                if cross {
-                    sh.received_cross(t0);
-                } else {
-                    sh.received(t0);
-                }
-                let slot = &ring[seq as usize % RING];
-                if slot.fetch_add(1, Relaxed) + 1 == n {
-                    slot.store(0, Relaxed);
-                    let _ = done.send(());
-                }
-                continue;
+    let n = sh.opts.receivers as u32;
+    while fill(&sh, &mut c).await {
+        let go_on = take_frames(&sh, &mut c, true, |_, now, t0, seq| {
+            let Some(seq) = seq else { return true };
+            if cross {
+                sh.received_cross(now, t0);
+            } else {
+                sh.received(now, t0);
             }
-        }
-        if !pong_or_close(&mut ws, &msg, o.proto).await {
-            return sh.lost();
+            let slot = &ring[seq as usize % RING];
+            if slot.fetch_add(1, Relaxed) + 1 == n {
+                slot.store(0, Relaxed);
+                let _ = done.send(());
+            }
+            true
+        });
+        if !go_on || !flush(&sh, &mut c).await {
+            return;
         }
     }
-    sh.lost();
 }
 
-async fn run_sender(sh: Arc<Shared>, mut ws: Ws, mut done: mpsc::UnboundedReceiver<()>, mut go: watch::Receiver<bool>) {
+async fn run_sender(sh: Arc<Shared>, mut c: Conn, mut done: mpsc::UnboundedReceiver<()>, mut go: watch::Receiver<bool>) {
     let o = &sh.opts;
     if go.wait_for(|g| *g).await.is_err() {
         return;
     }
     let mut seq = 0u64;
-    for _ in 0..o.inflight {
-        if ws.feed(make_msg(o.proto, "broadcast", now_us(), Some(seq), o.size)).await.is_err() {
-            return sh.lost();
+    let mut send = |c: &mut Conn, n: usize| {
+        for _ in 0..n {
+            c.tx.compose(|out| write_msg(out, o.proto, "broadcast", now_us(), Some(seq), o.size));
+            seq += 1;
+            sh.sent.fetch_add(1, Relaxed);
         }
-        seq += 1;
-        sh.sent.fetch_add(1, Relaxed);
-    }
-    if ws.flush().await.is_err() {
-        return sh.lost();
+    };
+    send(&mut c, o.inflight);
+    if !flush(&sh, &mut c).await {
+        return;
     }
     loop {
         tokio::select! {
@@ -663,35 +713,30 @@ async fn run_sender(sh: Arc<Shared>, mut ws: Ws, mut done: mpsc::UnboundedReceiv
                 while done.try_recv().is_ok() {
                     n += 1;
                 }
-                for _ in 0..n {
-                    if ws.feed(make_msg(o.proto, "broadcast", now_us(), Some(seq), o.size)).await.is_err() {
-                        return sh.lost();
-                    }
-                    seq += 1;
-                    sh.sent.fetch_add(1, Relaxed);
-                }
-                if ws.flush().await.is_err() {
+                send(&mut c, n);
+            }
+            // (Cancel-safe: see Conn::fill.)
+            ok = c.fill() => {
+                if ok.is_err() {
                     return sh.lost();
                 }
-            }
-            item = ws.next() => {
-                let Some(Ok(msg)) = item else { return sh.lost() };
-                if !pong_or_close(&mut ws, &msg, o.proto).await {
-                    return sh.lost();
+                if !take_frames(&sh, &mut c, false, |_, _, _, _| true) {
+                    return;
                 }
             }
+        }
+        if !flush(&sh, &mut c).await {
+            return;
         }
     }
 }
 
-async fn run_idle(sh: Arc<Shared>, mut ws: Ws) {
-    while let Some(item) = ws.next().await {
-        let Ok(msg) = item else { return sh.lost() };
-        if !pong_or_close(&mut ws, &msg, sh.opts.proto).await {
-            return sh.lost();
+async fn run_idle(sh: Arc<Shared>, mut c: Conn) {
+    while fill(&sh, &mut c).await {
+        if !take_frames(&sh, &mut c, false, |_, _, _, _| true) || !flush(&sh, &mut c).await {
+            return;
         }
     }
-    sh.lost();
 }
 
 // ---------------------------------------------------------------- scenarios
