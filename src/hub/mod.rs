@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
 
 pub(crate) use socket::SocketState;
 
@@ -59,7 +60,7 @@ impl ConnectRefusal {
 #[derive(Default)]
 pub(crate) struct Handlers {
     /// By name; the key is also the name of every event it handles.
-    pub events: HashMap<Arc<str>, EventHandler>,
+    pub events: FxHashMap<Arc<str>, EventHandler>,
     pub any: Option<EventHandler>,
     pub connect: Vec<ConnectHandler>,
     pub disconnect: Vec<DisconnectHandler>,

@@ -5,7 +5,6 @@
 //! the reason given; it never touches another client.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -30,9 +29,38 @@ struct PendingBinary {
     attachments: Vec<Bytes>,
 }
 
+/// The sockets of one connection, one per namespace joined. They are few
+/// (at most `max_namespaces_per_connection`), and looked up on every packet:
+/// a list compared by name beats hashing the name.
+#[derive(Default)]
+pub(crate) struct Joined(Vec<Arc<SocketState>>);
+
+impl Joined {
+    pub fn get(&self, namespace: &str) -> Option<&Arc<SocketState>> {
+        self.0.iter().find(|s| &*s.namespace.name == namespace)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn insert(&mut self, socket: Arc<SocketState>) {
+        self.remove(&socket.namespace.name);
+        self.0.push(socket);
+    }
+
+    pub fn remove(&mut self, namespace: &str) {
+        self.0.retain(|s| &*s.namespace.name != namespace);
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<SocketState>> {
+        self.0.iter()
+    }
+}
+
 #[derive(Default)]
 pub struct SioState {
-    pub(crate) sockets: HashMap<String, Arc<SocketState>>,
+    pub(crate) sockets: Joined,
     pending: Option<PendingBinary>,
     /// Set once any namespace connected: the connect timeout no longer applies.
     pub(crate) connected_once: bool,
@@ -159,7 +187,7 @@ async fn connect(core: Arc<HubCore>, session: Arc<EngineSession>, packet: sio::P
     };
     {
         let state = session.sio.lock();
-        if state.sockets.contains_key(&name) {
+        if state.sockets.get(&name).is_some() {
             return; // already connected to it: nothing to do
         }
         if state.sockets.len() >= core.config.max_namespaces_per_connection {
@@ -205,7 +233,7 @@ pub(crate) async fn join_namespace(
         SocketState::new(id, ns.clone(), session.clone(), auth, core.runtime.clone(), core.config.max_pending_acks);
     {
         let mut state = session.sio.lock();
-        state.sockets.insert(ns.name.to_string(), socket.clone());
+        state.sockets.insert(socket.clone());
         state.connected_once = true;
     }
     ns.insert(socket.clone());
@@ -214,7 +242,7 @@ pub(crate) async fn join_namespace(
 
 /// Detaches every socket of a closing session, with the session's reason.
 pub fn detach_all(session: &EngineSession, reason: DisconnectReason) {
-    let sockets: Vec<Arc<SocketState>> = session.sio.lock().sockets.values().cloned().collect();
+    let sockets: Vec<Arc<SocketState>> = session.sio.lock().sockets.all().cloned().collect();
     for socket in sockets {
         socket.detach(reason);
     }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use bytes::{Buf, Bytes};
-use serde::de::{Deserializer as _, SeqAccess, Visitor};
+use serde::de::{Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use smallvec::smallvec;
 use tungstenite::Utf8Bytes;
@@ -160,25 +160,26 @@ pub struct EventSplit<'a> {
 /// Validates an EVENT's data (a JSON array whose first item is the name)
 /// and splits it, without copying either part.
 pub fn split_event(data: &str) -> Result<EventSplit<'_>, DecodeError> {
-    /// The first item and the last one of an array, every item validated.
-    struct Ends;
-    impl<'de> Visitor<'de> for Ends {
-        type Value = Option<(&'de RawValue, &'de RawValue)>;
+    /// The first item of an array, and whether more follow; every item is
+    /// validated, the others without being kept.
+    struct First;
+    impl<'de> Visitor<'de> for First {
+        type Value = Option<(&'de RawValue, bool)>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a JSON array")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let Some(first) = seq.next_element::<&RawValue>()? else { return Ok(None) };
-            let mut last = first;
-            while let Some(item) = seq.next_element::<&RawValue>()? {
-                last = item;
+            let mut more = false;
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                more = true;
             }
-            Ok(Some((first, last)))
+            Ok(Some((first, more)))
         }
     }
     let mut de = serde_json::Deserializer::from_str(data);
-    let ends = de.deserialize_seq(Ends).and_then(|ends| de.end().map(|()| ends)).map_err(|_| DecodeError::Json)?;
-    let (first, last) = ends.ok_or(DecodeError::Shape)?;
+    let first = de.deserialize_seq(First).and_then(|first| de.end().map(|()| first)).map_err(|_| DecodeError::Json)?;
+    let (first, more) = first.ok_or(DecodeError::Shape)?;
     let raw = first.get();
     let name = if raw.len() >= 2 && raw.starts_with('"') && !raw.contains('\\') {
         Cow::Borrowed(&raw[1..raw.len() - 1])
@@ -193,11 +194,10 @@ pub fn split_event(data: &str) -> Result<EventSplit<'_>, DecodeError> {
     if RESERVED_EVENTS.contains(&name.as_ref()) {
         return Err(DecodeError::ReservedEvent);
     }
-    let offset = |v: &RawValue| v.get().as_ptr() as usize - data.as_ptr() as usize;
-    let args = (!std::ptr::eq(first, last)).then(|| {
+    let args = more.then(|| {
         // Between two items there is only whitespace and one comma; after
         // the last one, whitespace and the closing bracket.
-        let name_end = offset(first) + raw.len();
+        let name_end = raw.as_ptr() as usize - data.as_ptr() as usize + raw.len();
         let comma = name_end + data[name_end..].find(',').unwrap_or(0);
         comma..data.trim_end().len()
     });

@@ -754,6 +754,18 @@ fn nan_to_null(v: f64) -> serde_json::Value {
 async fn measure(sh: &Arc<Shared>, probe: &Probe, go: &watch::Sender<bool>) -> serde_json::Value {
     let o = &sh.opts;
     go.send(true).ok();
+    // The load generator never sleeps while the load runs: this task keeps it
+    // polling. A send to a client whose CPU sleeps costs the sender a wake-up
+    // (an interrupt to the other core: on a VM, an exit to the hypervisor),
+    // and how often that happens depends on how idle the client is, which a
+    // faster server makes rarer: left in, it would widen every difference
+    // between servers beyond their own costs.
+    let spin = sh.clone();
+    tokio::task::spawn_local(async move {
+        while !spin.stopped() {
+            tokio::task::yield_now().await;
+        }
+    });
     tokio::time::sleep(Duration::from_secs_f64(o.warmup)).await;
     let (c0, s0, x0) = (sh.count.load(Relaxed), sh.sent.load(Relaxed), sh.cross.load(Relaxed));
     let (cpu0, cpu2_0, own0, redis0) = (probe.server_cpu(), probe.server2_cpu(), probe.own_cpu(), probe.redis_cpu());
