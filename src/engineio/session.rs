@@ -64,6 +64,10 @@ struct Outbox {
     /// Whoever drains the queue (one consumer at a time: the WebSocket task
     /// or the polling GET), woken by the next push, a close or a transport change.
     waker: Option<Waker>,
+    /// The task of `waker`. Its own pushes (the handlers a WebSocket task
+    /// runs for the messages it reads) do not wake it: it takes the queue
+    /// before it sleeps, and a wake-up would only make it poll again for nothing.
+    consumer: Option<tokio::task::Id>,
 }
 
 impl Outbox {
@@ -129,7 +133,7 @@ impl EngineSession {
             protocol,
             opened: tokio::time::Instant::now(),
             handshake,
-            outbox: Mutex::new(Outbox { frames: VecDeque::new(), bytes: 0, waker: None }),
+            outbox: Mutex::new(Outbox { frames: VecDeque::new(), bytes: 0, waker: None, consumer: None }),
             transport: AtomicU8::new(transport as u8),
             closed: CancellationToken::new(),
             is_closed: AtomicBool::new(false),
@@ -224,7 +228,11 @@ impl EngineSession {
                 }
                 return false;
             }
-            out.waker.take()
+            if out.consumer.is_some() && out.consumer == tokio::task::try_id() {
+                None
+            } else {
+                out.waker.take()
+            }
         };
         if let Some(w) = waker {
             w.wake();
@@ -246,7 +254,7 @@ impl EngineSession {
     pub fn take_frames(&self, cx: &Context<'_>) -> Option<VecDeque<Frame>> {
         let mut out = self.outbox.lock();
         if out.frames.is_empty() {
-            register(&mut out.waker, cx);
+            register(&mut out, cx);
             return None;
         }
         out.bytes = 0;
@@ -256,7 +264,7 @@ impl EngineSession {
     /// Registers `cx` to be woken by the next push or a close (a writer
     /// that cannot take frames now, its socket being full).
     pub fn watch(&self, cx: &Context<'_>) {
-        register(&mut self.outbox.lock().waker, cx);
+        register(&mut self.outbox.lock(), cx);
     }
 
     /// Takes what one polling response carries.
@@ -312,7 +320,7 @@ impl EngineSession {
                 if !out.frames.is_empty() {
                     return Poll::Ready(());
                 }
-                register(&mut out.waker, cx);
+                register(&mut out, cx);
             }
             // Checked after registering: a change made meanwhile also woke us.
             if self.is_closed() || self.noop_pending() || self.transport() != transport {
@@ -342,10 +350,13 @@ impl EngineSession {
     }
 }
 
-/// Keeps `cx`'s waker in `slot` (no clone when it is already there).
-fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
-    match slot {
+/// Makes `cx`'s task the queue's consumer (no clone of a waker already kept).
+fn register(out: &mut Outbox, cx: &Context<'_>) {
+    match &out.waker {
         Some(w) if w.will_wake(cx.waker()) => {}
-        _ => *slot = Some(cx.waker().clone()),
+        _ => {
+            out.waker = Some(cx.waker().clone());
+            out.consumer = tokio::task::try_id();
+        }
     }
 }
