@@ -78,7 +78,7 @@ impl SocketState {
             return false;
         }
         self.namespace.remove(self);
-        self.session.sio.lock().sockets.remove(&*self.namespace.name);
+        self.session.sio.lock().sockets.remove(&self.namespace.name);
         self.acks.lock().waiting.clear();
         self.namespace.dispatch_disconnect(&Socket(self.clone()), reason);
         true

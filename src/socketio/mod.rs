@@ -4,4 +4,5 @@
 //! the reassembly of binary attachments.
 
 pub mod conn;
+pub mod json;
 pub mod packet;

@@ -9,11 +9,10 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use bytes::{Buf, Bytes};
-use serde::de::{Deserializer as _, IgnoredAny, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use smallvec::smallvec;
 use tungstenite::Utf8Bytes;
 
+use super::json;
 use crate::engineio::packet::{Frame, Frames};
 use crate::payload::Payload;
 
@@ -114,7 +113,7 @@ pub fn decode(text: Utf8Bytes) -> Result<Packet, DecodeError> {
         // Events are validated when split into name and args; other
         // packets are validated here.
         if !matches!(kind, PacketType::Event | PacketType::BinaryEvent) {
-            serde_json::from_str::<&RawValue>(&s[i..]).map_err(|_| DecodeError::Json)?;
+            json::check(&s[i..]).map_err(|_| DecodeError::Json)?;
         }
         Some(crate::engineio::packet::utf8_tail(text, i))
     } else {
@@ -160,47 +159,42 @@ pub struct EventSplit<'a> {
 /// Validates an EVENT's data (a JSON array whose first item is the name)
 /// and splits it, without copying either part.
 pub fn split_event(data: &str) -> Result<EventSplit<'_>, DecodeError> {
-    /// The first item of an array, and whether more follow; every item is
-    /// validated, the others without being kept.
-    struct First;
-    impl<'de> Visitor<'de> for First {
-        type Value = Option<(&'de RawValue, bool)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a JSON array")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let Some(first) = seq.next_element::<&RawValue>()? else { return Ok(None) };
-            let mut more = false;
-            while seq.next_element::<IgnoredAny>()?.is_some() {
-                more = true;
-            }
-            Ok(Some((first, more)))
-        }
+    let b = data.as_bytes();
+    let bad_json = |_| DecodeError::Json;
+    let open = json::skip_ws(b, 0);
+    if b.get(open) != Some(&b'[') {
+        return Err(json::check(data).map_or(DecodeError::Json, |()| DecodeError::Shape));
     }
-    let mut de = serde_json::Deserializer::from_str(data);
-    let first = de.deserialize_seq(First).and_then(|first| de.end().map(|()| first)).map_err(|_| DecodeError::Json)?;
-    let (first, more) = first.ok_or(DecodeError::Shape)?;
-    let raw = first.get();
-    let name = if raw.len() >= 2 && raw.starts_with('"') && !raw.contains('\\') {
-        Cow::Borrowed(&raw[1..raw.len() - 1])
-    } else if raw.starts_with('"') {
-        Cow::Owned(serde_json::from_str::<String>(raw).map_err(|_| DecodeError::Json)?)
-    } else if serde_json::from_str::<f64>(raw).is_ok() {
+    let start = json::skip_ws(b, open + 1);
+    let (end, name) = match b.get(start) {
+        Some(b'"') => {
+            let (end, escaped) = json::string(b, start).map_err(bad_json)?;
+            let name = if escaped {
+                Cow::Owned(serde_json::from_str::<String>(&data[start..end]).map_err(|_| DecodeError::Json)?)
+            } else {
+                Cow::Borrowed(&data[start + 1..end - 1])
+            };
+            (end, name)
+        }
         // The reference server also accepts a number as the event name.
-        Cow::Borrowed(raw)
-    } else {
-        return Err(DecodeError::Shape);
+        Some(b'-' | b'0'..=b'9') => {
+            let end = json::number(b, start).map_err(bad_json)?;
+            (end, Cow::Borrowed(&data[start..end]))
+        }
+        // No name: an empty array, or another kind of value first.
+        _ => return Err(json::check(data).map_or(DecodeError::Json, |()| DecodeError::Shape)),
     };
+    let after_name = json::skip_ws(b, end);
+    let close = json::array_tail(b, after_name).map_err(bad_json)?;
+    if json::skip_ws(b, close) != b.len() {
+        return Err(DecodeError::Json);
+    }
     if RESERVED_EVENTS.contains(&name.as_ref()) {
         return Err(DecodeError::ReservedEvent);
     }
-    let args = more.then(|| {
-        // Between two items there is only whitespace and one comma; after
-        // the last one, whitespace and the closing bracket.
-        let name_end = raw.as_ptr() as usize - data.as_ptr() as usize + raw.len();
-        let comma = name_end + data[name_end..].find(',').unwrap_or(0);
-        comma..data.trim_end().len()
-    });
+    // Between two items there is only whitespace and one comma; after the
+    // last one, whitespace and the closing bracket.
+    let args = (b[after_name] == b',').then(|| after_name..data.trim_end().len());
     Ok(EventSplit { name, args })
 }
 
