@@ -68,6 +68,14 @@ SERVERS = [
      "ws npm server on Node, no Socket.IO layer (bench/peers/node-ws)", set()),
 ]
 
+# The order the servers run in within a round (rotated from round to round):
+# each server next to the ones it is compared with most closely, so that the
+# two figures of a ratio are taken close together in time.
+RUN_ORDER = ["wshub-c", "wshub", "raw-tungstenite", "wshub-raw", "socketioxide", "node-socketio", "node-ws"]
+
+# Rounds beyond BENCH_RUNS for the scenarios whose ratios are closest to their targets.
+EXTRA_RUNS = {"echo": 2}
+
 # name, load generator arguments, which servers
 COMMON = ["--size", "32"]
 SCENARIOS = [
@@ -429,11 +437,18 @@ def fmt(key, v):
 
 
 def ratio(table, key, peer, base="wshub"):
-    a = table.get(base, {}).get(key)
-    b = table.get(peer, {}).get(key)
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
+    """The median over rounds of base ÷ peer, each round's two figures taken
+    one after the other or nearly: the machine's speed drifts over minutes,
+    and a ratio of medians could pair figures from different moments."""
+    case, metric = next((c, m) for k, c, m, *_ in METRICS if k == key)
+
+    def by_round(server):
+        rows = table.get(server, {}).get(case + "_rows", [])
+        return {r["run"]: r[metric] for r in rows
+                if isinstance(r.get(metric), (int, float)) and not r.get("error") and r.get("run")}
+    a, b = by_round(base), by_round(peer)
+    pairs = [a[k] / b[k] for k in a if k in b and b[k]]
+    return statistics.median(pairs) if pairs else None
 
 
 def fmt_ratio(r):
@@ -572,7 +587,9 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
     w("# wshub benchmark results")
     w("")
     w("Written by `make bench` (bench/run.py); do not edit by hand. "
-      f"Medians of {runs} runs per server and scenario; every run starts a fresh server process "
+      f"Medians of {runs} runs per server and scenario ({runs + EXTRA_RUNS['echo']} for echo); ratios are "
+      "the medians of the ratios of each round, whose runs follow each other (the machine's speed drifts "
+      "over minutes). Every run starts a fresh server process "
       f"pinned to CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`), the load generator (bench/loadgen) runs on "
       f"CPU {LOADGEN_CPU}; all traffic is on 127.0.0.1. The machine is shared and noisy: "
       "the ratios of one run are what count, absolute figures move from run to run.")
@@ -604,6 +621,11 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
       "socketioxide has no Redis adapter compatible with Node's @socket.io/redis-adapter, and the raw servers "
       "have no cluster at all.")
     w("- Server CPU is utime+stime from /proc/<pid>/stat over the measured window; RSS is VmRSS.")
+    w("- The load generator handshakes with tokio-tungstenite, then reads and writes frames itself (all the "
+      "frames of one read answered in one write), so that it costs far less per message than a server; and it "
+      "never sleeps while the load runs (it keeps polling), so that no server pays for waking an idle client "
+      "CPU, which costs more the idler the client is and would widen every gap between servers. Its CPU share "
+      "is therefore always near 100%.")
     w("- Raw servers (no Socket.IO layer): a text frame starting with `e` is echoed, one starting with `b` is "
       "sent to every other connection. `wshub-raw` is wshub's own plain WebSocket endpoint `/ws`.")
     w("- `wshub-c` is the same hub driven through the C ABI (every event hops to the dispatcher thread and "
@@ -705,10 +727,10 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
     w("")
     w("## Details (medians)")
     w("")
-    w("`server CPU` and `loadgen CPU` are the share of one core each used during the measured window: a load "
-      "generator near 100% means the figure is bounded by the client, not the server (per-CPU-second figures "
-      "stay meaningful). `lost` counts connections dropped during a run. For cluster2, server CPU and "
-      "server RSS are the sums over both servers.")
+    w("`server CPU` is the share of one core the server used during the measured window: near 100%, the "
+      "server, not the client, set the pace. `loadgen CPU` is the load generator's, near 100% by design "
+      "(it never sleeps while the load runs). `lost` counts connections dropped during a run. For cluster2, "
+      "server CPU and server RSS are the sums over both servers.")
     w("")
     w("| server | case | rate / s | server CPU | loadgen CPU | p50 | p99 | p99.9 | max | server RSS | lost | runs ok |")
     w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -777,15 +799,19 @@ def main():
     scenarios = [c for c in SCENARIOS if (not only_scen or c[0] in only_scen) and (have_redis or c[0] not in CLUSTER)]
     tmp, loadgen, run_servers = snapshot(servers)
     runs_on = lambda c, s: (c[2] is None or s[0] in c[2]) and c[0] not in s[5]
-    total = sum(1 for c in scenarios for s in run_servers if runs_on(c, s)) * runs
-    log(f"{total} runs: {len(run_servers)} servers, {len(scenarios)} scenarios, {runs} runs each")
+    rounds = lambda c: runs + EXTRA_RUNS.get(c[0], 0)
+    total = sum(rounds(c) for c in scenarios for s in run_servers if runs_on(c, s))
+    log(f"{total} runs: {len(run_servers)} servers, {len(scenarios)} scenarios, {runs} runs each "
+        f"({', '.join(f'{c[0]} {rounds(c)}' for c in scenarios if rounds(c) != runs) or 'all alike'})")
     os.makedirs(out_dir, exist_ok=True)
     jsonl = open(os.path.join(out_dir, "results.jsonl"), "w")
     results = []
     done = 0
-    for run in range(runs):
+    for run in range(max(map(rounds, scenarios), default=0)):
         for scen in scenarios:
-            order = [s for s in run_servers if runs_on(scen, s)]
+            if run >= rounds(scen):
+                continue
+            order = sorted((s for s in run_servers if runs_on(scen, s)), key=lambda s: RUN_ORDER.index(s[0]))
             k = run % len(order) if order else 0
             order = order[k:] + order[:k]  # rotate, so no server always goes first
             for srv in order:
