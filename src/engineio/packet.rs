@@ -122,7 +122,12 @@ pub enum Frame {
 }
 
 impl Frame {
-    pub fn text(s: String) -> Frame {
+    /// A text frame. A buffer with spare room would be made shared with a
+    /// header of its own (one more allocation, and atomic counts on every
+    /// drop); one of exactly its length is kept as is, so encoders size their
+    /// text exactly and anything else is shrunk here.
+    pub fn text(mut s: String) -> Frame {
+        s.shrink_to_fit();
         Frame::Text(Utf8Bytes::from(s))
     }
     pub const PING: Frame = Frame::Text(Utf8Bytes::from_static("2"));

@@ -254,6 +254,15 @@ fn header(out: &mut String, digit: char, attachments: usize, namespace: &str, ac
     }
 }
 
+/// The length of what `header` writes: encoders size their text exactly
+/// (see `Frame::text`).
+fn header_len(attachments: usize, namespace: &str, ack_id: Option<u64>) -> usize {
+    let decimal_len = |n: u64| n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    2 + if attachments > 0 { decimal_len(attachments as u64) + 1 } else { 0 }
+        + if namespace != "/" { namespace.len() + 1 } else { 0 }
+        + ack_id.map_or(0, decimal_len)
+}
+
 fn with_attachments(text: String, payload: &Payload) -> Frames {
     let mut frames: Frames = smallvec![Frame::text(text)];
     frames.extend(payload.attachments().iter().cloned().map(Frame::Binary));
@@ -276,7 +285,9 @@ pub fn push_json_string(out: &mut String, s: &str) {
 /// An EVENT (or BINARY_EVENT) packet.
 pub fn encode_event(namespace: &str, event: &str, args: &Payload, ack_id: Option<u64>) -> Frames {
     let inner = args.inner_json();
-    let mut out = String::with_capacity(16 + namespace.len() + event.len() + inner.len());
+    // `["event"]`, or `["event",inner]` (exact unless the name needs escapes).
+    let array = event.len() + 4 + if inner.is_empty() { 0 } else { 1 + inner.len() };
+    let mut out = String::with_capacity(header_len(args.attachments().len(), namespace, ack_id) + array);
     header(&mut out, '2', args.attachments().len(), namespace, ack_id);
     push_event_array(&mut out, event, args);
     with_attachments(out, args)
@@ -296,7 +307,8 @@ pub fn push_event_array(out: &mut String, event: &str, args: &Payload) {
 
 /// An ACK (or BINARY_ACK) packet.
 pub fn encode_ack(namespace: &str, ack_id: u64, args: &Payload) -> Frames {
-    let mut out = String::with_capacity(16 + namespace.len() + args.json().len());
+    let mut out =
+        String::with_capacity(header_len(args.attachments().len(), namespace, Some(ack_id)) + args.json().len());
     header(&mut out, '3', args.attachments().len(), namespace, Some(ack_id));
     out.push_str(args.json());
     with_attachments(out, args)
@@ -421,6 +433,29 @@ mod tests {
         assert_eq!(frames.to_vec(), vec![Frame::text(r#"42["a\"b",1,"é"]"#.into())]);
         let frames = encode_event("/chat", "x", &Payload::empty(), Some(7));
         assert_eq!(frames.to_vec(), vec![Frame::text(r#"42/chat,7["x"]"#.into())]);
+    }
+
+    #[test]
+    fn header_lengths_are_exact() {
+        let text = |frames: Frames| match &frames[0] {
+            Frame::Text(t) => t.clone(),
+            other => panic!("{other:?}"),
+        };
+        let args = Payload::from_json(" [ 1 , {\"a\":2} ] ").unwrap();
+        let bin = Payload::builder().binary(vec![1u8]).build();
+        for (ns, ack) in [("/", None), ("/chat", Some(0)), ("/", Some(1234567))] {
+            for (name, args) in [("echo", &args), ("e\"x", &args), ("", &Payload::empty()), ("f", &bin)] {
+                let t = text(encode_event(ns, name, args, ack));
+                assert_eq!(header_len(args.attachments().len(), ns, ack), header_len_of(&t), "{t:?}");
+            }
+            let t = text(encode_ack(ns, 7, &bin));
+            assert_eq!(header_len(1, ns, Some(7)), header_len_of(&t));
+        }
+    }
+
+    /// The header length of an encoded packet, read back: up to the `[`.
+    fn header_len_of(t: &Utf8Bytes) -> usize {
+        t.as_str().find('[').unwrap()
     }
 
     #[test]
