@@ -125,7 +125,7 @@ pub fn decode(text: Utf8Bytes) -> Result<Packet, DecodeError> {
 }
 
 fn first_char(data: &Option<Utf8Bytes>) -> Option<u8> {
-    data.as_ref().and_then(|d| d.as_str().trim_start().as_bytes().first().copied())
+    data.as_ref().and_then(|d| d.as_bytes().get(json::skip_ws(d.as_bytes(), 0)).copied())
 }
 
 /// The same shape rules as the reference parser: CONNECT carries an object
@@ -194,7 +194,7 @@ pub fn split_event(data: &str) -> Result<EventSplit<'_>, DecodeError> {
     }
     // Between two items there is only whitespace and one comma; after the
     // last one, whitespace and the closing bracket.
-    let args = (b[after_name] == b',').then(|| after_name..data.trim_end().len());
+    let args = (b[after_name] == b',').then_some(after_name..close);
     Ok(EventSplit { name, args })
 }
 
