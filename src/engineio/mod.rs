@@ -165,7 +165,9 @@ pub fn on_packet(
     if let Packet::Pong(_) = packet {
         session.pong_received.store(true, Ordering::Release);
     }
-    session.activity.notify_one();
+    if session.opened_by_polling {
+        session.activity.notify_one();
+    }
     match packet {
         Packet::Pong(_) | Packet::Noop | Packet::Upgrade => Ok(None),
         Packet::Message(text) if session.protocol.is_plain() => rawws::on_text(session, text).map(|()| None),

@@ -94,8 +94,12 @@ pub struct EngineSession {
     is_closed: AtomicBool,
     reason: Mutex<Option<DisconnectReason>>,
     pub pong_received: AtomicBool,
-    /// Wakes the session task's heartbeat (polling sessions) when a packet arrives.
+    /// Wakes the session task's heartbeat when a packet arrives.
     pub activity: Notify,
+    /// Opened by polling: a task of its own keeps the heartbeat (and waits on
+    /// `activity`), whatever the transport later. A session opened on a
+    /// WebSocket has its WebSocket task do it, and `activity` is not used.
+    pub opened_by_polling: bool,
     /// A WebSocket is probing to take the session over: a second one is
     /// refused until that probe fails (as in the reference server).
     upgrade_claimed: AtomicBool,
@@ -140,6 +144,7 @@ impl EngineSession {
             reason: Mutex::new(None),
             pong_received: AtomicBool::new(true),
             activity: Notify::new(),
+            opened_by_polling: transport == Transport::Polling,
             upgrade_claimed: AtomicBool::new(false),
             poll_active: AtomicBool::new(false),
             post_active: AtomicBool::new(false),
