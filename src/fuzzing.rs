@@ -6,6 +6,7 @@ use bytes::Bytes;
 use tungstenite::Utf8Bytes;
 
 use crate::engineio::packet as eio;
+use crate::socketio::json;
 use crate::socketio::packet as sio;
 
 /// An Engine.IO text packet (WebSocket text frame), then what Socket.IO
@@ -48,12 +49,16 @@ pub fn socketio_with_attachments(data: &[u8]) {
 }
 
 fn socketio_text(msg: Utf8Bytes) {
-    if let Ok(packet) = sio::decode(msg) {
-        if let Some(data) = &packet.data {
-            let _ = sio::split_event(data.as_str());
-        }
-        let _ = sio::connect_auth(&packet);
-    }
+    let Ok(packet) = sio::decode(msg) else { return };
+    let _ = sio::connect_auth(&packet);
+    let Some(data) = packet.data else { return };
+    let args = match sio::split_event(data.as_str()) {
+        Ok(split) => split.args,
+        Err(_) => return,
+    };
+    // The arguments the hub makes of the data (in place) are a JSON array.
+    let args = sio::event_args(data, args);
+    assert!(args.as_str().starts_with('[') && json::check(args.as_str()).is_ok(), "{args:?}");
 }
 
 /// An HTTP request head as the accept loop reads it, with its query and the
