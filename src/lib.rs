@@ -138,8 +138,11 @@ impl Hub {
 
     /// The namespace `name` (created, and so open to clients, on first use).
     pub fn of(&self, name: &str) -> Namespace {
-        let name = if name.starts_with('/') { name.to_string() } else { format!("/{name}") };
-        Namespace(self.inner.namespaces.get_or_create(&name))
+        let namespaces = &self.inner.namespaces;
+        Namespace(match name.starts_with('/') {
+            true => namespaces.get_or_create(name),
+            false => namespaces.get_or_create(&format!("/{name}")),
+        })
     }
 
     fn main(&self) -> Namespace {

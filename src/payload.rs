@@ -10,6 +10,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::value::RawValue;
 use tungstenite::Utf8Bytes;
 
+use crate::socketio::json;
 use crate::Error;
 
 /// Event arguments: a JSON array (as text) and its binary attachments.
@@ -40,8 +41,16 @@ impl Payload {
     /// ```
     pub fn from_json(json: impl Into<String>) -> Result<Payload, Error> {
         let json = json.into();
-        serde_json::from_str::<Vec<&RawValue>>(&json)
-            .map_err(|e| Error::InvalidPayload(format!("arguments must be a JSON array: {e}")))?;
+        let b = json.as_bytes();
+        let is_array = b.get(json::skip_ws(b, 0)) == Some(&b'[') && json::check(&json).is_ok();
+        if !is_array {
+            // The check says no; serde_json says where and why.
+            let why = match serde_json::from_str::<Vec<&RawValue>>(&json) {
+                Err(e) => e.to_string(),
+                Ok(_) => format!("nested deeper than {} levels", json::MAX_DEPTH),
+            };
+            return Err(Error::InvalidPayload(format!("arguments must be a JSON array: {why}")));
+        }
         Ok(Payload { json: Utf8Bytes::from(json), attachments: Vec::new() })
     }
 

@@ -71,7 +71,8 @@ pub(crate) struct Handlers {
 
 #[derive(Default)]
 pub(crate) struct Registry {
-    pub sockets: HashMap<Arc<str>, Arc<SocketState>>,
+    /// By socket id: random ids of the hub's own, so FxHash is safe here.
+    pub sockets: FxHashMap<Arc<str>, Arc<SocketState>>,
     pub rooms: HashMap<Arc<str>, HashSet<Arc<str>>>,
 }
 
@@ -224,13 +225,15 @@ fn call_guarded(what: &str, f: impl FnOnce()) {
 
 /// The set of namespaces of one hub.
 pub(crate) struct Namespaces {
-    map: RwLock<HashMap<String, Arc<Namespace>>>,
+    /// Keys chosen by the application (a client naming an unknown namespace
+    /// only looks it up): FxHash is safe here.
+    map: RwLock<FxHashMap<String, Arc<Namespace>>>,
     pub cluster: Option<Arc<dyn Adapter>>,
 }
 
 impl Namespaces {
     pub fn new(cluster: Option<Arc<dyn Adapter>>) -> Namespaces {
-        Namespaces { map: RwLock::new(HashMap::new()), cluster }
+        Namespaces { map: RwLock::new(FxHashMap::default()), cluster }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
