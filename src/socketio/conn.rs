@@ -77,6 +77,7 @@ pub fn on_text(
         tracing::debug!(sid = %session.sid, error = %e, "undecodable Socket.IO packet");
         DisconnectReason::ParseError
     })?;
+    // (`> 0` first: a plain event need not reach into the config.)
     if packet.attachments > 0 && packet.attachments > core.config.max_attachments {
         tracing::debug!(sid = %session.sid, n = packet.attachments, "too many attachments");
         return Err(DisconnectReason::ParseError);

@@ -9,7 +9,7 @@
 //! parse what the hub passes on).
 
 /// The most containers one value may nest.
-pub const MAX_DEPTH: usize = 512;
+pub(crate) const MAX_DEPTH: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Invalid;
