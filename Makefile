@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 NODE_DEPS := node_modules/.package-lock.json
 
-.PHONY: demo test test-rust test-js test-python test-e2e test-cluster test-c build examples deps chromium redis clean install lib
+.PHONY: demo test test-rust test-js test-python test-e2e test-cluster test-c build examples deps chromium redis nginx clean install lib
 
 ## demo: the chat room on http://127.0.0.1:3000 (PORT overrides)
 demo: $(NODE_DEPS)
@@ -15,7 +15,7 @@ demo: $(NODE_DEPS)
 ## test: every test of the project
 test: deps examples test-rust test-c test-c-tsan test-js test-python test-e2e test-cluster test-node-binding test-python-binding fuzz-smoke test-autobahn
 
-deps: $(NODE_DEPS) $(VENV)/.installed chromium redis
+deps: $(NODE_DEPS) $(VENV)/.installed chromium redis nginx
 
 $(NODE_DEPS): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -37,6 +37,9 @@ chromium:
 
 redis:
 	$(call apt-need,redis-server,redis-server,the cluster tests)
+
+nginx:
+	$(call apt-need,nginx,nginx,the cluster test behind nginx (examples/cluster/nginx.conf))
 
 ## examples: the Rust examples, and the C and C++ ones (against the in-tree
 ## library, or an installed one with WSHUB_PREFIX=/usr/local)
@@ -86,7 +89,7 @@ fuzz-smoke:
 
 ## test-cluster: wshub hubs, a Node Socket.IO server and the Redis emitter in
 ## one cluster over a real redis-server (each test file starts its own)
-test-cluster: examples $(NODE_DEPS) redis
+test-cluster: examples $(NODE_DEPS) redis nginx
 	node --test --test-concurrency=1 tests/cluster/
 
 # ---- the C ABI ----
