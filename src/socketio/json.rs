@@ -2,7 +2,7 @@
 //! value? Nothing is built. It runs on every event a client emits (the hub
 //! passes the arguments on as text, and must not pass on text that is not
 //! JSON); serde_json checks the same, but its visitor machinery, made for
-//! building values, costs several times as much per event.
+//! building values, took twice the time in the echo's profile.
 //!
 //! Iterative, so the depth of nesting costs no stack; containers nested
 //! deeper than `MAX_DEPTH` are refused (a bound for the clients that will
