@@ -139,9 +139,10 @@ impl Hub {
     /// The namespace `name` (created, and so open to clients, on first use).
     pub fn of(&self, name: &str) -> Namespace {
         let namespaces = &self.inner.namespaces;
-        Namespace(match name.starts_with('/') {
-            true => namespaces.get_or_create(name),
-            false => namespaces.get_or_create(&format!("/{name}")),
+        Namespace(if name.starts_with('/') {
+            namespaces.get_or_create(name)
+        } else {
+            namespaces.get_or_create(&format!("/{name}"))
         })
     }
 

@@ -41,8 +41,7 @@ impl Payload {
     /// ```
     pub fn from_json(json: impl Into<String>) -> Result<Payload, Error> {
         let json = json.into();
-        let b = json.as_bytes();
-        let is_array = b.get(json::skip_ws(b, 0)) == Some(&b'[') && json::check(&json).is_ok();
+        let is_array = json::first_byte(json.as_bytes()) == Some(b'[') && json::check(&json).is_ok();
         if !is_array {
             // The check says no; serde_json says where and why.
             let why = match serde_json::from_str::<Vec<&RawValue>>(&json) {

@@ -20,7 +20,7 @@ use crate::engineio::session::{EngineSession, Protocol};
 use crate::hub::{ConnectRefusal, DisconnectReason, HubCore, Socket};
 use crate::payload::Payload;
 use crate::socketio::conn::join_namespace;
-use crate::socketio::packet::{push_event_array, push_json_string};
+use crate::socketio::packet::{push_event_array, push_json_string, with_attachments};
 
 /// Runs the main namespace's guards for a plain client and makes it a
 /// socket of that namespace. A refused session is closed.
@@ -74,13 +74,12 @@ fn dispatch(session: &EngineSession, args: Payload) {
 /// Encodes an emit for a plain client; Engine.IO clients get the message
 /// packet type in front of text.
 pub fn encode_event(event: &str, args: &Payload, protocol: Protocol) -> Frames {
-    let text = |s: &str| {
-        let mut out = String::with_capacity(s.len() + 1);
+    let start = |len: usize| {
+        let mut out = String::with_capacity(len + 1);
         if protocol == Protocol::Engine {
             out.push('4');
         }
-        out.push_str(s);
-        Frame::text(out)
+        out
     };
     if event == "message" {
         let items = args.args();
@@ -89,15 +88,16 @@ pub fn encode_event(event: &str, args: &Payload, protocol: Protocol) -> Frames {
                 return smallvec![Frame::Binary(args.attachments()[0].clone())];
             }
             if let Ok(s) = serde_json::from_str::<String>(items[0].get()) {
-                return smallvec![text(&s)];
+                let mut out = start(s.len());
+                out.push_str(&s);
+                return smallvec![Frame::text(out)];
             }
         }
     }
-    let mut json = String::with_capacity(event.len() + args.json().len() + 8);
-    push_event_array(&mut json, event, args);
-    let mut frames: Frames = smallvec![text(&json)];
-    frames.extend(args.attachments().iter().cloned().map(Frame::Binary));
-    frames
+    // Written once, into the frame's own text (no second copy of the array).
+    let mut out = start(event.len() + args.json().len() + 8);
+    push_event_array(&mut out, event, args);
+    with_attachments(Frame::text(out), args)
 }
 
 #[cfg(test)]

@@ -22,6 +22,11 @@ pub fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The first byte that is not JSON whitespace, if any.
+pub fn first_byte(b: &[u8]) -> Option<u8> {
+    b.get(skip_ws(b, 0)).copied()
+}
+
 /// Checks one whole text: a value between optional whitespace.
 pub fn check(text: &str) -> Result<(), Invalid> {
     let b = text.as_bytes();

@@ -125,7 +125,7 @@ pub fn decode(text: Utf8Bytes) -> Result<Packet, DecodeError> {
 }
 
 fn first_char(data: &Option<Utf8Bytes>) -> Option<u8> {
-    data.as_ref().and_then(|d| d.as_bytes().get(json::skip_ws(d.as_bytes(), 0)).copied())
+    data.as_ref().and_then(|d| json::first_byte(d.as_bytes()))
 }
 
 /// The same shape rules as the reference parser: CONNECT carries an object
@@ -161,9 +161,11 @@ pub struct EventSplit<'a> {
 pub fn split_event(data: &str) -> Result<EventSplit<'_>, DecodeError> {
     let b = data.as_bytes();
     let bad_json = |_| DecodeError::Json;
+    // Data that is not an array with a name first: JSON of the wrong shape, or not JSON.
+    let refusal = || json::check(data).map_or(DecodeError::Json, |()| DecodeError::Shape);
     let open = json::skip_ws(b, 0);
     if b.get(open) != Some(&b'[') {
-        return Err(json::check(data).map_or(DecodeError::Json, |()| DecodeError::Shape));
+        return Err(refusal());
     }
     let start = json::skip_ws(b, open + 1);
     let (end, name) = match b.get(start) {
@@ -182,7 +184,7 @@ pub fn split_event(data: &str) -> Result<EventSplit<'_>, DecodeError> {
             (end, Cow::Borrowed(&data[start..end]))
         }
         // No name: an empty array, or another kind of value first.
-        _ => return Err(json::check(data).map_or(DecodeError::Json, |()| DecodeError::Shape)),
+        _ => return Err(refusal()),
     };
     let after_name = json::skip_ws(b, end);
     let close = json::array_tail(b, after_name).map_err(bad_json)?;
@@ -263,8 +265,9 @@ fn header_len(attachments: usize, namespace: &str, ack_id: Option<u64>) -> usize
         + ack_id.map_or(0, decimal_len)
 }
 
-fn with_attachments(text: String, payload: &Payload) -> Frames {
-    let mut frames: Frames = smallvec![Frame::text(text)];
+/// A packet's frames: its text frame, then the payload's attachments.
+pub fn with_attachments(text: Frame, payload: &Payload) -> Frames {
+    let mut frames: Frames = smallvec![text];
     frames.extend(payload.attachments().iter().cloned().map(Frame::Binary));
     frames
 }
@@ -290,7 +293,7 @@ pub fn encode_event(namespace: &str, event: &str, args: &Payload, ack_id: Option
     let mut out = String::with_capacity(header_len(args.attachments().len(), namespace, ack_id) + array);
     header(&mut out, '2', args.attachments().len(), namespace, ack_id);
     push_event_array(&mut out, event, args);
-    with_attachments(out, args)
+    with_attachments(Frame::text(out), args)
 }
 
 /// Writes the event array `["event", ...args]`.
@@ -311,7 +314,7 @@ pub fn encode_ack(namespace: &str, ack_id: u64, args: &Payload) -> Frames {
         String::with_capacity(header_len(args.attachments().len(), namespace, Some(ack_id)) + args.json().len());
     header(&mut out, '3', args.attachments().len(), namespace, Some(ack_id));
     out.push_str(args.json());
-    with_attachments(out, args)
+    with_attachments(Frame::text(out), args)
 }
 
 /// The CONNECT answer carrying the socket id.
