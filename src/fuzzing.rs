@@ -65,7 +65,7 @@ fn socketio_text(msg: Utf8Bytes) {
 /// static-file path resolution.
 pub fn http_head(data: &[u8]) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
-    if let Ok(Some((req, _))) = crate::server::http::parse_head(data, addr) {
+    if let Ok(Some((req, _))) = crate::http::parse_head(data, addr) {
         let _ = req.handshake();
         let _ = req.is_websocket_upgrade();
         if let Some(path) = crate::server::files::resolve(std::path::Path::new("/srv/static"), &req.path) {
@@ -114,11 +114,11 @@ pub fn websocket_deflate(data: &[u8]) {
     });
     let cfg = crate::config::DeflateConfig::default();
     let offer = ["permessage-deflate; client_max_window_bits"];
-    let params = crate::server::deflate::negotiate(offer, &cfg).expect("the default config accepts this offer");
+    let params = crate::ws::deflate::negotiate(offer, &cfg).expect("the default config accepts this offer");
     RUNTIME.block_on(async {
         let (mut client, server) = tokio::io::duplex(1 << 16);
-        let deflate = Some(crate::server::deflate::Deflate::new(params, &cfg));
-        let mut ws = crate::server::ws_stream::WsStream::new(server, Vec::new(), deflate, 1 << 20);
+        let deflate = Some(crate::ws::deflate::Deflate::new(params, &cfg));
+        let mut ws = crate::ws::WsStream::new(server, Vec::new(), deflate, 1 << 20);
         let input = data.to_vec();
         let writer = async move {
             let _ = client.write_all(&input).await;

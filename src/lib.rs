@@ -22,56 +22,45 @@
 //! Handlers given to the Rust API run on the hub's runtime threads and must
 //! not block; every method may be called from any thread, handlers included.
 
+// The layers, bottom first (each names only those below it; tests/layers/check.py
+// fails `make test` on a circle): ws (frames) <- engineio (sessions) <-
+// socketio, rawws (codecs) <- hub <- adapter (cluster); server (the listener)
+// serves engineio; this file wires them, and ffi is the C ABI over it.
 mod adapter;
 mod config;
 mod deferred_wake;
 mod engineio;
+mod error;
 pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
+mod http;
 mod hub;
-mod payload;
 mod rawws;
+mod reason;
 mod server;
 mod sid;
 mod socketio;
+mod ws;
 
-pub use adapter::{RemoteSocket, ServerEvent};
 pub use config::{Config, DeflateConfig, SlowConsumerPolicy};
+pub use error::Error;
 pub use handshake::Handshake;
-pub use hub::{AckError, ConnectRefusal, ConnectRequest, DisconnectReason, Event, Socket, Target};
-pub use payload::{Payload, PayloadBuilder};
+pub use hub::{AckError, ConnectRefusal, ConnectRequest, Event, RemoteSocket, ServerEvent, Socket, Target};
+pub use reason::DisconnectReason;
+pub use socketio::payload::{Payload, PayloadBuilder};
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use hub::{HubCore, Namespaces};
-
-/// Everything that can go wrong in the library's API.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("invalid configuration: {0}")]
-    Config(String),
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("invalid payload: {0}")]
-    InvalidPayload(String),
-    #[error("the socket is disconnected")]
-    Disconnected,
-    #[error("the hub is already running")]
-    AlreadyRunning,
-    #[error("stop() cannot be called from the hub's own threads (it joins them)")]
-    InsideRuntime,
-    #[error("cluster: {0}")]
-    Cluster(String),
-}
+use server::Server;
 
 thread_local! {
     static ON_HUB_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -80,6 +69,7 @@ thread_local! {
 struct Running {
     runtime: tokio::runtime::Runtime,
     core: Arc<HubCore>,
+    server: Arc<Server>,
     addr: SocketAddr,
 }
 
@@ -205,20 +195,22 @@ impl Hub {
             let _guard = runtime.enter();
             tokio::net::TcpListener::from_std(listener)?
         };
+        let shutdown = tokio_util::sync::CancellationToken::new();
         let core = Arc::new(HubCore {
-            config: cfg,
+            config: cfg.clone(),
             namespaces: self.inner.namespaces.clone(),
-            sessions: Mutex::new(Default::default()),
-            shutdown: tokio_util::sync::CancellationToken::new(),
+            shutdown: shutdown.clone(),
             runtime: runtime.handle().clone(),
-            open_connections: AtomicUsize::new(0),
-            per_ip: Mutex::new(Default::default()),
         });
+        // The Engine.IO layer hands each session it opens to a connection of the hub.
+        let connections = Arc::new(hub::Connections(core.clone()));
+        let engine = Arc::new(engineio::Engine::new(cfg, runtime.handle().clone(), shutdown, connections));
+        let server = Arc::new(Server::new(engine));
         if let Some(cluster) = &self.inner.namespaces.cluster {
             cluster.clone().start(&core);
         }
-        runtime.spawn(server::accept_loop(core.clone(), listener, tls));
-        *running = Some(Running { runtime, core, addr });
+        runtime.spawn(server::accept_loop(server.clone(), listener, tls));
+        *running = Some(Running { runtime, core, server, addr });
         Ok(addr)
     }
 
@@ -239,7 +231,7 @@ impl Hub {
     pub fn connection_counts(&self) -> (usize, usize) {
         match self.inner.running.lock().as_ref() {
             Some(r) => {
-                (r.core.open_connections.load(std::sync::atomic::Ordering::Acquire), r.core.sessions.lock().len())
+                (r.server.open_connections.load(std::sync::atomic::Ordering::Acquire), r.server.engine.session_count())
             }
             None => (0, 0),
         }
@@ -263,19 +255,16 @@ impl Hub {
 }
 
 fn shut_down(running: Running, grace: Duration) {
-    let core = &running.core;
+    let (core, engine) = (&running.core, &running.server.engine);
     core.shutdown.cancel();
-    let sessions: Vec<_> = core.sessions.lock().values().cloned().collect();
-    for s in sessions {
-        s.close(DisconnectReason::ServerShuttingDown);
-    }
+    engine.close_all(DisconnectReason::ServerShuttingDown);
     for ns in core.namespaces.all() {
         for s in hub::Target::new(ns).sockets() {
             s.0.session.close(DisconnectReason::ServerShuttingDown);
         }
     }
     let deadline = Instant::now() + grace.max(Duration::from_millis(1));
-    while core.open_connections.load(std::sync::atomic::Ordering::Acquire) > 0 && Instant::now() < deadline {
+    while running.server.open_connections.load(std::sync::atomic::Ordering::Acquire) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));
     }
     running.runtime.shutdown_timeout(Duration::from_millis(200));
@@ -288,7 +277,7 @@ fn shut_down(running: Running, grace: Duration) {
             socket.detach(DisconnectReason::ServerShuttingDown);
         }
     }
-    core.sessions.lock().clear();
+    engine.clear();
 }
 
 /// A namespace: its handlers, guards and targets.

@@ -219,7 +219,7 @@ pub fn encode_answer(ch: &Channels, request_id: &str, answer: &Answer) -> (Strin
 mod tests {
     use super::*;
     use crate::adapter::Scope;
-    use crate::payload::Payload;
+    use crate::socketio::payload::Payload;
     use bytes::Bytes;
 
     #[test]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{RemoteSocket, Scope};
-use crate::payload::Payload;
+use crate::socketio::payload::Payload;
 
 /// Who receives: rooms (none = everyone) minus rooms and socket ids.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]

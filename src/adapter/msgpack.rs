@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use crate::payload::Payload;
+use crate::socketio::payload::Payload;
 
 /// Nesting deeper than this is refused (a hostile publisher cannot overflow the stack).
 const MAX_DEPTH: usize = 64;

@@ -29,7 +29,7 @@ use super::classic::{self, Channels};
 use super::message::{Answer, Inbound, Kind, Opts, Outbound};
 use super::{local_remote_socket, sharded, Adapter, RemoteSocket, Scope, ServerEvent};
 use crate::hub::{BoxFuture, HubCore, Namespace, Target};
-use crate::payload::Payload;
+use crate::socketio::payload::Payload;
 use crate::Error;
 
 /// Messages waiting for Redis beyond this many bytes are dropped (with a

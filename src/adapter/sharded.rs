@@ -172,7 +172,7 @@ pub fn encode_answer(
 mod tests {
     use super::*;
     use crate::adapter::Scope;
-    use crate::payload::Payload;
+    use crate::socketio::payload::Payload;
 
     #[test]
     fn broadcasts_use_room_channels_except_for_socket_ids() {

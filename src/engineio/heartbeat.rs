@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::packet::Frame;
 use super::session::EngineSession;
 use crate::config::Config;
-use crate::hub::DisconnectReason;
+use crate::reason::DisconnectReason;
 
 pub struct Heartbeat {
     ping_at: Instant,
@@ -60,7 +60,7 @@ impl Heartbeat {
     pub fn tick(&mut self, session: &EngineSession, cfg: &Config) -> Option<Instant> {
         let now = Instant::now();
         if let Some(deadline) = self.connect_deadline.filter(|d| now >= *d) {
-            if !session.sio.lock().connected_once {
+            if !session.receiver.established() {
                 tracing::debug!(sid = %session.sid, ?deadline, "no namespace joined before the connect timeout");
                 session.close(DisconnectReason::TransportClose);
                 return None;

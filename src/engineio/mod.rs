@@ -2,6 +2,12 @@
 //! (`session`), and the two transports (`polling`, `websocket`) with the
 //! upgrade between them. This module routes a request under the Engine.IO
 //! path and runs each session's heartbeat.
+//!
+//! The layer knows sessions, transports and frames, nothing above them: each
+//! session hands its messages, in order, to the [`Receiver`] that the
+//! layer above gave it when it opened (the hub's connection, which reads
+//! them as Socket.IO packets or as plain messages). What the layers above
+//! keep of a session is its outbound queue ([`session::Outbound`]).
 
 mod heartbeat;
 pub mod packet;
@@ -9,20 +15,97 @@ pub mod polling;
 pub mod session;
 pub mod websocket;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::hub::{DisconnectReason, HubCore};
-use crate::server::http::{Request, Response};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+use tungstenite::Utf8Bytes;
 
-use crate::rawws;
-use crate::socketio::conn;
+use crate::config::Config;
+use crate::http::{Request, Response};
+use crate::reason::DisconnectReason;
 use crate::Handshake;
 use heartbeat::Heartbeat;
 use packet::{Frame, Packet};
 use session::{EngineSession, Protocol, Transport};
+
+/// A future of the layer above that the session's reader waits for.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A packet whose handling goes on after the call: a namespace connect
+/// running its guards. The packets after it wait for it.
+pub type Connecting = BoxFuture<()>;
+
+/// What the layer above does with new sessions.
+pub trait Handler: Send + Sync + 'static {
+    /// A session carrying `protocol` is being opened: what will receive its messages.
+    fn receiver(&self, protocol: Protocol) -> Arc<dyn Receiver>;
+}
+
+/// What receives the messages of one session, in order, from whichever
+/// transport carries it at the time. An `Err` closes the session with that
+/// reason; it never touches another session.
+pub trait Receiver: Send + Sync {
+    /// Before the first message: a future when the session must first be
+    /// admitted (a plain client runs the main namespace's guards); its
+    /// `Err` holds the refusal's message, and the session is closed.
+    fn admit(&self, session: &Arc<EngineSession>) -> Option<BoxFuture<Result<(), String>>>;
+    fn on_text(&self, session: &Arc<EngineSession>, text: Utf8Bytes) -> Result<Option<Connecting>, DisconnectReason>;
+    fn on_binary(&self, session: &Arc<EngineSession>, data: Bytes) -> Result<(), DisconnectReason>;
+    /// True once the client made use of the session (joined a namespace):
+    /// `connect_timeout` no longer applies.
+    fn established(&self) -> bool;
+    /// The session ended, with this reason (called once, by its owner).
+    fn closed(&self, reason: DisconnectReason);
+}
+
+/// The Engine.IO server: the live sessions (by sid, for polling requests and
+/// upgrades) and what their tasks share.
+pub struct Engine {
+    pub config: Config,
+    sessions: Mutex<HashMap<Arc<str>, Arc<EngineSession>>>,
+    pub shutdown: CancellationToken,
+    pub runtime: tokio::runtime::Handle,
+    handler: Arc<dyn Handler>,
+}
+
+impl Engine {
+    pub fn new(
+        config: Config,
+        runtime: tokio::runtime::Handle,
+        shutdown: CancellationToken,
+        handler: Arc<dyn Handler>,
+    ) -> Engine {
+        Engine { config, sessions: Mutex::new(HashMap::new()), shutdown, runtime, handler }
+    }
+
+    pub fn session(&self, sid: &str) -> Option<Arc<EngineSession>> {
+        self.sessions.lock().get(sid).cloned()
+    }
+
+    /// How many Engine.IO sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
+    /// Closes every session with `reason` (their owners clean up).
+    pub fn close_all(&self, reason: DisconnectReason) {
+        let sessions: Vec<_> = self.sessions.lock().values().cloned().collect();
+        for s in sessions {
+            s.close(reason);
+        }
+    }
+
+    /// Forgets every session (after the runtime ended, when no owner is left to).
+    pub fn clear(&self) {
+        self.sessions.lock().clear();
+    }
+}
 
 /// The Engine.IO error codes and messages of the reference server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,10 +130,10 @@ impl ErrorCode {
         }
     }
 
-    pub fn response(self, req: &Request, core: &HubCore) -> Response {
+    pub fn response(self, req: &Request, cfg: &Config) -> Response {
         let status = if self == ErrorCode::Forbidden { 403 } else { 400 };
         let body = format!("{{\"code\":{},\"message\":\"{}\"}}", self as u8, self.message());
-        Response::new(status).content_type("application/json").cors(req, &core.config).body(body.into_bytes())
+        Response::new(status).content_type("application/json").cors(req, cfg).body(body.into_bytes())
     }
 }
 
@@ -62,10 +145,10 @@ pub struct EioQuery {
 }
 
 /// Validates `EIO`, `transport` and `sid` as the reference server does.
-pub fn check_query(core: &HubCore, req: &Request) -> Result<EioQuery, ErrorCode> {
+pub fn check_query(engine: &Engine, req: &Request) -> Result<EioQuery, ErrorCode> {
     let transport = match req.query_param("transport") {
-        Some("polling") if core.config.allow_polling => Transport::Polling,
-        Some("websocket") if core.config.allow_websocket => Transport::WebSocket,
+        Some("polling") if engine.config.allow_polling => Transport::Polling,
+        Some("websocket") if engine.config.allow_websocket => Transport::WebSocket,
         _ => return Err(ErrorCode::UnknownTransport),
     };
     if req.query_param("EIO") != Some("4") {
@@ -73,7 +156,7 @@ pub fn check_query(core: &HubCore, req: &Request) -> Result<EioQuery, ErrorCode>
     }
     let session = match req.query_param("sid") {
         // A closed session is gone, except for the noop its last GET is owed.
-        Some(sid) => match core.session(sid) {
+        Some(sid) => match engine.session(sid) {
             Some(s) if !s.is_closed() || s.noop_pending() => Some(s),
             _ => return Err(ErrorCode::UnknownSid),
         },
@@ -87,25 +170,18 @@ pub fn check_query(core: &HubCore, req: &Request) -> Result<EioQuery, ErrorCode>
 /// own for its heartbeat and its end; a WebSocket's task does both for a
 /// session opened on it (see `websocket::serve`).
 pub fn open_session(
-    core: &Arc<HubCore>,
+    engine: &Arc<Engine>,
     handshake: Arc<Handshake>,
     protocol: Protocol,
     transport: Transport,
 ) -> Arc<EngineSession> {
     let sid = crate::sid::generate();
-    let session = EngineSession::new(
-        sid.clone(),
-        protocol,
-        transport,
-        handshake,
-        core.config.max_queued_frames,
-        core.config.max_queued_bytes,
-        core.config.slow_consumer,
-    );
+    let cfg = &engine.config;
+    let session =
+        EngineSession::new(sid.clone(), protocol, transport, handshake, engine.handler.receiver(protocol), cfg);
     if protocol.is_engine_io() {
         let upgrades: &[&str] =
-            if transport == Transport::Polling && core.config.allow_websocket { &["websocket"] } else { &[] };
-        let cfg = &core.config;
+            if transport == Transport::Polling && cfg.allow_websocket { &["websocket"] } else { &[] };
         session.push([packet::open_packet(
             &sid,
             upgrades,
@@ -113,18 +189,18 @@ pub fn open_session(
             cfg.ping_timeout.as_millis(),
             cfg.max_payload,
         )]);
-        core.sessions.lock().insert(sid, session.clone());
+        engine.sessions.lock().insert(sid, session.clone());
     }
     if transport == Transport::Polling {
-        core.runtime.spawn(run_session(core.clone(), session.clone()));
+        engine.runtime.spawn(run_session(engine.clone(), session.clone()));
     }
     session
 }
 
 /// The task of a session opened by polling: its heartbeat, then its end.
-async fn run_session(core: Arc<HubCore>, session: Arc<EngineSession>) {
+async fn run_session(engine: Arc<Engine>, session: Arc<EngineSession>) {
     if session.protocol.is_engine_io() {
-        let cfg = &core.config;
+        let cfg = &engine.config;
         let mut heartbeat = Heartbeat::new(&session, cfg);
         while let Some(next) = heartbeat.tick(&session, cfg) {
             tokio::select! {
@@ -140,28 +216,20 @@ async fn run_session(core: Arc<HubCore>, session: Arc<EngineSession>) {
         // keep the sid briefly so that GET gets its noop, not "unknown sid".
         session.noop_delivered(std::time::Duration::from_millis(200)).await;
     }
-    end_session(&core, &session);
+    end_session(&engine, &session);
 }
 
 /// The single cleanup of a session that closed: it leaves the registry and
-/// every socket of it is detached with the session's reason.
-pub fn end_session(core: &HubCore, session: &EngineSession) {
+/// its receiver learns the session's reason.
+pub fn end_session(engine: &Engine, session: &EngineSession) {
     if session.protocol.is_engine_io() {
-        core.sessions.lock().remove(&session.sid);
+        engine.sessions.lock().remove(&session.sid);
     }
-    conn::detach_all(session, session.close_reason());
+    session.receiver.closed(session.close_reason());
 }
 
-/// A packet whose handling goes on after the call: a namespace connect
-/// running its guards. The packets after it wait for it.
-pub type Connecting = Pin<Box<dyn Future<Output = ()> + Send>>;
-
 /// Handles one decoded packet from either transport.
-pub fn on_packet(
-    core: &Arc<HubCore>,
-    session: &Arc<EngineSession>,
-    packet: Packet,
-) -> Result<Option<Connecting>, DisconnectReason> {
+pub fn on_packet(session: &Arc<EngineSession>, packet: Packet) -> Result<Option<Connecting>, DisconnectReason> {
     if let Packet::Pong(_) = packet {
         session.pong_received.store(true, Ordering::Release);
     }
@@ -170,10 +238,8 @@ pub fn on_packet(
     }
     match packet {
         Packet::Pong(_) | Packet::Noop | Packet::Upgrade => Ok(None),
-        Packet::Message(text) if session.protocol.is_plain() => rawws::on_text(session, text).map(|()| None),
-        Packet::Binary(data) if session.protocol.is_plain() => rawws::on_binary(session, data).map(|()| None),
-        Packet::Message(text) => conn::on_text(core, session, text),
-        Packet::Binary(data) => conn::on_binary(session, data).map(|()| None),
+        Packet::Message(text) => session.receiver.on_text(session, text),
+        Packet::Binary(data) => session.receiver.on_binary(session, data).map(|()| None),
         Packet::Close => {
             // A pending poll of a client that closes gets a noop, as in the reference server.
             session.send_noop();

@@ -7,30 +7,32 @@ use std::sync::Arc;
 
 use super::packet::{self, Frame};
 use super::session::{EngineSession, PollBatch, Protocol, Transport};
-use super::{on_packet, open_session, EioQuery, ErrorCode};
-use crate::hub::{DisconnectReason, HubCore};
-use crate::server::http::{Request, Response};
+use super::{on_packet, open_session, EioQuery, Engine, ErrorCode};
+use crate::http::{Request, Response};
+use crate::reason::DisconnectReason;
 
-pub async fn handle(core: &Arc<HubCore>, req: &Request, protocol: Protocol, query: EioQuery) -> Response {
+pub async fn handle(engine: &Arc<Engine>, req: &Request, protocol: Protocol, query: EioQuery) -> Response {
     let Some(session) = query.session else {
-        let session = open_session(core, Arc::new(req.handshake()), protocol, Transport::Polling);
-        if protocol.is_plain() && crate::rawws::attach(core, &session).await.is_err() {
-            return ErrorCode::Forbidden.response(req, core);
+        let session = open_session(engine, Arc::new(req.handshake()), protocol, Transport::Polling);
+        if let Some(admit) = session.receiver.admit(&session) {
+            if admit.await.is_err() {
+                return ErrorCode::Forbidden.response(req, &engine.config);
+            }
         }
-        return poll(core, req, &session).await;
+        return poll(engine, req, &session).await;
     };
     match req.method.as_str() {
-        "GET" if session.transport() == Transport::WebSocket => ErrorCode::BadRequest.response(req, core),
-        "GET" => exclusive(core, req, &session, &session.poll_active, poll(core, req, &session)).await,
-        "POST" => exclusive(core, req, &session, &session.post_active, post(core, req, &session)).await,
-        _ => ErrorCode::BadRequest.response(req, core),
+        "GET" if session.transport() == Transport::WebSocket => ErrorCode::BadRequest.response(req, &engine.config),
+        "GET" => exclusive(engine, req, &session, &session.poll_active, poll(engine, req, &session)).await,
+        "POST" => exclusive(engine, req, &session, &session.post_active, post(engine, req, &session)).await,
+        _ => ErrorCode::BadRequest.response(req, &engine.config),
     }
 }
 
 /// Runs a GET or POST while holding its one-at-a-time flag; a second
 /// concurrent request of the same kind breaks the protocol and closes the session.
 async fn exclusive(
-    core: &HubCore,
+    engine: &Engine,
     req: &Request,
     session: &EngineSession,
     active: &AtomicBool,
@@ -38,7 +40,7 @@ async fn exclusive(
 ) -> Response {
     if active.swap(true, Ordering::AcqRel) {
         session.close(DisconnectReason::TransportError);
-        return ErrorCode::BadRequest.response(req, core);
+        return ErrorCode::BadRequest.response(req, &engine.config);
     }
     let response = request.await;
     active.store(false, Ordering::Release);
@@ -46,9 +48,9 @@ async fn exclusive(
 }
 
 /// Waits for frames and answers with a payload of them.
-async fn poll(core: &HubCore, req: &Request, session: &EngineSession) -> Response {
+async fn poll(engine: &Engine, req: &Request, session: &EngineSession) -> Response {
     let frames: Vec<Frame> = loop {
-        match session.take_poll_batch(core.config.max_packets_per_poll) {
+        match session.take_poll_batch(engine.config.max_packets_per_poll) {
             PollBatch::Frames(frames) => break frames,
             PollBatch::Noop => break vec![Frame::NOOP],
             PollBatch::Closed(mut frames) => {
@@ -56,7 +58,7 @@ async fn poll(core: &HubCore, req: &Request, session: &EngineSession) -> Respons
                 break frames;
             }
             PollBatch::Empty => {
-                if core.shutdown.is_cancelled() {
+                if engine.shutdown.is_cancelled() {
                     break vec![Frame::CLOSE];
                 }
                 session.wait_for_frames().await;
@@ -65,21 +67,21 @@ async fn poll(core: &HubCore, req: &Request, session: &EngineSession) -> Respons
     };
     Response::new(200)
         .content_type("text/plain; charset=UTF-8")
-        .cors(req, &core.config)
+        .cors(req, &engine.config)
         .body(packet::encode_payload(&frames))
 }
 
-async fn post(core: &Arc<HubCore>, req: &Request, session: &Arc<EngineSession>) -> Response {
+async fn post(engine: &Engine, req: &Request, session: &Arc<EngineSession>) -> Response {
     let packets = match packet::decode_payload(req.body.clone()) {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(sid = %session.sid, error = %e, "undecodable polling payload");
             session.close(DisconnectReason::ParseError);
-            return ErrorCode::BadRequest.response(req, core);
+            return ErrorCode::BadRequest.response(req, &engine.config);
         }
     };
     for p in packets {
-        match on_packet(core, session, p) {
+        match on_packet(session, p) {
             Ok(None) => {}
             Ok(Some(connecting)) => connecting.await,
             Err(reason) => {
@@ -88,5 +90,5 @@ async fn post(core: &Arc<HubCore>, req: &Request, session: &Arc<EngineSession>) 
             }
         }
     }
-    Response::new(200).content_type("text/html").cors(req, &core.config).body(b"ok".to_vec())
+    Response::new(200).content_type("text/html").cors(req, &engine.config).body(b"ok".to_vec())
 }

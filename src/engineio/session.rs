@@ -17,10 +17,10 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::SlowConsumerPolicy;
-use crate::engineio::packet::Frame;
-use crate::hub::DisconnectReason;
-use crate::socketio::conn::SioState;
+use super::packet::Frame;
+use super::Receiver;
+use crate::config::{Config, SlowConsumerPolicy};
+use crate::reason::DisconnectReason;
 use crate::Handshake;
 
 /// Which transport currently carries the session.
@@ -111,7 +111,8 @@ pub struct EngineSession {
     max_frames: usize,
     max_bytes: usize,
     policy: SlowConsumerPolicy,
-    pub sio: Mutex<SioState>,
+    /// What the layer above does with the session's messages.
+    pub receiver: Arc<dyn Receiver>,
 }
 
 /// The result of taking frames for a polling response.
@@ -128,9 +129,8 @@ impl EngineSession {
         protocol: Protocol,
         transport: Transport,
         handshake: Arc<Handshake>,
-        max_frames: usize,
-        max_bytes: usize,
-        policy: SlowConsumerPolicy,
+        receiver: Arc<dyn Receiver>,
+        limits: &Config,
     ) -> Arc<EngineSession> {
         Arc::new(EngineSession {
             sid,
@@ -150,10 +150,10 @@ impl EngineSession {
             post_active: AtomicBool::new(false),
             noop_pending: AtomicBool::new(false),
             noop_taken: Notify::new(),
-            max_frames,
-            max_bytes,
-            policy,
-            sio: Mutex::new(SioState::default()),
+            max_frames: limits.max_queued_frames,
+            max_bytes: limits.max_queued_bytes,
+            policy: limits.slow_consumer,
+            receiver,
         })
     }
 
@@ -352,6 +352,43 @@ impl EngineSession {
 
     pub fn close_reason(&self) -> DisconnectReason {
         self.reason.lock().unwrap_or(DisconnectReason::TransportClose)
+    }
+}
+
+/// What the layers above hold of a session: its outbound queue, its close
+/// and what it was opened with; nothing of its transports. Cloning it is
+/// one reference count.
+#[derive(Clone)]
+pub struct Outbound(Arc<EngineSession>);
+
+impl Outbound {
+    pub fn new(session: &Arc<EngineSession>) -> Outbound {
+        Outbound(session.clone())
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.0.protocol
+    }
+
+    pub fn handshake(&self) -> &Arc<Handshake> {
+        &self.0.handshake
+    }
+
+    /// See [`EngineSession::push`].
+    #[inline]
+    pub fn push(&self, frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>) -> bool {
+        self.0.push(frames)
+    }
+
+    /// See [`EngineSession::push_volatile`].
+    #[inline]
+    pub fn push_volatile(&self, frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>) -> bool {
+        self.0.push_volatile(frames)
+    }
+
+    /// See [`EngineSession::close`].
+    pub fn close(&self, reason: DisconnectReason) {
+        self.0.close(reason)
     }
 }
 

@@ -15,11 +15,9 @@ use tungstenite::{Error, Message};
 use super::heartbeat::Heartbeat;
 use super::packet::{self, Frame, Packet};
 use super::session::{EngineSession, Protocol, Transport};
-use super::{end_session, Connecting};
-use crate::hub::{DisconnectReason, HubCore};
-use crate::rawws;
-use crate::server::ws_stream::{FrameWriter, WsStream};
-use crate::server::Stream;
+use super::{end_session, Connecting, Engine};
+use crate::reason::DisconnectReason;
+use crate::ws::{FrameWriter, Stream, WsStream};
 
 /// Batches written per poll before the task yields to others.
 const WRITES_PER_POLL: usize = 8;
@@ -30,25 +28,25 @@ const WRITES_PER_POLL: usize = 8;
 /// this future itself, not a block around it: a block would keep a second,
 /// moved-from copy of `ws` for the connection's life.)
 pub async fn serve<S: Stream>(
-    core: Arc<HubCore>,
+    engine: Arc<Engine>,
     mut ws: WsStream<S>,
     session: Arc<EngineSession>,
     conn: impl Send + 'static,
 ) {
     let _conn = conn;
-    if session.protocol.is_plain() {
-        // Boxed: the guards' state must not enlarge the task of every idle connection.
-        if let Err(refusal) = Box::pin(rawws::attach(&core, &session)).await {
+    // (Boxed by the receiver: the guards' state must not enlarge the task of every idle connection.)
+    if let Some(admit) = session.receiver.admit(&session) {
+        if let Err(refusal) = admit.await {
             // A raw client reads why it was refused; a plain Engine.IO one gets a bare close.
             match session.protocol {
-                Protocol::Raw => ws.close(Some(CloseCode::Policy), &refusal.message).await,
+                Protocol::Raw => ws.close(Some(CloseCode::Policy), &refusal).await,
                 _ => ws.close(None, "").await,
             }
-            end_session(&core, &session);
+            end_session(&engine, &session);
             return;
         }
     }
-    run(&core, &mut ws, &session, true).await;
+    run(&engine, &mut ws, &session, true).await;
 }
 
 /// The upgrade of a polling session: `2probe` → `3probe`, the polling side
@@ -56,7 +54,7 @@ pub async fn serve<S: Stream>(
 /// session task keeps the heartbeat and the cleanup. Only one WebSocket may
 /// try at a time; another is closed at once, as the reference server does.
 pub async fn upgrade<S: Stream>(
-    core: Arc<HubCore>,
+    engine: Arc<Engine>,
     mut ws: WsStream<S>,
     session: Arc<EngineSession>,
     conn: impl Send + 'static,
@@ -67,7 +65,7 @@ pub async fn upgrade<S: Stream>(
         return;
     }
     // Boxed: the probe's state is needed once, not while the connection idles.
-    if !Box::pin(probe(&core, &mut ws, &session)).await {
+    if !Box::pin(probe(&engine, &mut ws, &session)).await {
         if session.transport() == Transport::Upgrading {
             session.set_transport(Transport::Polling);
         }
@@ -76,14 +74,14 @@ pub async fn upgrade<S: Stream>(
         return;
     }
     session.set_transport(Transport::WebSocket);
-    run(&core, &mut ws, &session, false).await;
+    run(&engine, &mut ws, &session, false).await;
 }
 
 /// True once the client finished the upgrade within `upgrade_timeout`.
 /// Messages that arrived together are handled in one poll, so a client that
 /// sends `2probe` and `5` at once finds the session upgraded by its next
 /// request, as with the reference server's single thread.
-async fn probe<S: Stream>(core: &HubCore, ws: &mut WsStream<S>, session: &EngineSession) -> bool {
+async fn probe<S: Stream>(engine: &Engine, ws: &mut WsStream<S>, session: &EngineSession) -> bool {
     let mut probes_to_answer = 0;
     let exchange = poll_fn(|cx| loop {
         let mut done = None;
@@ -119,29 +117,29 @@ async fn probe<S: Stream>(core: &HubCore, ws: &mut WsStream<S>, session: &Engine
         }
     });
     tokio::select! {
-        r = tokio::time::timeout(core.config.upgrade_timeout, exchange) => r.unwrap_or(false),
+        r = tokio::time::timeout(engine.config.upgrade_timeout, exchange) => r.unwrap_or(false),
         _ = session.closed.cancelled() => false,
     }
 }
 
 /// Runs a session over a WebSocket until either side closes it; with
 /// `owner`, this task also keeps the session's heartbeat and ends it.
-async fn run<S: Stream>(core: &Arc<HubCore>, ws: &mut WsStream<S>, session: &Arc<EngineSession>, owner: bool) {
+async fn run<S: Stream>(engine: &Arc<Engine>, ws: &mut WsStream<S>, session: &Arc<EngineSession>, owner: bool) {
     // Two steps, two futures: the timer and the state of the first are gone
     // (their space reused) by the second.
-    let invalid_utf8 = serve_frames(core, ws, session, owner).await;
-    finish(core, ws, session, owner, invalid_utf8).await;
+    let invalid_utf8 = serve_frames(engine, ws, session, owner).await;
+    finish(engine, ws, session, owner, invalid_utf8).await;
 }
 
 /// Reads, dispatches, writes and keeps the heartbeat until the session
 /// closes; true when it closed for text that was not UTF-8.
 async fn serve_frames<S: Stream>(
-    core: &Arc<HubCore>,
+    engine: &Arc<Engine>,
     ws: &mut WsStream<S>,
     session: &Arc<EngineSession>,
     owner: bool,
 ) -> bool {
-    let cfg = &core.config;
+    let cfg = &engine.config;
     let mut heartbeat = (owner && session.protocol.is_engine_io()).then(|| Heartbeat::new(session, cfg));
     // Due at once: the first tick says when the heartbeat is next due.
     let timer = tokio::time::sleep_until(session.opened);
@@ -165,7 +163,7 @@ async fn serve_frames<S: Stream>(
             let mut seen = false;
             let read = ws.poll_read(cx, |msg| {
                 seen = true;
-                match on_message(core, session, msg) {
+                match on_message(session, msg) {
                     Ok(None) => ControlFlow::Continue(()),
                     Ok(Some(c)) => {
                         connecting = Some(c);
@@ -219,7 +217,7 @@ async fn serve_frames<S: Stream>(
 
 /// Ends a closed session's WebSocket.
 async fn finish<S: Stream>(
-    core: &Arc<HubCore>,
+    engine: &Arc<Engine>,
     ws: &mut WsStream<S>,
     session: &Arc<EngineSession>,
     owner: bool,
@@ -235,7 +233,7 @@ async fn finish<S: Stream>(
     if owner {
         // Now, not after the close below: a client that does not read must
         // not hold back the disconnect handlers.
-        end_session(core, session);
+        end_session(engine, session);
     }
     let code = match session.close_reason() {
         DisconnectReason::ParseError if invalid_utf8 => CloseCode::Invalid,
@@ -244,7 +242,7 @@ async fn finish<S: Stream>(
         DisconnectReason::ServerShuttingDown => CloseCode::Away,
         _ => CloseCode::Normal,
     };
-    let _ = tokio::time::timeout(core.config.ping_timeout, ws.close(Some(code), "")).await;
+    let _ = tokio::time::timeout(engine.config.ping_timeout, ws.close(Some(code), "")).await;
 }
 
 /// Sends what the session queued, a batch per write, until the queue is
@@ -284,13 +282,15 @@ fn close_reason_for(e: &Error) -> DisconnectReason {
     }
 }
 
-fn on_message(
-    core: &Arc<HubCore>,
-    session: &Arc<EngineSession>,
-    msg: Message,
-) -> Result<Option<Connecting>, DisconnectReason> {
+fn on_message(session: &Arc<EngineSession>, msg: Message) -> Result<Option<Connecting>, DisconnectReason> {
     if session.protocol == Protocol::Raw {
-        return rawws::on_message(session, msg).map(|()| None);
+        // The raw endpoint's messages are the client's own, with no Engine.IO packet type.
+        return match msg {
+            Message::Text(text) => session.receiver.on_text(session, text),
+            Message::Binary(data) => session.receiver.on_binary(session, data).map(|()| None),
+            Message::Close(_) => Err(DisconnectReason::TransportClose),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
+        };
     }
     let packet = match msg {
         Message::Text(text) => packet::decode_text(text).map_err(|e| {
@@ -301,5 +301,5 @@ fn on_message(
         Message::Close(_) => return Err(DisconnectReason::TransportClose),
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(None),
     };
-    super::on_packet(core, session, packet)
+    super::on_packet(session, packet)
 }

@@ -1,20 +1,25 @@
-//! The hub: namespaces, the socket registry, rooms, targets and acks.
+//! The hub: namespaces, the socket registry, rooms, targets and acks, and
+//! each client's connection (`conn`), which the Engine.IO layer hands the
+//! messages of a session to. Below it: the Socket.IO and raw codecs and the
+//! sessions' outbound queues; above it: the cluster adapters, which
+//! implement `cluster::Adapter` for it.
 //!
 //! A broadcast resolves its receivers under the namespace's read lock and
 //! pushes one shared encoding into each receiver's queue (invariant 1); the
 //! arguments stay raw JSON (invariant 2).
 
-mod reason;
+pub(crate) mod cluster;
+mod conn;
 mod socket;
 mod target;
 
-pub use reason::DisconnectReason;
+pub use crate::reason::DisconnectReason;
+pub use cluster::{RemoteSocket, ServerEvent};
+pub(crate) use conn::Connections;
 pub use socket::{AckError, Event, Socket};
 pub use target::Target;
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -22,15 +27,15 @@ use rustc_hash::FxHashMap;
 
 pub(crate) use socket::SocketState;
 
-use crate::adapter::{Adapter, ServerEvent};
-use crate::payload::Payload;
+use crate::socketio::payload::Payload;
 use crate::Handshake;
+use cluster::Adapter;
 
 pub(crate) type EventHandler = Arc<dyn Fn(Event) + Send + Sync>;
 pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 pub(crate) type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send + Sync>;
 pub(crate) type ServerEventHandler = Arc<dyn Fn(ServerEvent) + Send + Sync>;
-pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub(crate) use crate::engineio::BoxFuture;
 pub(crate) type Guard = Arc<dyn Fn(ConnectRequest) -> BoxFuture<Result<(), ConnectRefusal>> + Send + Sync>;
 
 /// What a connect guard sees: the namespace, the client's auth payload and
@@ -261,21 +266,10 @@ impl Namespaces {
     }
 }
 
-/// What the server tasks share: the config, the namespaces and the live
-/// Engine.IO sessions (by sid, for polling requests and upgrades).
+/// What the connections and adapters of a running hub share.
 pub(crate) struct HubCore {
     pub config: crate::Config,
     pub namespaces: Arc<Namespaces>,
-    pub sessions: parking_lot::Mutex<HashMap<Arc<str>, Arc<crate::engineio::session::EngineSession>>>,
     pub shutdown: tokio_util::sync::CancellationToken,
     pub runtime: tokio::runtime::Handle,
-    pub open_connections: std::sync::atomic::AtomicUsize,
-    /// Open connections per IP address (kept only when a per-IP limit is set).
-    pub per_ip: parking_lot::Mutex<HashMap<std::net::IpAddr, usize>>,
-}
-
-impl HubCore {
-    pub fn session(&self, sid: &str) -> Option<Arc<crate::engineio::session::EngineSession>> {
-        self.sessions.lock().get(sid).cloned()
-    }
 }

@@ -12,9 +12,9 @@ use tungstenite::Utf8Bytes;
 
 use super::{DisconnectReason, Namespace, Target};
 use crate::engineio::packet::Frames;
-use crate::engineio::session::{EngineSession, Protocol};
-use crate::payload::Payload;
+use crate::engineio::session::{Outbound, Protocol};
 use crate::socketio::packet as sio;
+use crate::socketio::payload::Payload;
 use crate::{rawws, Error, Handshake};
 
 pub(crate) struct AckTable {
@@ -27,7 +27,8 @@ pub(crate) struct AckTable {
 pub(crate) struct SocketState {
     pub id: Arc<str>,
     pub namespace: Arc<Namespace>,
-    pub session: Arc<EngineSession>,
+    /// The connection's outbound queue.
+    pub session: Outbound,
     pub rooms: Mutex<HashSet<Arc<str>>>,
     pub acks: Mutex<AckTable>,
     pub auth: Utf8Bytes,
@@ -39,7 +40,7 @@ impl SocketState {
     pub fn new(
         id: Arc<str>,
         namespace: Arc<Namespace>,
-        session: Arc<EngineSession>,
+        session: Outbound,
         auth: Utf8Bytes,
         runtime: tokio::runtime::Handle,
         max_pending_acks: usize,
@@ -56,9 +57,13 @@ impl SocketState {
         })
     }
 
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
     /// Encodes an event the way this socket's client reads it.
     pub fn encode_event(&self, event: &str, args: &Payload, ack_id: Option<u64>) -> Frames {
-        match self.session.protocol {
+        match self.session.protocol() {
             Protocol::SocketIo => sio::encode_event(&self.namespace.name, event, args, ack_id),
             plain => rawws::encode_event(event, args, plain),
         }
@@ -78,7 +83,6 @@ impl SocketState {
             return false;
         }
         self.namespace.remove(self);
-        self.session.sio.lock().sockets.remove(&self.namespace.name);
         self.acks.lock().waiting.clear();
         self.namespace.dispatch_disconnect(&Socket(self.clone()), reason);
         true
@@ -120,7 +124,7 @@ impl Socket {
 
     /// The HTTP request that opened the connection.
     pub fn handshake(&self) -> &Handshake {
-        &self.0.session.handshake
+        self.0.session.handshake()
     }
 
     /// The client's auth payload as raw JSON (`{}` when it sent none).
@@ -131,7 +135,7 @@ impl Socket {
     /// True for a plain client (raw WebSocket or plain Engine.IO): it sends
     /// and receives bare messages and cannot acknowledge.
     pub fn is_raw(&self) -> bool {
-        self.0.session.protocol.is_plain()
+        self.0.session.protocol().is_plain()
     }
 
     pub fn connected(&self) -> bool {
@@ -167,7 +171,7 @@ impl Socket {
         let (tx, rx) = oneshot::channel();
         // The ack id the client was asked for, or why no ask went out.
         let asked = if self.is_raw() || !self.connected() {
-            Err(if state.session.protocol.is_plain() { AckError::Unsupported } else { AckError::Disconnected })
+            Err(if state.session.protocol().is_plain() { AckError::Unsupported } else { AckError::Disconnected })
         } else {
             let (ack_id, full) = {
                 let mut acks = state.acks.lock();

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use once_cell::sync::OnceCell;
 
+use super::cluster::{local_remote_socket, Adapter, RemoteSocket, Scope};
 use super::{Namespace, Registry, Socket, SocketState};
-use crate::adapter::{self, Adapter, RemoteSocket, Scope};
 use crate::engineio::packet::Frames;
 use crate::engineio::session::Protocol;
-use crate::payload::Payload;
 use crate::rawws;
 use crate::socketio::packet as sio;
+use crate::socketio::payload::Payload;
 use crate::Error;
 
 /// A set of receivers: rooms (or everyone), minus rooms, minus sockets.
@@ -155,7 +155,7 @@ impl Target {
         let engine: OnceCell<Frames> = OnceCell::new();
         let mut delivered = 0;
         self.for_each(|s| {
-            let frames = match s.session.protocol {
+            let frames = match s.session.protocol() {
                 Protocol::SocketIo => socketio.get_or_init(|| sio::encode_event(&self.ns.name, event, args, None)),
                 Protocol::Raw => raw.get_or_init(|| rawws::encode_event(event, args, Protocol::Raw)),
                 Protocol::Engine => engine.get_or_init(|| rawws::encode_event(event, args, Protocol::Engine)),
@@ -184,7 +184,7 @@ impl Target {
     /// one). Fails when a node does not answer within the cluster's request
     /// timeout or Redis cannot be reached.
     pub fn fetch_sockets(&self) -> impl Future<Output = Result<Vec<RemoteSocket>, Error>> + Send + 'static {
-        let local: Vec<RemoteSocket> = self.sockets().iter().map(adapter::local_remote_socket).collect();
+        let local: Vec<RemoteSocket> = self.sockets().iter().map(local_remote_socket).collect();
         let fetch: super::BoxFuture<_> = match self.cluster() {
             Some((cluster, scope)) => cluster.fetch_sockets(&scope, local),
             None => Box::pin(async move { Ok(local) }),

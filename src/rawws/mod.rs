@@ -1,5 +1,6 @@
-//! Plain messages: the raw WebSocket endpoint (default `/ws`) for
+//! Plain messages, the codec: the raw WebSocket endpoint (default `/ws`) for
 //! `new WebSocket(url)` clients, and the optional plain Engine.IO endpoint.
+//! (The hub's connection, `hub::conn`, makes each plain client a socket.)
 //!
 //! Each plain client is a socket of the main namespace: it joins rooms and
 //! receives broadcasts like any other. A text or binary message it sends
@@ -9,66 +10,27 @@
 //! holding the JSON array `["event", ...args]`, followed by its attachments
 //! as binary messages.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use smallvec::smallvec;
-use tungstenite::{Message, Utf8Bytes};
+use tungstenite::Utf8Bytes;
 
 use crate::engineio::packet::{Frame, Frames};
-use crate::engineio::session::{EngineSession, Protocol};
-use crate::hub::{ConnectRefusal, DisconnectReason, HubCore, Socket};
-use crate::payload::Payload;
-use crate::socketio::conn::join_namespace;
+use crate::engineio::session::Protocol;
 use crate::socketio::packet::{push_event_array, push_json_string, with_attachments};
+use crate::socketio::payload::Payload;
 
-/// Runs the main namespace's guards for a plain client and makes it a
-/// socket of that namespace. A refused session is closed.
-pub async fn attach(core: &Arc<HubCore>, session: &Arc<EngineSession>) -> Result<(), ConnectRefusal> {
-    let ns = core.namespaces.get_or_create("/");
-    let auth = Utf8Bytes::from_static("{}");
-    match join_namespace(core, session, &ns, session.sid.clone(), auth).await {
-        Ok(socket) => {
-            ns.dispatch_connect(&Socket(socket));
-            Ok(())
-        }
-        Err(refusal) => {
-            session.close(DisconnectReason::ServerNamespaceDisconnect);
-            Err(refusal)
-        }
-    }
-}
-
-/// A WebSocket message from a raw client.
-pub fn on_message(session: &Arc<EngineSession>, msg: Message) -> Result<(), DisconnectReason> {
-    match msg {
-        Message::Text(text) => on_text(session, text),
-        Message::Binary(data) => on_binary(session, data),
-        Message::Close(_) => Err(DisconnectReason::TransportClose),
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
-    }
-}
-
-/// A text message from a plain client becomes a `message` event.
-pub fn on_text(session: &Arc<EngineSession>, text: Utf8Bytes) -> Result<(), DisconnectReason> {
+/// The arguments of the `message` event a text message from a plain client is.
+pub fn text_args(text: &str) -> Payload {
     let mut json = String::with_capacity(text.len() + 4);
     json.push('[');
-    push_json_string(&mut json, text.as_str());
+    push_json_string(&mut json, text);
     json.push(']');
-    dispatch(session, Payload::from_trusted(Utf8Bytes::from(json), Vec::new()));
-    Ok(())
+    Payload::from_trusted(Utf8Bytes::from(json), Vec::new())
 }
 
-/// A binary message from a plain client becomes a `message` event with one attachment.
-pub fn on_binary(session: &Arc<EngineSession>, data: Bytes) -> Result<(), DisconnectReason> {
-    dispatch(session, Payload::builder().binary(data).build());
-    Ok(())
-}
-
-fn dispatch(session: &EngineSession, args: Payload) {
-    let Some(socket) = session.sio.lock().sockets.get("/").cloned() else { return };
-    let ns = socket.namespace.clone();
-    ns.dispatch_event(socket, "message", args, None);
+/// The arguments of the `message` event a binary message from a plain client is.
+pub fn binary_args(data: Bytes) -> Payload {
+    Payload::builder().binary(data).build()
 }
 
 /// Encodes an emit for a plain client; Engine.IO clients get the message
@@ -114,12 +76,18 @@ mod tests {
     #[test]
     fn message_with_one_binary_is_a_plain_binary_frame() {
         let p = Payload::builder().binary(vec![0u8, 255]).build();
-        assert_eq!(encode_event("message", &p, Protocol::Raw).to_vec(), vec![Frame::Binary(Bytes::from_static(&[0, 255]))]);
+        assert_eq!(
+            encode_event("message", &p, Protocol::Raw).to_vec(),
+            vec![Frame::Binary(Bytes::from_static(&[0, 255]))]
+        );
     }
 
     #[test]
     fn other_events_are_json_arrays() {
         let p = Payload::from_json(r#"[1,{"a":null}]"#).unwrap();
-        assert_eq!(encode_event("news", &p, Protocol::Raw).to_vec(), vec![Frame::text(r#"["news",1,{"a":null}]"#.into())]);
+        assert_eq!(
+            encode_event("news", &p, Protocol::Raw).to_vec(),
+            vec![Frame::text(r#"["news",1,{"a":null}]"#.into())]
+        );
     }
 }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::http::{percent_decode_path, Request, Response};
+use crate::http::{percent_decode_path, Request, Response};
 
 /// The bundle's files, as the `socket.io-client` package's dist folder names them.
 const BUNDLE_FILES: &[&str] = &[

@@ -1,36 +1,53 @@
-//! The accept loop and HTTP routing: Engine.IO requests under the configured
-//! path, the client bundle, the raw WebSocket endpoint, and static files.
+//! The listener: the accept loop with its connection limits, TLS, and the
+//! HTTP routing: Engine.IO requests under the configured path, the client
+//! bundle, the raw WebSocket endpoint (the upgrade answered here, the
+//! WebSocket then served by `engineio::websocket`), and static files. It
+//! reaches the hub only through the Engine.IO layer it is given.
 
-pub mod deflate;
 pub mod files;
-pub mod http;
 pub mod tls;
-pub mod ws_stream;
 
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite};
+use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::engineio::session::{EngineSession, Protocol, Transport};
-use crate::engineio::{self, polling, websocket, EioQuery, ErrorCode};
-use crate::hub::HubCore;
-use http::{Request, Response};
-use ws_stream::WsStream;
+use crate::engineio::{self, polling, websocket, EioQuery, Engine, ErrorCode};
+use crate::http::{self, Request, Response};
+use crate::ws::{deflate, Stream, WsStream};
 
-/// A connection's byte stream: plain TCP, or TLS over TCP. The server code is
-/// generic over it, so the plain path pays nothing for TLS.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+/// A listening server: the Engine.IO layer it serves, and its counts of
+/// open connections (for `max_connections` and `max_connections_per_ip`).
+pub struct Server {
+    pub engine: Arc<Engine>,
+    pub open_connections: AtomicUsize,
+    /// Open connections per IP address (kept only when a per-IP limit is set).
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
 
-pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+impl Server {
+    pub fn new(engine: Arc<Engine>) -> Server {
+        Server { engine, open_connections: AtomicUsize::new(0), per_ip: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<TlsAcceptor>) {
     loop {
         let accepted = tokio::select! {
-            _ = core.shutdown.cancelled() => return,
+            _ = server.shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
         let (stream, peer) = match accepted {
@@ -42,13 +59,13 @@ pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener, tls: Option<
                 continue;
             }
         };
-        if core.open_connections.load(Ordering::Relaxed) >= core.config.max_connections {
+        if server.open_connections.load(Ordering::Relaxed) >= server.config.max_connections {
             drop(stream);
             continue;
         }
-        let per_ip_limit = core.config.max_connections_per_ip;
+        let per_ip_limit = server.config.max_connections_per_ip;
         if per_ip_limit > 0 {
-            let mut counts = core.per_ip.lock();
+            let mut counts = server.per_ip.lock();
             let n = counts.entry(peer.ip()).or_insert(0);
             if *n >= per_ip_limit {
                 drop(counts);
@@ -59,13 +76,13 @@ pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener, tls: Option<
             *n += 1;
         }
         let _ = stream.set_nodelay(true);
-        core.open_connections.fetch_add(1, Ordering::Relaxed);
-        let conn = Counted { core: core.clone(), peer };
+        server.open_connections.fetch_add(1, Ordering::Relaxed);
+        let conn = Counted { server: server.clone(), peer };
         // Two spawns, not one task with a match: a plain connection's task
         // stays the size it was, without room for the TLS handshake's state.
         match &tls {
-            None => core.runtime.spawn(serve_connection(conn, stream)),
-            Some(acceptor) => core.runtime.spawn(serve_tls(conn, acceptor.clone(), stream)),
+            None => server.runtime.spawn(serve_connection(conn, stream)),
+            Some(acceptor) => server.runtime.spawn(serve_tls(conn, acceptor.clone(), stream)),
         };
     }
 }
@@ -73,16 +90,16 @@ pub async fn accept_loop(core: Arc<HubCore>, listener: TcpListener, tls: Option<
 /// An accepted connection, counted in `open_connections` (and per address)
 /// until this drops, in whichever task holds it last.
 struct Counted {
-    core: Arc<HubCore>,
+    server: Arc<Server>,
     peer: SocketAddr,
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        let core = &self.core;
-        core.open_connections.fetch_sub(1, Ordering::Relaxed);
-        if core.config.max_connections_per_ip > 0 {
-            let mut counts = core.per_ip.lock();
+        let server = &self.server;
+        server.open_connections.fetch_sub(1, Ordering::Relaxed);
+        if server.config.max_connections_per_ip > 0 {
+            let mut counts = server.per_ip.lock();
             if let Some(n) = counts.get_mut(&self.peer.ip()) {
                 *n -= 1;
                 if *n == 0 {
@@ -96,10 +113,10 @@ impl Drop for Counted {
 /// The TLS handshake (bounded by `http_timeout`, like a request head), then
 /// the same HTTP layer as plain TCP.
 async fn serve_tls(conn: Counted, acceptor: TlsAcceptor, stream: TcpStream) {
-    let (core, peer) = (&conn.core, conn.peer);
-    let handshake = tokio::time::timeout(core.config.http_timeout, acceptor.accept(stream));
+    let (server, peer) = (&conn.server, conn.peer);
+    let handshake = tokio::time::timeout(server.config.http_timeout, acceptor.accept(stream));
     let stream = tokio::select! {
-        _ = core.shutdown.cancelled() => return,
+        _ = server.shutdown.cancelled() => return,
         r = handshake => match r {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -120,13 +137,13 @@ async fn serve_tls(conn: Counted, acceptor: TlsAcceptor, stream: TcpStream) {
 /// becomes a WebSocket: that goes on in a task of its own, and this one (with
 /// the HTTP layer's state) ends.
 async fn serve_connection<S: Stream>(conn: Counted, mut stream: S) {
-    let (core, peer) = (&conn.core, conn.peer);
+    let (server, peer) = (&conn.server, conn.peer);
     let mut buf = BytesMut::new();
     loop {
-        let read = http::read_request(&mut stream, &mut buf, peer, &core.config);
+        let read = http::read_request(&mut stream, &mut buf, peer, &server.config);
         let req = tokio::select! {
-            _ = core.shutdown.cancelled() => return,
-            r = tokio::time::timeout(core.config.http_timeout, read) => r,
+            _ = server.shutdown.cancelled() => return,
+            r = tokio::time::timeout(server.config.http_timeout, read) => r,
         };
         let req = match req {
             // A slow (or idle keep-alive) client: answer 408 and close.
@@ -152,7 +169,7 @@ async fn serve_connection<S: Stream>(conn: Counted, mut stream: S) {
             // Boxed: the upgrade's state is not part of every HTTP request's.
             return Box::pin(upgrade(conn, stream, req, leftover)).await;
         }
-        let mut resp = Box::pin(route(core, &req)).await;
+        let mut resp = Box::pin(route(server, &req)).await;
         if !req.keep_alive {
             resp = resp.close(); // say so, or a pooling client may reuse the socket
         }
@@ -186,20 +203,20 @@ fn origin_allowed(cfg: &crate::Config, req: &Request) -> bool {
     cfg.allowed_origins.is_empty() || cfg.allowed_origins.iter().any(|o| o == "*" || o == origin)
 }
 
-async fn route(core: &Arc<HubCore>, req: &Request) -> Response {
-    let cfg = &core.config;
+async fn route(server: &Arc<Server>, req: &Request) -> Response {
+    let cfg = &server.config;
     if let Some(protocol) = engine_endpoint(cfg, &req.path) {
         if !origin_allowed(cfg, req) {
             tracing::debug!(peer = %req.remote_addr, "polling request from an origin not allowed: 403");
-            return ErrorCode::Forbidden.response(req, core);
+            return ErrorCode::Forbidden.response(req, cfg);
         }
         if req.method == "OPTIONS" {
             return preflight(req, cfg);
         }
-        return match engineio::check_query(core, req) {
-            Ok(q) if q.transport == Transport::Polling => polling::handle(core, req, protocol, q).await,
-            Ok(_) => ErrorCode::BadRequest.response(req, core),
-            Err(code) => code.response(req, core),
+        return match engineio::check_query(&server.engine, req) {
+            Ok(q) if q.transport == Transport::Polling => polling::handle(&server.engine, req, protocol, q).await,
+            Ok(_) => ErrorCode::BadRequest.response(req, cfg),
+            Err(code) => code.response(req, cfg),
         };
     }
     if let Some(file) = req.path.strip_prefix(cfg.path.as_str()).filter(|f| files::is_bundle_file(f)) {
@@ -226,14 +243,14 @@ fn preflight(req: &Request, cfg: &crate::Config) -> Response {
 
 /// Answers a WebSocket upgrade request and starts the WebSocket's task.
 async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover: Vec<u8>) {
-    let core = &conn.core.clone(); // `conn` moves into the WebSocket's task
-    let cfg = &core.config;
+    let server = &conn.server.clone(); // `conn` moves into the WebSocket's task
+    let cfg = &server.config;
     let dest = if let Some(protocol) = engine_endpoint(cfg, &req.path) {
-        match engineio::check_query(core, &req) {
+        match engineio::check_query(&server.engine, &req) {
             Ok(EioQuery { transport: Transport::WebSocket, session: Some(session), .. }) => WsDest::Upgrade(session),
             Ok(EioQuery { transport: Transport::WebSocket, .. }) => WsDest::Open(protocol),
-            Ok(_) => return reject(&mut stream, ErrorCode::BadRequest.response(&req, core)).await,
-            Err(code) => return reject(&mut stream, code.response(&req, core)).await,
+            Ok(_) => return reject(&mut stream, ErrorCode::BadRequest.response(&req, cfg)).await,
+            Err(code) => return reject(&mut stream, code.response(&req, cfg)).await,
         }
     } else if cfg.raw_path.as_deref() == Some(req.path.as_str()) {
         WsDest::Open(Protocol::Raw)
@@ -243,7 +260,7 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
     // Cross-site WebSocket hijacking: browsers send Origin on every upgrade.
     if !origin_allowed(cfg, &req) {
         tracing::debug!(peer = %req.remote_addr, "WebSocket upgrade from an origin not allowed: 403");
-        return reject(&mut stream, ErrorCode::Forbidden.response(&req, core)).await;
+        return reject(&mut stream, ErrorCode::Forbidden.response(&req, cfg)).await;
     }
     let key = req.header("sec-websocket-key").map(str::to_string);
     let version_ok = req.header("sec-websocket-version").is_some_and(|v| v.trim() == "13");
@@ -273,10 +290,11 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
     // The request's buffers stay with this task, which ends here; a new
     // session keeps its handshake copy.
     match dest {
-        WsDest::Upgrade(session) => core.runtime.spawn(websocket::upgrade(core.clone(), ws, session, conn)),
+        WsDest::Upgrade(session) => server.runtime.spawn(websocket::upgrade(server.engine.clone(), ws, session, conn)),
         WsDest::Open(protocol) => {
-            let session = engineio::open_session(core, Arc::new(req.handshake()), protocol, Transport::WebSocket);
-            core.runtime.spawn(websocket::serve(core.clone(), ws, session, conn))
+            let engine = &server.engine;
+            let session = engineio::open_session(engine, Arc::new(req.handshake()), protocol, Transport::WebSocket);
+            server.runtime.spawn(websocket::serve(engine.clone(), ws, session, conn))
         }
     };
 }

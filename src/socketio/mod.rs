@@ -1,8 +1,8 @@
-//! Socket.IO v5 over an Engine.IO session: the packet codec (`packet`) and
-//! what a connection does with each packet (`conn`): namespace connects
-//! through the guards, events to the handlers, acks to their waiters, and
-//! the reassembly of binary attachments.
+//! Socket.IO v5, the protocol alone: the packet codec (`packet`), the
+//! arguments of an event as raw JSON plus attachments (`payload`), and the
+//! validator for the JSON clients send (`json`). What a connection does with
+//! the packets (namespaces, handlers, acks) is the hub's (`hub::conn`).
 
-pub mod conn;
 pub mod json;
 pub mod packet;
+pub mod payload;

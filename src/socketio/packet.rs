@@ -14,7 +14,7 @@ use tungstenite::Utf8Bytes;
 
 use super::json;
 use crate::engineio::packet::{Frame, Frames};
-use crate::payload::Payload;
+use crate::socketio::payload::Payload;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PacketType {
@@ -421,7 +421,22 @@ mod tests {
 
     #[test]
     fn rejects_malformed_packets() {
-        for bad in ["", "9", "2", "2{}", "2[1", "5-[\"a\"]", "0[]", "1{}", "3[]", "2[\"connect\"]", "2[{}]", "2[]", "2[\"a\",]", "2[\"a\"]x"] {
+        for bad in [
+            "",
+            "9",
+            "2",
+            "2{}",
+            "2[1",
+            "5-[\"a\"]",
+            "0[]",
+            "1{}",
+            "3[]",
+            "2[\"connect\"]",
+            "2[{}]",
+            "2[]",
+            "2[\"a\",]",
+            "2[\"a\"]x",
+        ] {
             let res = dec(bad).and_then(|p| match p.kind {
                 PacketType::Event => split_event(p.data.as_ref().unwrap().as_str()).map(|_| ()),
                 _ => Ok(()),

@@ -3,7 +3,7 @@
 //! raw deflate with sync flushes, the `00 00 ff ff` tail stripped on send and
 //! put back on receive, and the compression context kept across messages
 //! unless either side asked for no context takeover. The framing around it
-//! (RSV1, fragments, limits) is [`super::ws_stream`]'s.
+//! (RSV1, fragments, limits) is [`super::stream`]'s.
 
 use std::io;
 
@@ -11,7 +11,7 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 use tungstenite::error::CapacityError;
 use tungstenite::Error;
 
-use super::ws_stream::push_frame;
+use super::push_frame;
 use crate::config::DeflateConfig;
 
 /// What the server and the client agreed on for one connection.
@@ -135,7 +135,7 @@ const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 const KEEP_SCRATCH: usize = 512 * 1024;
 
 /// The compression state of one connection that negotiated
-/// permessage-deflate; [`super::ws_stream::WsStream`] holds it boxed.
+/// permessage-deflate; [`super::WsStream`] holds it boxed.
 pub struct Deflate {
     params: Negotiated,
     threshold: usize,
@@ -266,7 +266,7 @@ fn inflate_into(d: &mut Decompress, mut input: &[u8], out: &mut Vec<u8>, max: us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::ws_stream::{push_header, unmask, WsStream};
+    use crate::ws::{push_header, unmask, WsStream};
     use bytes::Bytes;
     use std::future::poll_fn;
     use std::task::Poll;

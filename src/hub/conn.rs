@@ -1,0 +1,337 @@
+//! A client's connection as the hub sees it: the receiver of one Engine.IO
+//! session's messages ([`engineio::Receiver`]), which it reads as Socket.IO
+//! packets, or, from a plain client, as `message` events of its one socket
+//! of the main namespace.
+//!
+//! Messages arrive in order from the session's reader (WebSocket task or
+//! polling POST). An error returned here closes the whole connection with
+//! the reason given; it never touches another client.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tungstenite::Utf8Bytes;
+
+use super::{call_event_handler, ConnectRefusal, ConnectRequest, Event, HubCore, Namespace, Socket, SocketState};
+use crate::engineio::session::{EngineSession, Outbound, Protocol};
+use crate::engineio::{self, BoxFuture, Connecting};
+use crate::rawws;
+use crate::reason::DisconnectReason;
+use crate::socketio::packet::{self as sio, PacketType};
+use crate::socketio::payload::Payload;
+
+/// A BINARY_EVENT or BINARY_ACK waiting for its attachments.
+struct PendingBinary {
+    namespace: Cow<'static, str>,
+    /// The event name, or `None` for an ack.
+    event: Option<String>,
+    json: Utf8Bytes,
+    ack_id: Option<u64>,
+    expected: usize,
+    attachments: Vec<Bytes>,
+}
+
+/// The sockets of one connection, one per namespace joined. They are few
+/// (at most `max_namespaces_per_connection`), and looked up on every packet:
+/// a list compared by name beats hashing the name. A socket the server
+/// disconnected stays listed, as gone, until the next join prunes it (a
+/// socket does not reach back into its connection).
+#[derive(Default)]
+struct Joined(Vec<Arc<SocketState>>);
+
+impl Joined {
+    fn get(&self, namespace: &str) -> Option<&Arc<SocketState>> {
+        self.0.iter().find(|s| &*s.namespace.name == namespace && s.is_connected())
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().filter(|s| s.is_connected()).count()
+    }
+
+    fn insert(&mut self, socket: Arc<SocketState>) {
+        self.0.retain(|s| s.is_connected() && *s.namespace.name != *socket.namespace.name);
+        self.0.push(socket);
+    }
+
+    fn take(&mut self) -> Vec<Arc<SocketState>> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+#[derive(Default)]
+struct SioState {
+    sockets: Joined,
+    /// Boxed: rare, and an idle connection should not carry its room.
+    pending: Option<Box<PendingBinary>>,
+    /// Set once any namespace connected: the connect timeout no longer applies.
+    connected_once: bool,
+}
+
+/// The hub's side of one Engine.IO session.
+pub(crate) struct Conn {
+    core: Arc<HubCore>,
+    /// This connection, for the namespace connects it starts (they go on after the call).
+    me: Weak<Conn>,
+    state: Mutex<SioState>,
+}
+
+impl Conn {
+    pub fn new(core: Arc<HubCore>) -> Arc<Conn> {
+        Arc::new_cyclic(|me| Conn { core, me: me.clone(), state: Mutex::new(SioState::default()) })
+    }
+}
+
+impl engineio::Receiver for Conn {
+    fn admit(&self, session: &Arc<EngineSession>) -> Option<BoxFuture<Result<(), String>>> {
+        if !session.protocol.is_plain() {
+            return None; // a Socket.IO client joins namespaces with packets of its own
+        }
+        let conn = self.me.upgrade()?;
+        let session = session.clone();
+        // Boxed: the guards' state must not enlarge the task of every idle connection.
+        Some(Box::pin(async move { conn.attach_plain(&session).await.map_err(|r| r.message) }))
+    }
+
+    fn on_text(&self, session: &Arc<EngineSession>, text: Utf8Bytes) -> Result<Option<Connecting>, DisconnectReason> {
+        if session.protocol.is_plain() {
+            self.dispatch_plain(rawws::text_args(text.as_str()));
+            return Ok(None);
+        }
+        self.on_packet(session, text)
+    }
+
+    fn on_binary(&self, session: &Arc<EngineSession>, data: Bytes) -> Result<(), DisconnectReason> {
+        if session.protocol.is_plain() {
+            self.dispatch_plain(rawws::binary_args(data));
+            return Ok(());
+        }
+        self.on_attachment(session, data)
+    }
+
+    fn established(&self) -> bool {
+        self.state.lock().connected_once
+    }
+
+    /// Detaches every socket of the closed session, with the session's reason.
+    fn closed(&self, reason: DisconnectReason) {
+        let sockets = self.state.lock().sockets.take();
+        for socket in sockets {
+            socket.detach(reason);
+        }
+    }
+}
+
+impl Conn {
+    /// Handles one text message of a Socket.IO session; a namespace connect
+    /// goes on after the call (its guards may take time).
+    fn on_packet(&self, session: &Arc<EngineSession>, text: Utf8Bytes) -> Result<Option<Connecting>, DisconnectReason> {
+        let core = &self.core;
+        let packet = sio::decode(text).map_err(|e| {
+            tracing::debug!(sid = %session.sid, error = %e, "undecodable Socket.IO packet");
+            DisconnectReason::ParseError
+        })?;
+        // (`> 0` first: a plain event need not reach into the config.)
+        if packet.attachments > 0 && packet.attachments > core.config.max_attachments {
+            tracing::debug!(sid = %session.sid, n = packet.attachments, "too many attachments");
+            return Err(DisconnectReason::ParseError);
+        }
+        // The packet's socket: None for a namespace the client has not joined,
+        // whose packets are ignored, as the reference server does.
+        let socket = {
+            let state = self.state.lock();
+            if state.pending.is_some() {
+                tracing::debug!(sid = %session.sid, "text packet while binary attachments were expected");
+                return Err(DisconnectReason::ParseError);
+            }
+            state.sockets.get(packet.namespace.as_ref()).cloned()
+        };
+        match packet.kind {
+            // Boxed: a connect (with its guards) is rare, and its state must not
+            // enlarge the task that every idle connection keeps.
+            PacketType::Connect => {
+                let Some(conn) = self.me.upgrade() else { return Ok(None) };
+                Ok(Some(Box::pin(conn.connect(session.clone(), packet))))
+            }
+            PacketType::Disconnect => {
+                if let Some(socket) = socket {
+                    socket.detach(DisconnectReason::ClientNamespaceDisconnect);
+                }
+                Ok(None)
+            }
+            PacketType::Event | PacketType::BinaryEvent => {
+                let data = packet.data.ok_or(DisconnectReason::ParseError)?;
+                let sio::EventSplit { name, args } =
+                    sio::split_event(data.as_str()).map_err(|_| DisconnectReason::ParseError)?;
+                if packet.attachments > 0 {
+                    let name = name.into_owned();
+                    let args = sio::event_args(data, args);
+                    self.start_binary(packet.namespace, Some(name), args, packet.ack_id, packet.attachments);
+                    return Ok(None);
+                }
+                let Some(socket) = socket else { return Ok(None) };
+                // The handler is found while the name is still borrowed from the
+                // data; the data then becomes the arguments.
+                let found = socket.namespace.event_handler(&name);
+                drop(name);
+                if let Some((name, handler)) = found {
+                    let args = Payload::from_trusted(sio::event_args(data, args), Vec::new());
+                    call_event_handler(&handler, Event { socket: Socket(socket), name, args, ack_id: packet.ack_id });
+                }
+                Ok(None)
+            }
+            PacketType::Ack | PacketType::BinaryAck => {
+                let data = packet.data.ok_or(DisconnectReason::ParseError)?;
+                if packet.attachments > 0 {
+                    self.start_binary(packet.namespace, None, data, packet.ack_id, packet.attachments);
+                } else if let (Some(socket), Some(id)) = (socket, packet.ack_id) {
+                    socket.resolve_ack(id, Payload::from_trusted(data, Vec::new()));
+                }
+                Ok(None)
+            }
+            PacketType::ConnectError => Err(DisconnectReason::ParseError),
+        }
+    }
+
+    /// Handles one binary message: the next attachment of the pending packet.
+    fn on_attachment(&self, session: &EngineSession, data: Bytes) -> Result<(), DisconnectReason> {
+        let (complete, socket) = {
+            let mut state = self.state.lock();
+            let pending = state.pending.as_mut().ok_or_else(|| {
+                tracing::debug!(sid = %session.sid, "binary message with no packet waiting for it");
+                DisconnectReason::ParseError
+            })?;
+            pending.attachments.push(data);
+            if pending.attachments.len() < pending.expected {
+                return Ok(());
+            }
+            let Some(complete) = state.pending.take() else { return Ok(()) };
+            let socket = state.sockets.get(complete.namespace.as_ref()).cloned();
+            (complete, socket)
+        };
+        let Some(socket) = socket else { return Ok(()) };
+        let payload = Payload::from_trusted(complete.json, complete.attachments);
+        match (complete.event, complete.ack_id) {
+            (Some(name), ack_id) => socket.namespace.clone().dispatch_event(socket, &name, payload, ack_id),
+            (None, Some(id)) => socket.resolve_ack(id, payload),
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    fn start_binary(
+        &self,
+        namespace: Cow<'static, str>,
+        event: Option<String>,
+        json: Utf8Bytes,
+        ack_id: Option<u64>,
+        expected: usize,
+    ) {
+        self.state.lock().pending = Some(Box::new(PendingBinary {
+            namespace,
+            event,
+            json,
+            ack_id,
+            expected,
+            attachments: Vec::with_capacity(expected.min(16)),
+        }));
+    }
+
+    async fn connect(self: Arc<Self>, session: Arc<EngineSession>, packet: sio::Packet) {
+        let core = &self.core;
+        let name = packet.namespace.to_string();
+        let Some(ns) = core.namespaces.get(&name) else {
+            session.push([sio::encode_connect_error(&name, "Invalid namespace", None)]);
+            return;
+        };
+        {
+            let state = self.state.lock();
+            if state.sockets.get(&name).is_some() {
+                return; // already connected to it: nothing to do
+            }
+            if state.sockets.len() >= core.config.max_namespaces_per_connection {
+                drop(state);
+                session.push([sio::encode_connect_error(&name, "too many namespaces on this connection", None)]);
+                return;
+            }
+        }
+        match self.join_namespace(&session, &ns, crate::sid::generate(), sio::connect_auth(&packet)).await {
+            Ok(socket) => {
+                session.push([sio::encode_connect(&name, &socket.id)]);
+                ns.dispatch_connect(&Socket(socket));
+            }
+            // (A closed session takes no packet: push is a no-op there.)
+            Err(refusal) => {
+                session.push([sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
+            }
+        }
+    }
+
+    /// Runs the namespace's guards for a socket of `session` and, once it is
+    /// admitted, makes it a member of the namespace and of the session. A guard
+    /// may decide later (asynchronous auth); a session that closes meanwhile
+    /// stops waiting. The caller announces the socket, then dispatches its
+    /// connection to the handlers.
+    async fn join_namespace(
+        &self,
+        session: &Arc<EngineSession>,
+        ns: &Arc<Namespace>,
+        id: Arc<str>,
+        auth: Utf8Bytes,
+    ) -> Result<Arc<SocketState>, ConnectRefusal> {
+        let request = ConnectRequest {
+            namespace: ns.name.to_string(),
+            auth: auth.as_str().to_string(),
+            handshake: session.handshake.clone(),
+        };
+        tokio::select! {
+            v = ns.admit(request) => v?,
+            _ = session.closed.cancelled() => return Err(ConnectRefusal::new("connection closed")),
+        };
+        let core = &self.core;
+        let outbound = Outbound::new(session);
+        let socket =
+            SocketState::new(id, ns.clone(), outbound, auth, core.runtime.clone(), core.config.max_pending_acks);
+        {
+            let mut state = self.state.lock();
+            state.sockets.insert(socket.clone());
+            state.connected_once = true;
+        }
+        ns.insert(socket.clone());
+        Ok(socket)
+    }
+
+    /// Runs the main namespace's guards for a plain client and makes it a
+    /// socket of that namespace. A refused session is closed.
+    async fn attach_plain(&self, session: &Arc<EngineSession>) -> Result<(), ConnectRefusal> {
+        let ns = self.core.namespaces.get_or_create("/");
+        let auth = Utf8Bytes::from_static("{}");
+        match self.join_namespace(session, &ns, session.sid.clone(), auth).await {
+            Ok(socket) => {
+                ns.dispatch_connect(&Socket(socket));
+                Ok(())
+            }
+            Err(refusal) => {
+                session.close(DisconnectReason::ServerNamespaceDisconnect);
+                Err(refusal)
+            }
+        }
+    }
+
+    /// A message from a plain client: a `message` event of its socket.
+    fn dispatch_plain(&self, args: Payload) {
+        let Some(socket) = self.state.lock().sockets.get("/").cloned() else { return };
+        let ns = socket.namespace.clone();
+        ns.dispatch_event(socket, "message", args, None);
+    }
+}
+
+/// What the hub gives the Engine.IO layer: a connection for each session it opens.
+pub(crate) struct Connections(pub Arc<HubCore>);
+
+impl engineio::Handler for Connections {
+    fn receiver(&self, _protocol: Protocol) -> Arc<dyn engineio::Receiver> {
+        Conn::new(self.0.clone())
+    }
+}
