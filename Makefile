@@ -6,14 +6,34 @@ PYTHON ?= python3
 VENV := .venv
 NODE_DEPS := node_modules/.package-lock.json
 
-.PHONY: demo test test-rust test-js test-python test-e2e test-cluster test-c build examples deps chromium redis nginx clean install lib
+.PHONY: demo test test-layers test-rust test-js test-python test-e2e test-cluster test-c build examples deps chromium redis nginx clean install lib
 
 ## demo: the chat room on http://127.0.0.1:3000 (PORT overrides)
 demo: $(NODE_DEPS)
 	$(CARGO) run --example chat
 
-## test: every test of the project
-test: deps examples test-rust test-c test-c-tsan test-js test-python test-e2e test-cluster test-node-binding test-python-binding fuzz-smoke test-autobahn
+## test: every test of the project, one target after the other, each timed: the seconds of each
+## go to target/test-times.txt (and the output), so a slow CI run says where its time went.
+## The first failing target stops it.
+TEST_TARGETS := deps examples test-layers test-rust test-c test-c-tsan test-js test-python test-e2e test-cluster \
+	test-node-binding test-python-binding fuzz-smoke test-autobahn
+test:
+	@mkdir -p target; : > target/test-times.txt; all=$$(date +%s); \
+	for t in $(TEST_TARGETS); do \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$t || { echo "make test: $$t failed after $$(( $$(date +%s) - start )) s" >&2; exit 1; }; \
+	  echo "$$t $$(( $$(date +%s) - start ))" >> target/test-times.txt; \
+	done; \
+	echo "total $$(( $$(date +%s) - all ))" >> target/test-times.txt; \
+	echo "make test: every target passed; seconds per target (target/test-times.txt):"; \
+	column -t target/test-times.txt 2>/dev/null || cat target/test-times.txt
+
+## test-layers: the modules of src/ depend on each other one way only (no circle), and the check
+## itself fails on a tree that has one
+.PHONY: test-layers
+test-layers:
+	$(PYTHON) tests/layers/check.py
+	$(PYTHON) -m unittest -q tests/layers/test_check.py
 
 deps: $(NODE_DEPS) $(VENV)/.installed chromium redis nginx
 
@@ -72,17 +92,25 @@ test-autobahn:
 conformance:
 	$(PYTHON) tests/autobahn/run.py --all
 
-## fuzz-smoke: every cargo-fuzz target of fuzz/ for FUZZ_SECONDS (15) each, from its
-## corpus if any (installs cargo-fuzz with cargo when missing; RUSTC_BOOTSTRAP for -Z flags)
+## fuzz-smoke: every libFuzzer target of fuzz/ for FUZZ_SECONDS (15) each, from its corpus if any.
+## The targets are built by cargo itself with the flags cargo-fuzz would give them (coverage
+## instrumentation, AddressSanitizer, --cfg fuzzing; RUSTC_BOOTSTRAP for -Z on stable), all in one
+## cargo run: CI then needs no `cargo install cargo-fuzz`, which compiles for minutes. For long runs
+## cargo-fuzz works on the same fuzz/ crate (see the README).
 FUZZ_SECONDS ?= 15
 FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+FUZZ_HOST = $(shell rustc -vV | sed -n 's/^host: //p')
+FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+	-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+	-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Zsanitizer=address \
+	-Cunsafe-allow-abi-mismatch=sanitizer -Cdebug-assertions -Coverflow-checks
 .PHONY: fuzz-smoke
 fuzz-smoke:
-	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	cd fuzz && RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --quiet --release --bins --target $(FUZZ_HOST)
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	  mkdir -p target corpus/$$t; \
-	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t corpus/$$t -- \
-	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 >target/smoke-$$t.log 2>&1; status=$$?; \
+	  target/$(FUZZ_HOST)/release/$$t corpus/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    >target/smoke-$$t.log 2>&1; status=$$?; \
 	  echo "fuzz $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' target/smoke-$$t.log)"; \
 	  [ $$status = 0 ] || { tail -40 target/smoke-$$t.log; exit $$status; }; \
 	done
