@@ -32,13 +32,14 @@ export function buildChat() {
 }
 
 /**
- * Starts the chat server with PORT=`port` (0: any free port) and resolves
- * once it prints `LISTENING <port>`. Returns { port, pid, url, stop() }.
+ * Starts a chat server (`cmd args`, by default the Rust one) in the repository
+ * root with PORT=`port` (0: any free port) and resolves once it prints
+ * `LISTENING <port>`. Returns { port, pid, url, stop() }.
  */
-export function startServer({ port = 0, timeout = 10_000 } = {}) {
-  const child = spawn(CHAT_BIN, [], {
+export function startServer({ port = 0, timeout = 10_000, cmd = CHAT_BIN, args = [], env = {}, name = 'chat server' } = {}) {
+  const child = spawn(cmd, args, {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -48,7 +49,7 @@ export function startServer({ port = 0, timeout = 10_000 } = {}) {
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`chat server printed no LISTENING line within ${timeout} ms; stderr: ${stderr}`));
+      reject(new Error(`${name} printed no LISTENING line within ${timeout} ms; stderr: ${stderr}`));
     }, timeout);
     child.stdout.on('data', (d) => {
       out += d;
@@ -61,7 +62,7 @@ export function startServer({ port = 0, timeout = 10_000 } = {}) {
     child.once('error', (e) => { clearTimeout(timer); reject(e); });
     exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`chat server exited early (code ${code}, signal ${signal}); stderr: ${stderr}`));
+      reject(new Error(`${name} exited early (code ${code}, signal ${signal}); stderr: ${stderr}`));
     });
   });
   return listening.then((p) => ({
