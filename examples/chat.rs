@@ -22,6 +22,8 @@
 //!
 //! Times are milliseconds since the Unix epoch; `online` is the number of
 //! people who joined (sockets with a nickname), `users` their sorted names.
+//! The C, C++, Python and Node chat servers speak it too:
+//! `tests/e2e/chat-servers.test.mjs` runs the same client tests against all five.
 //!
 //! Client → server:
 //!
