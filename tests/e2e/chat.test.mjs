@@ -145,3 +145,19 @@ chatTest('the plain WebSocket page echoes in upper case and sees the chat', asyn
   // The raw socket is not a person: the count stays 1.
   await waitForOnline(erin, 1);
 });
+
+chatTest('a client that never joins is shown as "anonymous" on every page', async (session, server) => {
+  const fay = await session.newPage(server.url + '/');
+  await joinAs(fay, 'Fay');
+  const raw = await session.newPage(server.url + '/raw.html');
+  await waitForStatus(raw, 'connected');
+  // A page that never picks a nickname and sends like the classic one-page chat.
+  const classic = await session.newPage(server.url + '/');
+  await waitForStatus(classic, 'connected');
+  await classic.evaluate(() => window.chat.socket.emit('chat message', 'hello from nobody'));
+
+  await waitForMessage(fay, 'anonymous', 'hello from nobody');
+  await waitForMessage(classic, 'anonymous', 'hello from nobody'); // behind its join form, the sender has it too
+  await raw.locator('#log li.frame.event', { hasText: 'anonymous: hello from nobody' }).waitFor();
+  await waitForOnline(fay, 1); // nobody joined
+});
