@@ -78,7 +78,9 @@ test-js: examples $(NODE_DEPS)
 test-python: examples $(VENV)/.installed
 	$(VENV)/bin/pytest -q tests/python
 
-test-e2e: examples $(NODE_DEPS) chromium
+## test-e2e: the chat page in headless chromium, and the five chat servers (Rust, C, C++, and Python and
+## Node on their bindings, hence those builds) through the same socket.io-client tests
+test-e2e: examples $(NODE_DEPS) chromium node-binding python-binding
 	node --test --test-concurrency=1 tests/e2e/
 
 ## test-autobahn: RFC 6455 conformance, the Autobahn|Testsuite fuzzing client (sections 1-10) against
@@ -219,22 +221,28 @@ bench: redis
 	$(PYTHON) bench/run.py
 
 # ---- the Node binding (bindings/node) ----
-## test-node-binding: `npm install` in bindings/node builds libwshub (cargo build --release --lib)
-## and the N-API addon (node-gyp, local Node headers), then runs its node --test suite with socket.io-client.
-.PHONY: test-node-binding
-test-node-binding:
+## node-binding: `npm install` in bindings/node builds libwshub (cargo build --release --lib)
+## and the N-API addon (node-gyp, local Node headers).
+## test-node-binding: that, then its node --test suite with socket.io-client.
+.PHONY: node-binding test-node-binding
+node-binding:
 	cd bindings/node && npm install --no-audit --no-fund
+
+test-node-binding: node-binding
 	cd bindings/node && node --test --test-concurrency=2 test/*.test.js
 
 # ---- the Python binding (bindings/python) ----
-## test-python-binding: a venv (.venv-binding) with `pip install ./bindings/python` (which builds libwshub
-## with cargo build --release --lib and puts it inside the package) and the test requirements, then its
-## pytest suite against python-socketio's client and socket.io-client (node_modules).
+## python-binding: a venv (.venv-binding) with `pip install ./bindings/python` (which builds libwshub
+## with cargo build --release --lib and puts it inside the package).
+## test-python-binding: that and the test requirements, then its pytest suite against python-socketio's
+## client and socket.io-client (node_modules).
 PYBIND_VENV := .venv-binding
-.PHONY: test-python-binding
-test-python-binding: $(NODE_DEPS)
+.PHONY: python-binding test-python-binding
+python-binding:
 	test -x $(PYBIND_VENV)/bin/python || $(PYTHON) -m venv $(PYBIND_VENV)
 	echo "*" > $(PYBIND_VENV)/.gitignore
-	$(PYBIND_VENV)/bin/pip install --quiet -r bindings/python/requirements-test.txt
 	$(PYBIND_VENV)/bin/pip install --quiet --force-reinstall --no-deps ./bindings/python
+
+test-python-binding: python-binding $(NODE_DEPS)
+	$(PYBIND_VENV)/bin/pip install --quiet -r bindings/python/requirements-test.txt
 	cd bindings/python/tests && ../../../$(PYBIND_VENV)/bin/python -m pytest -q .

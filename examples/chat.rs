@@ -22,13 +22,15 @@
 //!
 //! Times are milliseconds since the Unix epoch; `online` is the number of
 //! people who joined (sockets with a nickname), `users` their sorted names.
+//! The C, C++, Python and Node chat servers speak it too:
+//! `tests/e2e/chat-servers.test.mjs` runs the same client tests against all five.
 //!
 //! Client → server:
 //!
 //! | event            | args                | what happens |
 //! |------------------|---------------------|--------------|
 //! | `"join"`         | `nickname`, ack     | Takes a nickname (trimmed, at most 24 chars; a taken one gets a number: "ann 2"). Ack: `{ok:true, name, online, users, history}` where `history` is the last 50 `chat message` objects; or `{ok:false, error}`. Everyone else gets `"user joined"`, everyone gets `"online"`. Joining again renames. |
-//! | `"chat message"` | `text`              | Text trimmed, at most 2000 chars, ignored if empty or if the socket has not joined. Everyone (the sender included, raw sockets too) gets `"chat message"`. |
+//! | `"chat message"` | `text`              | Text trimmed, at most 2000 chars, ignored if empty. Everyone (the sender included, raw sockets too) gets `"chat message"`, and it goes into the history. A socket that has not joined (the classic one-page Socket.IO chat never does) speaks as `"anonymous"`: the one name of every such socket, not counted in `online` and not reserved (someone may join as "anonymous" too). |
 //! | `"typing"`       | `true` / `false`    | The other people who joined get `"typing"`. A client should send `false` after a few idle seconds; receivers also expire it themselves. |
 //!
 //! Server → client:
@@ -68,6 +70,8 @@ const PEOPLE: &str = "people";
 const MAX_NAME: usize = 24;
 const MAX_TEXT: usize = 2000;
 const HISTORY: usize = 50;
+/// The `user` of a chat message from a socket that has not joined.
+const ANONYMOUS: &str = "anonymous";
 
 #[derive(Clone, Serialize, Deserialize)]
 struct ChatMessage {
@@ -238,7 +242,9 @@ fn install(hub: &Hub, room: Arc<Mutex<Room>>) {
         }
         let msg = {
             let mut room = r.lock();
-            let Some(user) = room.names.get(ev.socket().id()).cloned() else { return };
+            // A client that never joined still talks to the room, under the one name
+            // that says so: the classic one-page chat emits without joining.
+            let user = room.names.get(ev.socket().id()).cloned().unwrap_or_else(|| ANONYMOUS.to_string());
             let msg = ChatMessage { user, text, time: now_ms() };
             room.remember(msg.clone());
             msg

@@ -61,8 +61,9 @@ static void on_event(void *userdata, const wshub_event *ev) {
         emit("user joined", json, NULL, ev->socket_id);
         snprintf(json, sizeof json, "[{%s}]", users);
         emit("online", json, NULL, NULL);
-    } else if (strcmp(ev->name, "chat message") == 0 && name && first_arg(ev, arg, sizeof arg)) {
-        snprintf(json, sizeof json, "[{\"user\":%s,\"text\":%s,\"time\":%lld}]", name, arg, now_ms());
+    } else if (strcmp(ev->name, "chat message") == 0 && first_arg(ev, arg, sizeof arg)) {
+        const char *user = name ? name : "\"anonymous\""; /* never joined: the classic one-page chat */
+        snprintf(json, sizeof json, "[{\"user\":%s,\"text\":%s,\"time\":%lld}]", user, arg, now_ms());
         snprintf(history[messages++ % 50], sizeof history[0], "%.*s", (int)strlen(json) - 2, json + 1);
         emit("chat message", json, NULL, NULL); /* to everyone, the sender included */
     } else if (strcmp(ev->name, "typing") == 0 && name) {

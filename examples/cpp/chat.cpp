@@ -66,9 +66,10 @@ int main() {
     hub.on("chat message", [&](const wshub::Event &ev) {
         auto who = names.find(ev.socket_id);
         std::string text = first_arg(ev.args);
-        if (who == names.end() || text.empty()) return;
-        history.push_back(R"({"user":)" + who->second + R"(,"text":)" + text + R"(,"time":)" +
-                          std::to_string(now_ms()) + "}");
+        if (text.empty()) return;
+        // A socket that never joined (the classic one-page chat) speaks as "anonymous".
+        std::string user = who == names.end() ? R"("anonymous")" : who->second;
+        history.push_back(R"({"user":)" + user + R"(,"text":)" + text + R"(,"time":)" + std::to_string(now_ms()) + "}");
         if (history.size() > 50) history.pop_front();
         hub.emit("chat message", "[" + history.back() + "]");
     });

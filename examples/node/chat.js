@@ -18,8 +18,8 @@ io.on('connection', (socket) => {
     online();
   });
   socket.on('chat message', (text) => {
-    const msg = { user: names.get(socket.id), text: clean(text, 2000), time: Date.now() };
-    if (msg.user && msg.text) io.emit('chat message', msg), history.push(msg) > 50 && history.shift();
+    const msg = { user: names.get(socket.id) ?? 'anonymous', text: clean(text, 2000), time: Date.now() }; // the classic page never joins
+    if (msg.text) io.emit('chat message', msg), history.push(msg) > 50 && history.shift();
   });
   socket.on('typing', (on) => names.has(socket.id) && socket.to('people').emit('typing', { user: names.get(socket.id), typing: !!on }));
   socket.on('message', (text) => socket.raw && socket.emit('message', String(text).toUpperCase())); // raw.html echo

@@ -21,8 +21,8 @@ def join(sid, nickname):
     return {"ok": True, "name": name, **online(), "history": history}  # the client's ack
 @sio.on("chat message")
 def chat_message(sid, text):
-    if sid in names and (text := str(text).strip()[:2000]):
-        history[:] = [*history, {"user": names[sid], "text": text, "time": now()}][-50:]
+    if text := str(text).strip()[:2000]:  # a socket that never joined speaks as "anonymous"
+        history[:] = [*history, {"user": names.get(sid, "anonymous"), "text": text, "time": now()}][-50:]
         sio.emit("chat message", history[-1])  # everyone, the sender included
 @sio.event
 def typing(sid, on):

@@ -1,6 +1,7 @@
 // Helpers for the browser end-to-end tests of the chat example: build and
 // run `target/debug/examples/chat`, drive Debian's chromium with
 // playwright-core, and keep a screenshot of every page when a test fails.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,13 +32,14 @@ export function buildChat() {
 }
 
 /**
- * Starts the chat server with PORT=`port` (0: any free port) and resolves
- * once it prints `LISTENING <port>`. Returns { port, pid, url, stop() }.
+ * Starts a chat server (`cmd args`, by default the Rust one) in the repository
+ * root with PORT=`port` (0: any free port) and resolves once it prints
+ * `LISTENING <port>`. Returns { port, pid, url, stop() }.
  */
-export function startServer({ port = 0, timeout = 10_000 } = {}) {
-  const child = spawn(CHAT_BIN, [], {
+export function startServer({ port = 0, timeout = 10_000, cmd = CHAT_BIN, args = [], env = {}, name = 'chat server' } = {}) {
+  const child = spawn(cmd, args, {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -47,7 +49,7 @@ export function startServer({ port = 0, timeout = 10_000 } = {}) {
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`chat server printed no LISTENING line within ${timeout} ms; stderr: ${stderr}`));
+      reject(new Error(`${name} printed no LISTENING line within ${timeout} ms; stderr: ${stderr}`));
     }, timeout);
     child.stdout.on('data', (d) => {
       out += d;
@@ -60,7 +62,7 @@ export function startServer({ port = 0, timeout = 10_000 } = {}) {
     child.once('error', (e) => { clearTimeout(timer); reject(e); });
     exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`chat server exited early (code ${code}, signal ${signal}); stderr: ${stderr}`));
+      reject(new Error(`${name} exited early (code ${code}, signal ${signal}); stderr: ${stderr}`));
     });
   });
   return listening.then((p) => ({
@@ -104,26 +106,57 @@ export function launchBrowser() {
   });
 }
 
+/** A Socket.IO request (polling or WebSocket) of the page's client. */
+const SOCKET_IO = /\/socket\.io\/\?EIO=4/;
+
 /**
  * Runs `fn(session)` where `session.newPage(url)` opens a page in its own
  * browser context (its own storage, like another person). On failure every
  * open page is saved as a PNG under SCREENSHOT_DIR before the error goes on.
  * Every context and server registered with `session.cleanup` is closed at the end.
+ *
+ * What a person would see in the browser's console counts as a failure: every
+ * console message of type error, uncaught page error, failed request and HTTP
+ * error response on any page of the session fails the test once `fn` is done
+ * (a missing favicon is such a 404). Only `session.outage(fn)` excuses the
+ * failed Socket.IO requests of a server that is down on purpose.
  */
 export async function withSession(browser, testName, fn) {
   const pages = [];
   const contexts = [];
   const cleanups = [];
+  const problems = [];
+  let outage = false;
+  const problem = (page, what, url = '') => {
+    if (outage && SOCKET_IO.test(url + ' ' + what)) return; // the reconnecting client's tries
+    problems.push(`page ${pages.indexOf(page) + 1} (${page.url()}): ${what}${url ? ` [${url}]` : ''}`);
+  };
   const session = {
     async newPage(url, { width = 900, height = 700 } = {}) {
       const context = await browser.newContext({ viewport: { width, height }, deviceScaleFactor: 1 });
       context.setDefaultTimeout(STEP_TIMEOUT);
       contexts.push(context);
       const page = await context.newPage();
-      page.on('pageerror', (e) => console.error(`[${testName}] page error: ${e.message}`));
       pages.push(page);
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problem(page, `console error: ${msg.text()}`, msg.location().url);
+      });
+      page.on('pageerror', (e) => problem(page, `page error: ${e.message}`));
+      page.on('requestfailed', (req) => problem(page, `request failed: ${req.failure()?.errorText}`, req.url()));
+      page.on('response', (res) => {
+        if (res.status() >= 400) problem(page, `HTTP ${res.status()}`, res.url());
+      });
       if (url) await page.goto(url, { timeout: STEP_TIMEOUT });
       return page;
+    },
+    /** Runs `fn` while the server is meant to be down: failed Socket.IO requests are expected. */
+    async outage(fn) {
+      outage = true;
+      try {
+        return await fn();
+      } finally {
+        outage = false;
+      }
     },
     cleanup(f) {
       cleanups.push(f);
@@ -131,6 +164,7 @@ export async function withSession(browser, testName, fn) {
   };
   try {
     await fn(session);
+    assert.deepEqual(problems, [], `the browser reported errors in "${testName}"`);
   } catch (err) {
     await saveScreenshots(pages, testName);
     throw err;
