@@ -27,6 +27,9 @@ Environment knobs (for iterating; the defaults are the published run):
   BENCH_SCENARIOS=echo,...      only these scenarios
   BENCH_OUT=bench               where RESULTS.md, ratios.svg, results.jsonl go
   BENCH_NO_BUILD=1              skip the builds
+  BENCH_BASELINE=<commit>       also run wshub as of that commit (built from a git worktree of it in
+                                bench/target/), as `wshub-baseline`, beside wshub in every round: the
+                                report then has a before/after table (a refactor's cost, same run)
 """
 
 import json
@@ -71,7 +74,7 @@ SERVERS = [
 # The order the servers run in within a round (rotated from round to round):
 # each server next to the ones it is compared with most closely, so that the
 # two figures of a ratio are taken close together in time.
-RUN_ORDER = ["wshub-c", "wshub", "raw-tungstenite", "wshub-raw", "socketioxide", "node-socketio", "node-ws"]
+RUN_ORDER = ["wshub-c", "wshub-baseline", "wshub", "raw-tungstenite", "wshub-raw", "socketioxide", "node-socketio", "node-ws"]
 
 # Rounds beyond BENCH_RUNS for the scenarios whose ratios are closest to their targets.
 EXTRA_RUNS = {"echo": 2}
@@ -88,7 +91,7 @@ SCENARIOS = [
     ("idle10k", ["--scenario", "idle", "--conns", "10000", "--concurrency", "256", "--sources", "8",
                  "--settle", "2"], None),
     ("idle19k", ["--scenario", "idle", "--conns", "19000", "--concurrency", "256", "--sources", "8",
-                 "--settle", "2"], {"wshub"}),
+                 "--settle", "2"], {"wshub", "wshub-baseline"}),
     # Two nodes on one Redis: 500 receivers on each, the sender on the first.
     ("cluster2", ["--scenario", "broadcast", "--receivers", "1000", "--inflight", "16", "--warmup", "1",
                   "--duration", "4", "--max-msgs", "50000000"], {"wshub", "node-socketio"}),
@@ -112,8 +115,36 @@ def env_list(name):
 
 # ------------------------------------------------------------------ building
 
+BASELINE_BIN = os.path.join(REL, "bench-baseline")
+
+
+def baseline_server(commit):
+    return ("wshub-baseline", "sio", [BASELINE_BIN], None,
+            f"wshub as of {commit} (BENCH_BASELINE), Rust handlers (its examples/bench.rs)", set())
+
+
+def build_baseline(commit):
+    """examples/bench.rs as of `commit`, from a git worktree of it, into the same target folder (the
+    dependencies are built once for both); the binary is copied aside before the current tree's
+    build writes the same path."""
+    tree = os.path.join(TARGET, "baseline-src")
+    if os.path.exists(tree):
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], check=False)
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", tree, commit], check=True)
+    try:
+        log(f"building wshub as of {commit} (examples/bench.rs)")
+        subprocess.run(["cargo", "build", "--release", "--example", "bench"], cwd=tree,
+                       env=dict(os.environ, CARGO_TARGET_DIR=TARGET), check=True)
+        shutil.copy2(os.path.join(REL, "examples", "bench"), BASELINE_BIN)
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], check=False)
+
+
 def build():
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
+    baseline = os.environ.get("BENCH_BASELINE")
+    if baseline:
+        build_baseline(baseline)
     steps = [
         # The library (libwshub.a, for the C-callback server) with the example in one build: built
         # apart, its dependencies get other features and each build compiles wshub again.
@@ -564,6 +595,7 @@ def versions():
     dirty = cmd(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "examples/bench.rs", "Cargo.toml"])
     return {
         "wshub": commit + (" + uncommitted changes" if dirty else ""),
+        "baseline": cmd(["git", "-C", ROOT, "rev-parse", "--short", os.environ.get("BENCH_BASELINE", "HEAD")]),
         "rustc": cmd(["rustc", "--version"]),
         "node": cmd(["node", "--version"]),
         "kernel": cmd(["uname", "-r"]),
@@ -671,6 +703,24 @@ def write_report(path, table, results, servers, runs, elapsed, ver):
     w("")
     w("![ratios](ratios.svg)")
     w("")
+    if "wshub-baseline" in table and "wshub" in table:
+        w(f"## Before and after: wshub ÷ wshub as of {ver['baseline']} (same run)")
+        w("")
+        w("`wshub-baseline` is wshub built from the commit BENCH_BASELINE names, run in every round next to "
+          "wshub (the same scenarios, the same load generator, one after the other). Throughput: above 1 "
+          "means the current tree does more per server-CPU-second; memory: below 1 means it holds less.")
+        w("")
+        bcols = [("echo_cpu", "echo / CPU-s"), ("b1k_cpu", "bcast 1k / CPU-s"),
+                 ("b10k_cpu", "bcast 10k / CPU-s"), ("echo_p99", "echo p99"),
+                 ("idle10k", "RSS / idle conn (10k)"), ("idle19k", "RSS / idle conn (19k)")]
+        w("| | " + " | ".join(h for _, h in bcols) + " |")
+        w("|---|" + "---:|" * len(bcols))
+        w(f"| wshub ({ver['wshub']}) | " + " | ".join(fmt(k, table["wshub"].get(k)) for k, _ in bcols) + " |")
+        w(f"| wshub-baseline ({ver['baseline']}) | " +
+          " | ".join(fmt(k, table["wshub-baseline"].get(k)) for k, _ in bcols) + " |")
+        w("| wshub ÷ wshub-baseline, median of the rounds' ratios | " +
+          " | ".join(fmt_ratio(ratio(table, k, "wshub-baseline")) for k, _ in bcols) + " |")
+        w("")
     c2 = [s for s in present if table[s[0]].get("cluster2_rows")]
     if c2:
         w("## Two nodes of one Redis cluster (cluster2)")
@@ -795,7 +845,9 @@ def main():
     if not os.environ.get("BENCH_NO_BUILD"):
         build()
     clk_tck = os.sysconf("SC_CLK_TCK")
-    servers = [s for s in SERVERS if not only_servers or s[0] in only_servers]
+    baseline = os.environ.get("BENCH_BASELINE")
+    all_servers = SERVERS + ([baseline_server(baseline)] if baseline else [])
+    servers = [s for s in all_servers if not only_servers or s[0] in only_servers]
     scenarios = [c for c in SCENARIOS if (not only_scen or c[0] in only_scen) and (have_redis or c[0] not in CLUSTER)]
     tmp, loadgen, run_servers = snapshot(servers)
     runs_on = lambda c, s: (c[2] is None or s[0] in c[2]) and c[0] not in s[5]
