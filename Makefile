@@ -67,6 +67,7 @@ examples: lib
 	mkdir -p target/examples
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(EX_CFLAGS) examples/c/echo.c $(EX_LIBS) -o target/examples/c-echo
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(EX_CFLAGS) examples/c/chat.c $(EX_LIBS) -o target/examples/c-chat
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(EX_CFLAGS) examples/c/hosted.c $(EX_LIBS) -o target/examples/c-hosted
 	$(CXX) -std=c++17 $(CWARN) $(EX_CFLAGS) examples/cpp/chat.cpp $(EX_LIBS) -o target/examples/cpp-chat
 
 test-rust:
@@ -160,7 +161,8 @@ $(CTEST):
 	mkdir -p $@
 
 ## test-c: the header compiles as C99 and C++17; C tests under ASan/LSan/UBSan;
-## the whole Node suite against the C version of the test server.
+## the whole Node suite against the C version of the test server; the C host example
+## (wshub inside a C HTTP server) to socket.io-client.
 test-c: lib $(CTEST) $(NODE_DEPS)
 	$(CC) -std=c99 $(CWARN) -Iinclude -x c -fsyntax-only tests/c/header_check.c
 	$(CXX) -std=c++17 $(CWARN) -Iinclude -x c++ -fsyntax-only tests/c/header_check.c
@@ -168,8 +170,10 @@ test-c: lib $(CTEST) $(NODE_DEPS)
 	tests/c/readme_example.sh
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(SAN) -Iinclude tests/c/test_api.c target/debug/libwshub.a $(LIBS) -o $(CTEST)/test_api
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(SAN) -Iinclude tests/c/c_server.c target/debug/libwshub.a $(LIBS) -o $(CTEST)/c_server
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) $(SAN) -Iinclude examples/c/hosted.c target/debug/libwshub.a $(LIBS) -o $(CTEST)/c_hosted
 	$(CTEST)/test_api
 	WSHUB_TEST_SERVER=$(CTEST)/c_server node --test --test-concurrency=2 tests/js/
+	WSHUB_HOSTED_SERVER=$(CTEST)/c_hosted node --test tests/c/hosted.test.mjs
 	rm -rf $(CTEST)/prefix
 	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(CTEST)/prefix PROFILE=debug
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(CWARN) examples/c/echo.c \
@@ -207,7 +211,7 @@ test-c-tsan: $(NODE_DEPS)
 	$(CC) $(TSAN_CFLAGS) -c tests/c/c_server.c -o $(TSAN_DIR)/c/c_server.o
 	$(CC) $(TSAN_DIR)/c/c_server.o $(TSAN_LINK) -o $(TSAN_DIR)/c/c_server
 	$(TSAN_ENV) $(TSAN_DIR)/c/test_api
-	WSHUB_TEST_SERVER=$(TSAN_DIR)/c/c_server $(TSAN_ENV) node --test --test-concurrency=1 tests/js/
+	WSHUB_TEST_SERVER=$(TSAN_DIR)/c/c_server WSHUB_TEST_HEARTBEAT_SCALE=2 $(TSAN_ENV) node --test --test-concurrency=1 tests/js/
 
 clean:
 	$(CARGO) clean

@@ -2,7 +2,7 @@
 """wshub's Python binding against python-socketio's own server on aiohttp, side by side.
 
     make test-python-binding                      # once: .venv-binding with wshub installed
-    .venv-binding/bin/pip install aiohttp==3.14.5
+    (bindings/python/requirements-test.txt brings aiohttp and uvicorn)
     .venv-binding/bin/python bench/python_echo.py # about 4 minutes
 
 Three servers run the same Python handlers ("echo" emits the args back to the
@@ -11,6 +11,9 @@ sender; "broadcast" emits them to everyone but the sender):
   wshub-py        wshub.Server: handlers on the hub's dispatcher thread
   wshub-py-async  wshub.AsyncServer: coroutine handlers on an asyncio loop
   socketio-aiohttp python-socketio's AsyncServer on aiohttp (one process, asyncio)
+  wshub-asgi      wshub.ASGIApp under uvicorn: the hub inside the ASGI server,
+                  WebSockets relayed (bindings/python/src/wshub/hosted.py)
+  socketio-asgi   python-socketio's ASGIApp under uvicorn, the same handlers
 
 The load is bench/loadgen (the Rust load generator of `make bench`; built with
 CARGO_TARGET_DIR=bench/target if missing): each run starts a fresh server
@@ -24,6 +27,7 @@ every run is bounded in time.
 
   BENCH_RUNS=3             runs per server
   BENCH_SCENARIOS=echo,bcast1k   the scenarios (default: both)
+  BENCH_SERVERS=wshub-asgi,...   only these servers (default: all five)
   python3 bench/python_echo.py --serve KIND   runs one server (PORT from the environment)
 """
 
@@ -47,6 +51,8 @@ SERVERS = [
     ("wshub-py", "wshub.Server (handlers on the hub's dispatcher thread)"),
     ("wshub-py-async", "wshub.AsyncServer (coroutine handlers on asyncio)"),
     ("socketio-aiohttp", "python-socketio 5 AsyncServer on aiohttp (pure Python)"),
+    ("wshub-asgi", "wshub.ASGIApp under uvicorn: polling handed over, WebSockets relayed (hosted.py)"),
+    ("socketio-asgi", "python-socketio 5 ASGIApp under uvicorn (async_mode='asgi')"),
 ]
 SCENARIOS = {
     "echo": (["--scenario", "echo", "--clients", "50", "--inflight", "4", "--warmup", "1", "--duration", "5",
@@ -82,6 +88,18 @@ def serve_wshub() -> None:
     sio.serve_forever()
 
 
+def with_async_handlers(sio: object) -> None:
+    """The same coroutine handlers on any AsyncServer (wshub's or python-socketio's)."""
+
+    @sio.event  # type: ignore[attr-defined]
+    async def echo(sid, *args):
+        await sio.emit("echo", args, to=sid)  # type: ignore[attr-defined]
+
+    @sio.event  # type: ignore[attr-defined]
+    async def broadcast(sid, *args):
+        await sio.emit("broadcast", args, skip_sid=sid)  # type: ignore[attr-defined]
+
+
 def serve_wshub_async() -> None:
     import asyncio
 
@@ -89,13 +107,7 @@ def serve_wshub_async() -> None:
 
     sio = wshub.AsyncServer(port=int(os.environ.get("PORT", "0")), ping_interval=600, ping_timeout=600)
 
-    @sio.event
-    async def echo(sid, *args):
-        await sio.emit("echo", args, to=sid)
-
-    @sio.event
-    async def broadcast(sid, *args):
-        await sio.emit("broadcast", args, skip_sid=sid)
+    with_async_handlers(sio)
 
     async def main() -> None:
         await sio.start()
@@ -115,13 +127,7 @@ def serve_aiohttp() -> None:
     app = web.Application()
     sio.attach(app)
 
-    @sio.event
-    async def echo(sid, *args):
-        await sio.emit("echo", args, to=sid)
-
-    @sio.event
-    async def broadcast(sid, *args):
-        await sio.emit("broadcast", args, skip_sid=sid)
+    with_async_handlers(sio)
 
     async def main() -> None:
         runner = web.AppRunner(app, access_log=None)
@@ -139,7 +145,49 @@ def serve_aiohttp() -> None:
     asyncio.run(main())
 
 
-SERVE = {"wshub-py": serve_wshub, "wshub-py-async": serve_wshub_async, "socketio-aiohttp": serve_aiohttp}
+def serve_uvicorn(app: object) -> None:
+    """Runs an ASGI app under uvicorn on PORT (0 picks one) and says which port it got."""
+    import asyncio
+
+    import uvicorn
+
+    async def main() -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=int(os.environ.get("PORT", "0")), log_level="warning",
+                                access_log=False, ws_ping_interval=None)
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        listening(server.servers[0].sockets[0].getsockname()[1])
+        await task
+
+    asyncio.run(main())
+
+
+def serve_wshub_asgi() -> None:
+    import wshub
+
+    sio = wshub.AsyncServer(ping_interval=600, ping_timeout=600)
+
+    with_async_handlers(sio)
+
+    serve_uvicorn(wshub.ASGIApp(sio))
+
+
+def serve_socketio_asgi() -> None:
+    import socketio
+
+    sio = socketio.AsyncServer(async_mode="asgi", ping_interval=600, ping_timeout=600)
+
+    with_async_handlers(sio)
+
+    serve_uvicorn(socketio.ASGIApp(sio))
+
+
+SERVE = {"wshub-py": serve_wshub, "wshub-py-async": serve_wshub_async, "socketio-aiohttp": serve_aiohttp,
+         "wshub-asgi": serve_wshub_asgi, "socketio-asgi": serve_socketio_asgi}
 
 
 # ------------------------------------------------------------------ the runs
@@ -149,10 +197,10 @@ def log(msg: str) -> None:
 
 
 def preflight() -> str:
-    missing = [m for m in ("wshub", "socketio", "aiohttp") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("wshub", "socketio", "aiohttp", "uvicorn") if importlib.util.find_spec(m) is None]
     if missing:
         sys.exit(f"missing Python packages {missing}: run `make test-python-binding` and "
-                 "`.venv-binding/bin/pip install aiohttp==3.14.5`, then this script with .venv-binding/bin/python")
+                 "then this script with .venv-binding/bin/python")
     if shutil.which("taskset") is None:
         sys.exit("taskset is needed (util-linux)")
     if not os.path.exists(LOADGEN):
@@ -195,7 +243,8 @@ def main() -> None:
 def run_all(runs: int, scenarios: list[str], loadgen: str) -> None:
     clk_tck = os.sysconf("SC_CLK_TCK")
     results: list[dict] = []
-    kinds = [k for k, _ in SERVERS]
+    wanted = [k for k in os.environ.get("BENCH_SERVERS", "").split(",") if k]
+    kinds = [k for k, _ in SERVERS if not wanted or k in wanted]
     for run in range(runs):
         order = kinds[run % len(kinds):] + kinds[:run % len(kinds)]
         for scenario in scenarios:
@@ -208,7 +257,7 @@ def run_all(runs: int, scenarios: list[str], loadgen: str) -> None:
                     log(f"  error: {res['error']}")
                 else:
                     log(f"  {res.get('rate', 0):,.0f}/s, {res.get('per_cpu_s', 0):,.0f} per server-CPU-s")
-    lines = ["# wshub's Python binding vs python-socketio on aiohttp", "",
+    lines = ["# wshub's Python binding vs python-socketio (aiohttp and ASGI)", "",
              f"`bench/python_echo.py`, {time.strftime('%Y-%m-%d %H:%M')}, {runs} runs per server (medians), "
              f"server on CPU {SERVER_CPU}, load generator (bench/loadgen) on CPU {LOADGEN_CPU}; Python "
              f"{sys.version.split()[0]}.", ""]
@@ -221,6 +270,8 @@ def run_all(runs: int, scenarios: list[str], loadgen: str) -> None:
                   "|---|---:|---:|---:|---:|---:|---:|"]
         table = {}
         for kind, what in SERVERS:
+            if kind not in kinds:
+                continue
             rows = [r for r in results if r.get("server") == kind and r.get("case") == scenario]
             per_cpu = med(rows, "per_cpu_s")
             table[kind] = (med(rows, "rate"), per_cpu)
@@ -228,14 +279,16 @@ def run_all(runs: int, scenarios: list[str], loadgen: str) -> None:
                      med(rows, "p99_us"), med(rows, "server_cpu_frac")]
             lines.append(f"| {kind}: {what} | " + " | ".join("—" if c is None else f"{c:,.2f}" if c < 10 else f"{c:,.0f}"
                                                           for c in cells) + " |")
-        base_rate, base_cpu = table["socketio-aiohttp"]
         lines.append("")
-        for kind in ("wshub-py", "wshub-py-async"):
-            rate, cpu = table[kind]
+        # Each wshub flavour against the peer served the same way, and the
+        # hosted (ASGI) path against wshub's own listener.
+        for kind, base in (("wshub-py", "socketio-aiohttp"), ("wshub-py-async", "socketio-aiohttp"),
+                           ("wshub-asgi", "socketio-asgi"), ("wshub-asgi", "wshub-py-async")):
+            (rate, cpu), (base_rate, base_cpu) = table.get(kind, (None, None)), table.get(base, (None, None))
             if rate and base_rate and cpu and base_cpu:
                 unit = "events" if scenario == "echo" else "deliveries"
-                lines.append(f"- {kind} ÷ socketio-aiohttp: **{rate / base_rate:.1f}×** {unit}/s, "
-                             f"**{cpu / base_cpu:.1f}×** {unit} per server-CPU-second")
+                lines.append(f"- {kind} ÷ {base}: **{rate / base_rate:.2f}×** {unit}/s, "
+                             f"**{cpu / base_cpu:.2f}×** {unit} per server-CPU-second")
         lines.append("")
     errors = [r for r in results if r.get("error")]
     if errors:

@@ -12,7 +12,8 @@
 //! PORT from the environment (0 picks one); prints `LISTENING <port>`.
 //! With REDIS_URL (e.g. `redis://127.0.0.1:6379`) the hub joins the cluster on
 //! that Redis, so "broadcast" also reaches the sockets of the other servers
-//! there (the `cluster2` scenario of the benchmark).
+//! there (the `cluster2` scenario of the benchmark). With WSHUB_RECOVERY=1,
+//! connection state recovery is on (bench/recovery.py: its cost).
 
 use std::io::Write;
 use std::time::Duration;
@@ -24,6 +25,9 @@ fn main() {
     let mut builder = Hub::builder();
     if let Ok(url) = std::env::var("REDIS_URL") {
         builder = builder.redis_url(&url);
+    }
+    if std::env::var_os("WSHUB_RECOVERY").is_some_and(|v| v == "1") {
+        builder = builder.connection_state_recovery(Some(wshub::RecoveryConfig::default()));
     }
     let hub = builder
         .port(port)

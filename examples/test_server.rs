@@ -12,6 +12,9 @@ use wshub::{ConnectRefusal, Event, Hub, Namespace, Payload};
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+    // Sanitizer builds run many times slower: they stretch the heartbeat
+    // (tests/TEST_SERVER.md) so that a slow machine is not a ping timeout.
+    let scale: u64 = std::env::var("WSHUB_TEST_HEARTBEAT_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let mut builder = Hub::builder();
     if let Ok(url) = std::env::var("REDIS_URL") {
         let sharded = std::env::var("REDIS_SHARDED").is_ok_and(|v| v == "1");
@@ -30,8 +33,8 @@ fn main() {
     }
     let hub = builder
         .port(port)
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(200))
+        .ping_interval(Duration::from_millis(300 * scale))
+        .ping_timeout(Duration::from_millis(200 * scale))
         .connect_timeout(Duration::from_millis(1000))
         .max_payload(2_000_000)
         .cors_origin("http://allowed.example")

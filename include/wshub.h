@@ -40,6 +40,36 @@
 #include <stdint.h>
 
 /*
+ Accept the client's WebSocket (`code` 0, no data).
+ */
+#define WSHUB_RELAY_ACCEPTED 0
+
+/*
+ Refuse it: `code` is the HTTP status, `data` the body.
+ */
+#define WSHUB_RELAY_REFUSED 1
+
+/*
+ Send a text message (`data`: UTF-8, not NUL-terminated).
+ */
+#define WSHUB_RELAY_TEXT 2
+
+/*
+ Send a binary message.
+ */
+#define WSHUB_RELAY_BINARY 3
+
+/*
+ Close with the WebSocket close code `code`; the last event.
+ */
+#define WSHUB_RELAY_CLOSED 4
+
+/*
+ Most headers in a request (more: 431).
+ */
+#define MAX_HEADERS 64
+
+/*
  The result of every fallible call.
  */
 typedef enum {
@@ -245,6 +275,60 @@ typedef void (*wshub_guard_cb)(void *userdata,
                                const wshub_connect_request *request);
 
 /*
+ One HTTP header: two borrowed NUL-terminated strings.
+ */
+typedef struct {
+  const char *name;
+  const char *value;
+} wshub_header;
+
+/*
+ An HTTP request the host's server read, borrowed for the call.
+ */
+typedef struct {
+  /*
+   "GET", "POST", "OPTIONS", ...
+   */
+  const char *method;
+  /*
+   The request target as received, path and query, percent-encoded
+   (e.g. "/socket.io/?EIO=4&transport=polling").
+   */
+  const char *url;
+  /*
+   `header_count` headers (NULL when 0), names in any case.
+   */
+  const wshub_header *headers;
+  uintptr_t header_count;
+  /*
+   The whole body.
+   */
+  wshub_bytes body;
+  /*
+   The client's address, "ip:port" or "[ipv6]:port" (NULL: unknown).
+   */
+  const char *remote_addr;
+} wshub_http_request;
+
+/*
+ The hub's answer, borrowed for the duration of the callback: every
+ header but Content-Length (the body's length) and Connection, which are
+ the host server's to write.
+ */
+typedef struct {
+  uint16_t status;
+  const wshub_header *headers;
+  uintptr_t header_count;
+  wshub_bytes body;
+} wshub_http_response;
+
+/*
+ Receives the answer to a `wshub_handle_request`.
+ */
+typedef void (*wshub_respond_cb)(void *userdata,
+                                 const wshub_http_response *response);
+
+/*
  The hub's settings. Get the defaults from `wshub_config_default()` and
  change what you need; string fields are borrowed for the `wshub_new` call
  only (NULL keeps the default).
@@ -338,7 +422,44 @@ typedef struct {
    permessage-deflate on the raw endpoint when a client offers it (default true).
    */
   bool raw_per_message_deflate;
+  /*
+   Connection state recovery: how long a client that lost its
+   connection may come back and get its id, rooms and missed events
+   (Socket.IO's `maxDisconnectionDuration`; 0, the default: off).
+   */
+  uint32_t recovery_ms;
+  /*
+   With recovery: a recovered socket skips the connect guards (default true).
+   */
+  bool recovery_skip_guards;
+  /*
+   With recovery: most bytes of events kept per namespace for clients
+   that are away (0: the default, 64 MiB); past it the oldest go.
+   */
+  uint32_t recovery_max_bytes;
+  /*
+   Comma-separated methods a CORS preflight allows (NULL or "": GET,
+   HEAD, PUT, PATCH, POST, DELETE).
+   */
+  const char *cors_methods;
+  /*
+   Comma-separated request headers a CORS preflight allows (NULL or "":
+   those the browser asks for).
+   */
+  const char *cors_allowed_headers;
 } wshub_config;
+
+/*
+ Receives the events of one relayed WebSocket, in order, on the
+ dispatcher thread: ACCEPTED or REFUSED first, then TEXT and BINARY, then
+ CLOSED; REFUSED and CLOSED are the last (exactly one of them comes, also
+ when the hub stops). `data` is borrowed for the call (NULL when `len` is 0).
+ */
+typedef void (*wshub_relay_cb)(void *userdata,
+                               uint32_t kind,
+                               uint16_t code,
+                               const uint8_t *data,
+                               uintptr_t len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -404,7 +525,9 @@ wshub_status wshub_emit_volatile(wshub_t *hub,
 
 /*
  Emits `event` to one socket. `WSHUB_NOT_FOUND` if it is not connected to
- `name_space` (NULL: "/").
+ `name_space` (NULL: "/"), except with connection state recovery on
+ (`recovery_ms`): then the event is kept for a client that may come back
+ under that id, and the call succeeds.
  */
 wshub_status wshub_emit_to(wshub_t *hub,
                            const char *name_space,
@@ -475,8 +598,9 @@ wshub_status wshub_disconnect(wshub_t *hub,
  Writes to `*out` a JSON object describing a socket: `id`, `namespace`,
  `remote_address`, `url`, `headers` (object, lower-case names), `query`
  (object), `auth` (the client's auth object), `rooms` (array), `raw`
- (true for a plain WebSocket client). The string is owned by the caller:
- free it with `wshub_string_free`.
+ (true for a plain WebSocket client), `recovered` (true when it took
+ over the session of a client that came back, see `recovery_ms`). The
+ string is owned by the caller: free it with `wshub_string_free`.
  */
 wshub_status wshub_socket_info(wshub_t *hub,
                                const char *name_space,
@@ -560,6 +684,62 @@ wshub_status wshub_connect_decide(wshub_t *hub,
                                   const char *message);
 
 /*
+ Refuses a pending connect request with `message` (NULL: "refused") and
+ `data_json`, a JSON value (`data_len` bytes) the client finds in its
+ `connect_error` as `err.data`. WSHUB_INVALID_ARGUMENT: `data_json` is not
+ one JSON value (the request stays pending). Any thread.
+ */
+wshub_status wshub_connect_refuse(wshub_t *hub,
+                                  uint64_t request_id,
+                                  const char *message,
+                                  const char *data_json,
+                                  uintptr_t data_len);
+
+/*
+ Writes to `*out` whether the hub answers requests for `path` (the path
+ only, percent-encoded, no query): its Socket.IO and Engine.IO paths, the
+ client bundle's files and the raw WebSocket endpoint. A host hands the hub
+ exactly those (and others only if the hub's static folder should serve
+ them). Any thread.
+ */
+wshub_status wshub_serves_path(wshub_t *hub,
+                               const char *path,
+                               bool *out);
+
+/*
+ Hands the hub a TCP connection that the host's server accepted, with the
+ `read_len` bytes it already read from it (`read`; NULL when 0): typically
+ the head of a WebSocket upgrade request, whole or in part. The hub then
+ owns `fd` exactly as a connection it accepted itself (the same parser,
+ limits, timeouts and upgrade) and closes it when done. Ownership passes
+ on every call with `fd >= 0`, whatever the result: on an error the hub
+ has closed it (WSHUB_LIMIT: `max_connections` reached; WSHUB_IO_ERROR:
+ not a connected TCP socket; WSHUB_NOT_RUNNING). The host must not read,
+ write or close `fd` afterwards, nor keep another descriptor of it that it
+ reads from. Plain TCP only: a host that terminates TLS hands over
+ requests instead. Any thread, including a callback.
+ */
+wshub_status wshub_adopt(wshub_t *hub,
+                         int fd,
+                         const uint8_t *read,
+                         uintptr_t read_len);
+
+/*
+ Hands the hub an HTTP request the host's server read (a long-polling GET
+ or POST, a CORS preflight, a file of the client bundle; WebSocket
+ upgrades go to `wshub_adopt`). Everything in `request` is copied before
+ the call returns. On WSHUB_OK, `respond` is called exactly once, on the
+ dispatcher thread, with `userdata`: maybe much later (a long-poll waits for
+ packets), with 503 if the hub is not running or stops first. The same
+ limits as on the hub's own listener apply (431, 413, 400 answers). On any
+ other status `respond` is never called. Any thread, including a callback.
+ */
+wshub_status wshub_handle_request(wshub_t *hub,
+                                  const wshub_http_request *request,
+                                  wshub_respond_cb respond,
+                                  void *userdata);
+
+/*
  The defaults (the Socket.IO server's). Any thread.
  */
 wshub_config wshub_config_default(void);
@@ -580,6 +760,14 @@ wshub_status wshub_start(wshub_t *hub,
                          uint16_t *out_port);
 
 /*
+ Starts the hub without a listener of its own (`host` and `port` are not
+ used): the host program's HTTP server hands it what arrives under its
+ paths, with `wshub_adopt` and `wshub_handle_request`. Returns at once.
+ Any thread, including a callback.
+ */
+wshub_status wshub_start_hosted(wshub_t *hub);
+
+/*
  Stops the hub: closes every connection (disconnect callbacks run with
  reason "server shutting down"), gives them up to `grace_ms` to flush,
  joins every thread the hub started, then calls every userdata finalizer.
@@ -596,6 +784,47 @@ wshub_status wshub_stop(wshub_t *hub,
  Not from inside a callback: such a call does nothing.
  */
 void wshub_free(wshub_t *hub);
+
+/*
+ Serves a WebSocket whose connection the host keeps: `request` is the
+ upgrade request its server read (copied before the call returns; its
+ Origin, cookies and query count as on the hub's own listener). Writes the
+ relay's id to `*out_id`. `on_event` then says whether to accept, what to
+ send and when to close (see `wshub_relay_cb`); `free_userdata` (may be
+ NULL) runs on the dispatcher thread right after the last event. The same
+ limits as on the hub's own listener apply; a host that can hand over the
+ socket itself uses `wshub_adopt`, the faster path. WSHUB_LIMIT:
+ `max_connections` reached (`on_event` is never called). Any thread,
+ including a callback.
+ */
+wshub_status wshub_relay_open(wshub_t *hub,
+                              const wshub_http_request *request,
+                              wshub_relay_cb on_event,
+                              void *userdata,
+                              wshub_free_fn free_userdata,
+                              uint64_t *out_id);
+
+/*
+ Hands the hub a message the client sent on relay `id` (`binary` false:
+ `data` is UTF-8 text). Copied before the call returns. WSHUB_NOT_FOUND:
+ the relay has ended (its CLOSED or REFUSED is delivered or on its way).
+ WSHUB_LIMIT: the host handed in more than the hub has read (four times
+ `max_payload`, at least 256 KiB): the hub closes that connection with
+ 1009, as it does a client that floods. Any thread, including a callback.
+ */
+wshub_status wshub_relay_send(wshub_t *hub,
+                              uint64_t id,
+                              bool binary,
+                              const uint8_t *data,
+                              uintptr_t len);
+
+/*
+ The client of relay `id` is gone (or the host gives up on it): the hub
+ ends its session ("transport close") and delivers CLOSED. WSHUB_NOT_FOUND
+ once the relay has ended. Any thread, including a callback.
+ */
+wshub_status wshub_relay_close(wshub_t *hub,
+                               uint64_t id);
 
 #ifdef __cplusplus
 }  // extern "C"

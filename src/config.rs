@@ -73,6 +73,10 @@ pub struct Config {
     /// when the client offers it; `None` (the default, like the Node
     /// server's `perMessageDeflate: false`) never negotiates it.
     pub per_message_deflate: Option<DeflateConfig>,
+    /// Connection state recovery (Socket.IO's `connectionStateRecovery`):
+    /// a client that loses its connection and comes back within the
+    /// duration gets its id, rooms and the packets it missed. Off by default.
+    pub connection_state_recovery: Option<RecoveryConfig>,
     /// permessage-deflate on the raw endpoint (`raw_path`), when the client
     /// offers it (browsers and `ws` do); `None` never negotiates it.
     pub raw_per_message_deflate: Option<DeflateConfig>,
@@ -103,6 +107,12 @@ pub struct Config {
     /// Origins allowed by CORS on the polling transport ("*" allows any);
     /// empty sends no CORS headers (same-origin pages only).
     pub cors_origins: Vec<String>,
+    /// The methods a CORS preflight allows (`Access-Control-Allow-Methods`;
+    /// empty: GET, HEAD, PUT, PATCH, POST and DELETE, as the Node server's `cors`).
+    pub cors_methods: Vec<String>,
+    /// The request headers a CORS preflight allows (empty: those the browser
+    /// asks for, when they are plain header names).
+    pub cors_allowed_headers: Vec<String>,
     /// Origins allowed to open a WebSocket (Socket.IO, Engine.IO or the raw
     /// endpoint) or to make a polling request: one whose `Origin` header is
     /// not listed gets 403 (`{"code":4,"message":"Forbidden"}`). Empty (or
@@ -163,6 +173,7 @@ impl Default for Config {
             raw_path: Some("/ws".into()),
             engine_path: None,
             per_message_deflate: None,
+            connection_state_recovery: None,
             raw_per_message_deflate: Some(DeflateConfig::default()),
             ping_interval: Duration::from_millis(25_000),
             ping_timeout: Duration::from_millis(20_000),
@@ -176,6 +187,8 @@ impl Default for Config {
             allow_polling: true,
             allow_websocket: true,
             cors_origins: Vec::new(),
+            cors_methods: Vec::new(),
+            cors_allowed_headers: Vec::new(),
             allowed_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
@@ -204,6 +217,13 @@ impl Config {
         let bad = |m: &str| Err(crate::Error::Config(m.to_string()));
         if !self.path.starts_with('/') || !self.path.ends_with('/') {
             return bad("path must start and end with '/'");
+        }
+        // They go into response headers as they are: HTTP tokens only.
+        let token = |s: &String| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
+        if !self.cors_methods.iter().chain(&self.cors_allowed_headers).all(token) {
+            return bad("cors_methods and cors_allowed_headers must be HTTP tokens (method and header names)");
         }
         if let Some(p) = &self.raw_path {
             if !p.starts_with('/') || p.starts_with(self.path.as_str()) {
@@ -242,5 +262,32 @@ impl Config {
             return bad("tls_cert and tls_key go together: set both or neither");
         }
         Ok(())
+    }
+}
+
+/// The settings of connection state recovery (off unless set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// How long a disconnected client's session and the packets it may miss
+    /// are kept (Socket.IO's default: 2 minutes).
+    pub max_disconnection_duration: Duration,
+    /// A recovered socket skips the namespace's connect guards (Socket.IO's
+    /// `skipMiddlewares`, default true).
+    pub skip_guards: bool,
+    /// Most bytes of packets kept per namespace; past it the oldest go (and
+    /// a client that missed one of them gets a fresh session).
+    pub max_bytes: usize,
+    /// Most disconnected sessions kept per namespace; past it the oldest go.
+    pub max_sessions: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_guards: true,
+            max_bytes: 64 << 20,
+            max_sessions: 100_000,
+        }
     }
 }

@@ -15,6 +15,10 @@ pub enum Error {
     AlreadyRunning,
     #[error("stop() cannot be called from the hub's own threads (it joins them)")]
     InsideRuntime,
+    #[error("the hub is not running")]
+    NotRunning,
+    #[error("limit reached: {0}")]
+    Limit(String),
     #[error("cluster: {0}")]
     Cluster(String),
 }

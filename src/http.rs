@@ -10,7 +10,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::config::Config;
 use crate::Handshake;
 
-const MAX_HEADERS: usize = 64;
+/// Most headers in a request (more: 431).
+pub const MAX_HEADERS: usize = 64;
 
 #[derive(Debug)]
 pub struct Request {
@@ -171,9 +172,8 @@ pub(crate) fn parse_head(buf: &[u8], remote_addr: SocketAddr) -> Result<Option<(
 }
 
 fn head_to_request(parsed: &httparse::Request, remote_addr: SocketAddr) -> Result<Request, ReadError> {
-    let method = parsed.method.ok_or(ReadError::Malformed)?.to_string();
+    let method = parsed.method.ok_or(ReadError::Malformed)?;
     let target = parsed.path.ok_or(ReadError::Malformed)?;
-    let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
     let headers: Vec<(String, String)> = parsed
         .headers
         .iter()
@@ -184,16 +184,34 @@ fn head_to_request(parsed: &httparse::Request, remote_addr: SocketAddr) -> Resul
         Some(0) => connection.as_deref().is_some_and(|c| c.contains("keep-alive")),
         _ => !connection.as_deref().is_some_and(|c| c.contains("close")),
     };
-    Ok(Request {
-        method,
-        path: path.to_string(),
-        query: parse_query(raw_query),
-        raw_query: raw_query.to_string(),
-        headers,
-        body: Bytes::new(),
-        remote_addr,
-        keep_alive,
-    })
+    Ok(Request::from_parts(method, target, headers, Bytes::new(), remote_addr, keep_alive))
+}
+
+impl Request {
+    /// A request from its parts: `target` is the request target as sent
+    /// (path and query, percent-encoded), `headers` have lower-case names.
+    /// Both our own parser and a host's server (see `server::host`) build
+    /// requests here, so a request means the same whoever read it.
+    pub fn from_parts(
+        method: &str,
+        target: &str,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+        remote_addr: SocketAddr,
+        keep_alive: bool,
+    ) -> Request {
+        let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: parse_query(raw_query),
+            raw_query: raw_query.to_string(),
+            headers,
+            body,
+            remote_addr,
+            keep_alive,
+        }
+    }
 }
 
 async fn read_body<S: AsyncRead + Unpin>(
@@ -350,6 +368,7 @@ impl Response {
             101 => "Switching Protocols",
             200 => "OK",
             204 => "No Content",
+            304 => "Not Modified",
             400 => "Bad Request",
             403 => "Forbidden",
             404 => "Not Found",
@@ -364,33 +383,61 @@ impl Response {
         }
     }
 
+    /// The headers to send, but for Content-Length and Connection (which
+    /// belong to whoever writes the response on its connection).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        let nosniff = (self.status != 101).then_some(("X-Content-Type-Options", "nosniff"));
+        self.headers
+            .iter()
+            .filter(|(name, value)| {
+                // Last line of defence against response splitting: a value with a
+                // control character (CR, LF, NUL...) is never written.
+                let safe = is_safe_header_value(value);
+                if !safe {
+                    tracing::debug!(header = name, "dropped a response header with control characters");
+                }
+                safe
+            })
+            .map(|(name, value)| (*name, value.as_str()))
+            // No browser may guess a type (say HTML) for a body we label.
+            .chain(nosniff)
+    }
+
+    /// The body to send: none for HEAD.
+    pub fn body_to_send(&self) -> &[u8] {
+        if self.head_only {
+            &[]
+        } else {
+            &self.body
+        }
+    }
+
+    /// The body, taken out (for a host that writes the response itself).
+    pub fn into_body(self) -> Vec<u8> {
+        if self.head_only {
+            Vec::new()
+        } else {
+            self.body
+        }
+    }
+
     pub async fn write<S: AsyncWrite + Unpin>(&self, stream: &mut S) -> std::io::Result<()> {
         let mut out = Vec::with_capacity(128 + self.body.len());
         out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", self.status, self.status_text()).as_bytes());
-        for (name, value) in &self.headers {
-            // Last line of defence against response splitting: a value with a
-            // control character (CR, LF, NUL...) is never written.
-            if !is_safe_header_value(value) {
-                tracing::debug!(header = name, "dropped a response header with control characters");
-                continue;
-            }
+        for (name, value) in self.headers() {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         if self.status != 101 {
-            // No browser may guess a type (say HTML) for a body we label.
-            out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
             out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
             if self.close {
                 out.extend_from_slice(b"Connection: close\r\n");
             }
         }
         out.extend_from_slice(b"\r\n");
-        if !self.head_only {
-            out.extend_from_slice(&self.body);
-        }
+        out.extend_from_slice(self.body_to_send());
         stream.write_all(&out).await?;
         // A TLS stream holds records until flushed; for TCP this is a no-op.
         stream.flush().await

@@ -44,11 +44,13 @@ mod sid;
 mod socketio;
 mod ws;
 
-pub use config::{Config, DeflateConfig, SlowConsumerPolicy};
+pub use config::{Config, DeflateConfig, RecoveryConfig, SlowConsumerPolicy};
 pub use error::Error;
 pub use handshake::Handshake;
 pub use hub::{AckError, ConnectRefusal, ConnectRequest, Event, RemoteSocket, ServerEvent, Socket, Target};
 pub use reason::DisconnectReason;
+pub use server::host::{HostRequest, HostResponse};
+pub use server::relay::{RelayError, RelayEvent, RelayHandle, RelayMessage};
 pub use socketio::payload::{Payload, PayloadBuilder};
 
 use std::future::Future;
@@ -70,7 +72,8 @@ struct Running {
     runtime: tokio::runtime::Runtime,
     core: Arc<HubCore>,
     server: Arc<Server>,
-    addr: SocketAddr,
+    /// The address of our own listener; None when host-served only.
+    addr: Option<SocketAddr>,
 }
 
 /// An event hub. Cheap to clone (all clones are the same hub).
@@ -117,7 +120,7 @@ impl Hub {
             )?),
             None => None,
         };
-        let namespaces = Arc::new(Namespaces::new(cluster));
+        let namespaces = Arc::new(Namespaces::new(cluster, config.connection_state_recovery.clone()));
         namespaces.get_or_create("/");
         Ok(Hub { inner: Arc::new(HubInner { config, namespaces, running: Mutex::new(None) }) })
     }
@@ -172,15 +175,36 @@ impl Hub {
 
     /// Starts serving; returns the bound address (useful with port 0).
     pub fn start(&self) -> Result<SocketAddr, Error> {
+        if self.is_running() {
+            return Err(Error::AlreadyRunning); // before binding: the port is likely ours
+        }
+        let cfg = &self.inner.config;
+        let tls = server::tls::acceptor(cfg)?;
+        let listener = std::net::TcpListener::bind(cfg.bind)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        self.launch(Some((listener, tls)))?;
+        Ok(addr)
+    }
+
+    /// Starts the hub without a listener of its own: the host's HTTP server
+    /// hands it connections ([`Hub::adopt`]) and requests
+    /// ([`Hub::handle_request`]) that arrive under its paths
+    /// ([`Hub::serves_path`]). Those calls work on a hub started with
+    /// [`Hub::start`] too.
+    pub fn start_hosted(&self) -> Result<(), Error> {
+        self.launch(None)
+    }
+
+    fn launch(
+        &self,
+        listener: Option<(std::net::TcpListener, Option<tokio_rustls::TlsAcceptor>)>,
+    ) -> Result<(), Error> {
         let mut running = self.inner.running.lock();
         if running.is_some() {
             return Err(Error::AlreadyRunning);
         }
         let cfg = self.inner.config.clone();
-        let tls = server::tls::acceptor(&cfg)?;
-        let listener = std::net::TcpListener::bind(cfg.bind)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cfg.worker_threads)
             .thread_name("wshub-worker")
@@ -191,9 +215,13 @@ impl Hub {
             .on_thread_park(deferred_wake::run_pending)
             .enable_all()
             .build()?;
-        let listener = {
-            let _guard = runtime.enter();
-            tokio::net::TcpListener::from_std(listener)?
+        let (listener, addr) = match listener {
+            Some((listener, tls)) => {
+                let addr = listener.local_addr()?;
+                let _guard = runtime.enter();
+                (Some((tokio::net::TcpListener::from_std(listener)?, tls)), Some(addr))
+            }
+            None => (None, None),
         };
         let shutdown = tokio_util::sync::CancellationToken::new();
         let core = Arc::new(HubCore {
@@ -209,14 +237,71 @@ impl Hub {
         if let Some(cluster) = &self.inner.namespaces.cluster {
             cluster.clone().start(&core);
         }
-        runtime.spawn(server::accept_loop(server.clone(), listener, tls));
+        if let Some((listener, tls)) = listener {
+            runtime.spawn(server::accept_loop(server.clone(), listener, tls));
+        }
         *running = Some(Running { runtime, core, server, addr });
-        Ok(addr)
+        Ok(())
+    }
+
+    /// True when the hub answers requests for this path (percent-encoded,
+    /// without the query): its Engine.IO paths, the client bundle's files and
+    /// the raw WebSocket endpoint. The static folder, if one is set, serves
+    /// any other path; a host hands those over only if it wants it to.
+    pub fn serves_path(&self, path: &str) -> bool {
+        server::serves_path(&self.inner.config, path)
+    }
+
+    /// Takes over a connection the host's server accepted: `read` is what it
+    /// already read from it (an upgrade request's head, say, whole or in
+    /// part). From this call on the hub owns the socket exactly as one it
+    /// accepted itself (same parser, limits, upgrade and timeouts), whatever
+    /// the result; on an error it is closed. Plain TCP only: a host that
+    /// terminates TLS hands over requests, not the socket. Any thread.
+    pub fn adopt(&self, stream: std::net::TcpStream, read: &[u8]) -> Result<(), Error> {
+        let server = self.inner.running.lock().as_ref().map(|r| r.server.clone()).ok_or(Error::NotRunning)?;
+        server::host::adopt(&server, stream, read).map_err(|e| match e {
+            server::host::AdoptError::Io(e) => Error::Io(e),
+            server::host::AdoptError::Limit => Error::Limit("max_connections (or per address) reached".into()),
+        })
+    }
+
+    /// Answers an HTTP request the host's server read (a long-polling GET or
+    /// POST, a CORS preflight, the client bundle): `respond` is called
+    /// exactly once, on a hub thread, maybe much later (a long-poll waits for
+    /// packets). If the hub is not running, or stops first, the answer is a
+    /// 503. The same limits as on the hub's own listener apply (431, 413, ...).
+    /// WebSocket upgrades go to [`Hub::adopt`] instead. Any thread.
+    pub fn handle_request<F: FnOnce(HostResponse) + Send + 'static>(&self, req: HostRequest, respond: F) {
+        let done = server::host::Completion::new(respond);
+        let server = self.inner.running.lock().as_ref().map(|r| r.server.clone());
+        match server {
+            Some(server) => server::host::handle(&server, req, done),
+            None => drop(done), // answers 503
+        }
+    }
+
+    /// Serves a WebSocket whose connection the host's server keeps (an ASGI
+    /// server, aiohttp): `req` is the upgrade request it read, the returned
+    /// handle takes what the client sends, and `out` gets, in order on a hub
+    /// thread, `Accepted` or `Refused`, then what to send, then `Closed`
+    /// (exactly one of `Refused` and `Closed`, also when the hub stops). The
+    /// upgrade, limits, heartbeat and close codes are those of the hub's own
+    /// listener. Hosts that can hand over the socket itself use
+    /// [`Hub::adopt`], the faster path. Any thread.
+    pub fn relay_websocket<F: FnMut(RelayMessage) + Send + 'static>(
+        &self,
+        req: HostRequest,
+        out: F,
+    ) -> Result<RelayHandle, Error> {
+        let server = self.inner.running.lock().as_ref().map(|r| r.server.clone()).ok_or(Error::NotRunning)?;
+        server::relay::open(&server, req, Box::new(out))
+            .map_err(|_| Error::Limit("max_connections (or per address) reached".into()))
     }
 
     /// The address the hub listens on, while it runs.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.inner.running.lock().as_ref().map(|r| r.addr)
+        self.inner.running.lock().as_ref().and_then(|r| r.addr)
     }
 
     pub fn is_running(&self) -> bool {
@@ -434,6 +519,14 @@ impl HubBuilder {
         self.config.per_message_deflate = deflate;
         self
     }
+    /// Connection state recovery (off by default): see [`RecoveryConfig`].
+    /// A socket that drops (transport close or error, ping timeout) and whose
+    /// client comes back within `max_disconnection_duration` gets its id and
+    /// rooms back and, in order, the events it missed ([`Socket::recovered`]).
+    pub fn connection_state_recovery(mut self, recovery: Option<RecoveryConfig>) -> Self {
+        self.config.connection_state_recovery = recovery;
+        self
+    }
     /// permessage-deflate on the raw endpoint (default on, with `DeflateConfig::default()`).
     pub fn raw_per_message_deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
         self.config.raw_per_message_deflate = deflate;
@@ -482,6 +575,16 @@ impl HubBuilder {
     }
     pub fn cors_origin(mut self, origin: &str) -> Self {
         self.config.cors_origins.push(origin.to_string());
+        self
+    }
+    /// Adds a method to those a CORS preflight allows ([`Config::cors_methods`]).
+    pub fn cors_method(mut self, method: &str) -> Self {
+        self.config.cors_methods.push(method.to_string());
+        self
+    }
+    /// Adds a request header to those a CORS preflight allows ([`Config::cors_allowed_headers`]).
+    pub fn cors_allowed_header(mut self, header: &str) -> Self {
+        self.config.cors_allowed_headers.push(header.to_string());
         self
     }
     /// Adds an origin to [`Config::allowed_origins`]: once any is set, browsers

@@ -45,9 +45,15 @@ LOADGEN_CPU = "1"
 SERVERS = [
     ("wshub-node", ["node", os.path.join(HERE, "server.js")],
      "wshub's Node binding: N-API addon over libwshub, JS handlers (bench/node-binding/server.js)"),
+    ("wshub-node-attached", ["env", "WSHUB_ATTACH=1", "node", os.path.join(HERE, "server.js")],
+     "the same, attached to the app's own http.Server (`new Server(httpServer)`): WebSocket upgrades "
+     "adopted (the descriptor handed to the hub), as an express app would run it"),
     ("node-socketio", ["node", os.path.join(PEER, "server.js")],
-     "socket.io 4.8 npm server, the same JS handlers (bench/peers/node-socketio/server.js)"),
+     "socket.io 4.8 npm server attached to an http.Server, the same JS handlers (bench/peers/node-socketio/server.js)"),
 ]
+# (server, baseline): each ratio is the median over runs of the ratio within one run.
+RATIOS = [("wshub-node", "node-socketio"), ("wshub-node-attached", "node-socketio"),
+          ("wshub-node-attached", "wshub-node")]
 
 COMMON = ["--size", "32"]
 SCENARIOS = [
@@ -209,12 +215,22 @@ def write_report(results, scenarios, runs):
                 f"| {sname} | {name} | {fmt(m['rate'])} | {fmt(m['per_cpu_s'])} | {fmt(m['server_cpu_frac'], 2)} | "
                 f"{fmt(m['p50_us'] and m['p50_us'] / 1000, 1)} | {fmt(m['p99_us'] and m['p99_us'] / 1000, 1)} | "
                 f"{fmt(m['rss_kb'] and m['rss_kb'] / 1024, 0)} | {errs} failed runs, {lost} lost |")
-        a, b = med["wshub-node"], med["node-socketio"]
-        if a["rate"] and b["rate"] and a["per_cpu_s"] and b["per_cpu_s"]:
-            ratios.append((sname, a["rate"] / b["rate"], a["per_cpu_s"] / b["per_cpu_s"]))
-    lines += ["", "## Ratios (wshub-node ÷ node-socketio)", "", "| scenario | rate | per server-CPU-second |", "|---|---:|---:|"]
-    for sname, r1, r2 in ratios:
-        lines.append(f"| {sname} | {r1:.2f}× | {r2:.2f}× |")
+        for top, base in RATIOS:
+            paired = {"rate": [], "per_cpu_s": []}
+            for run in range(1, runs + 1):
+                a = [r for r in results if r.get("case") == sname and r.get("server") == top and r.get("run") == run]
+                b = [r for r in results if r.get("case") == sname and r.get("server") == base and r.get("run") == run]
+                if a and b and not a[0].get("error") and not b[0].get("error"):
+                    for k in paired:
+                        if a[0].get(k) and b[0].get(k):
+                            paired[k].append(a[0][k] / b[0][k])
+            if paired["rate"] and paired["per_cpu_s"]:
+                ratios.append((sname, f"{top} ÷ {base}", statistics.median(paired["rate"]),
+                               statistics.median(paired["per_cpu_s"]), len(paired["per_cpu_s"])))
+    lines += ["", "## Ratios (median of the ratios within each run)", "",
+              "| scenario | servers | rate | per server-CPU-second | runs |", "|---|---|---:|---:|---:|"]
+    for sname, pair, r1, r2, n in ratios:
+        lines.append(f"| {sname} | {pair} | {r1:.2f}× | {r2:.2f}× | {n} |")
     lines += ["", "## Scenarios", ""]
     for sname, _, what in scenarios:
         lines.append(f"- **{sname}**: {what}")

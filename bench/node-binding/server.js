@@ -4,17 +4,26 @@
 'use strict';
 const { Server } = require('../../bindings/node');
 
-const io = new Server({
-  port: Number(process.env.PORT || 0),
+// WSHUB_ATTACH=1: attached to an http.Server of the app's own, as an express app runs it.
+const attached = Boolean(process.env.WSHUB_ATTACH);
+const httpServer = attached ? require('node:http').createServer((req, res) => res.end('app route')) : null;
+const opts = {
   serveClient: false,
   // Heartbeats far apart so that they play no part in a run.
   pingInterval: 600000,
   pingTimeout: 600000,
   ...(process.env.WSHUB_WORKERS ? { workerThreads: Number(process.env.WSHUB_WORKERS) } : {}),
-});
+};
+const io = attached ? new Server(httpServer, opts) : new Server({ port: Number(process.env.PORT || 0), ...opts });
 io.on('connection', (socket) => {
   socket.on('echo', (...args) => socket.emit('echo', ...args));
   socket.on('broadcast', (...args) => socket.broadcast.emit('broadcast', ...args));
 });
-process.stdout.write(`LISTENING ${io.port}\n`);
+if (attached) {
+  httpServer.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+    process.stdout.write(`LISTENING ${httpServer.address().port}\n`);
+  });
+} else {
+  process.stdout.write(`LISTENING ${io.port}\n`);
+}
 process.on('SIGTERM', () => io.close({ grace: 0 }).then(() => process.exit(0)));

@@ -8,6 +8,7 @@
 
 /// <reference types="node" />
 import { EventEmitter } from 'events';
+import type { Server as HttpServer } from 'http';
 
 // ---------- typed events (as socket.io's typed-events) ----------
 
@@ -92,6 +93,12 @@ export interface ServerOptions {
   connectTimeout?: number;
   /** Largest message or polling body, in bytes (default 1e6). */
   maxHttpBufferSize?: number;
+  /**
+   * Connection state recovery (off by default): a client that loses its connection and comes back
+   * within `maxDisconnectionDuration` ms (default 2 minutes) gets its id, rooms, `data` and the events
+   * it missed (`socket.recovered`); `skipMiddlewares` (default true) skips `use()` middlewares then.
+   */
+  connectionStateRecovery?: { maxDisconnectionDuration?: number; skipMiddlewares?: boolean };
   /** Serve the socket.io-client bundle at `<path>/socket.io.js` (default true). */
   serveClient?: boolean;
   /** Allowed transports (default both). */
@@ -177,6 +184,8 @@ export class Socket<
   readonly handshake: Handshake;
   readonly request: { headers: Record<string, string>; url: string; method: string };
   data: SocketData;
+  /** True when this socket took over the session of a client that came back (connectionStateRecovery). */
+  readonly recovered: boolean;
   connected: boolean;
   readonly disconnected: boolean;
   /** The rooms the socket is in (its own id included). */
@@ -309,14 +318,25 @@ export class Server<
 > {
   constructor(opts?: ServerOptions);
   constructor(port: number, opts?: ServerOptions);
+  /** Attached to the app's own server (express's, Fastify's `fastify.server`): see `attach`. */
+  constructor(srv: HttpServer, opts?: ServerOptions);
 
   /** The main namespace "/". */
   readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   /** The bound port once listening (useful with port 0), else null. */
   readonly port: number | null;
-  address(): { address: string; family: string; port: number } | null;
+  /** The http.Server this hub is attached to; undefined when it listens on its own. */
+  readonly httpServer: HttpServer | undefined;
+  address(): { address: string; family: string; port: number } | string | null;
 
+  /** wshub's own listener on `port` (the fastest path); given an http.Server, attaches to it. */
   listen(port: number, opts?: ServerOptions): this;
+  listen(srv: HttpServer, opts?: ServerOptions): this;
+  /**
+   * Serves Socket.IO on the app's own http.Server, on its port: only the hub's paths are taken
+   * (the Socket.IO path, the client bundle, the raw WebSocket path); `close()` leaves the server open.
+   */
+  attach(srv: HttpServer, opts?: ServerOptions): this;
   attach(port: number, opts?: ServerOptions): this;
   path(): string;
   path(v: string): this;

@@ -11,6 +11,7 @@
 
 const EventEmitter = require('events');
 const path = require('path');
+const { attach } = require('./attach');
 
 const native = loadAddon();
 
@@ -46,6 +47,7 @@ const K_CONNECT = 1;
 const K_DISCONNECT = 2;
 const K_GUARD = 3;
 const K_ACK = 4;
+const K_RESPONSE = 5;
 const STRIDE = 7;
 
 const NO_TIMEOUT = 0xffffffff; // ms: an ack without .timeout() waits until the socket leaves
@@ -205,6 +207,24 @@ function corsOrigins(cors) {
   throw new TypeError('wshub: cors.origin must be "*", true, a string or an array of strings');
 }
 
+/** Socket.IO's connectionStateRecovery option: {maxDisconnectionDuration (ms, default 2 min), skipMiddlewares (default true)}. */
+function recoveryConfig(csr) {
+  if (!csr) return {};
+  const ms = csr.maxDisconnectionDuration === undefined ? 2 * 60 * 1000 : Number(csr.maxDisconnectionDuration);
+  if (!Number.isFinite(ms) || ms < 1 || ms > 0xffffffff) {
+    throw new RangeError('wshub: connectionStateRecovery.maxDisconnectionDuration must be 1..4294967295 ms');
+  }
+  return { recoveryMs: Math.floor(ms), recoverySkipGuards: csr.skipMiddlewares !== false };
+}
+
+/** cors.methods / cors.allowedHeaders (an array or a comma-separated string) as one string. */
+function corsList(cors, key) {
+  const v = cors && typeof cors === 'object' && !Array.isArray(cors) ? cors[key] : undefined;
+  if (v === undefined || v === null) return undefined;
+  const list = Array.isArray(v) ? v : String(v).split(',');
+  return list.map((x) => String(x).trim()).filter(Boolean).join(',');
+}
+
 function clientBundleDir() {
   try {
     return path.join(path.dirname(require.resolve('socket.io-client/package.json')), 'dist');
@@ -263,6 +283,17 @@ class BroadcastOperator {
     this._flags = flags;
   }
 
+  /** The rooms reached (a copy-on-write Set: every method returns a new operator). */
+  get rooms() {
+    return this._rooms;
+  }
+  get exceptRooms() {
+    return this._except;
+  }
+  get flags() {
+    return this._flags;
+  }
+
   to(room) {
     const rooms = new Set(this._rooms);
     for (const r of toRoomList(room)) rooms.add(r);
@@ -288,9 +319,12 @@ class BroadcastOperator {
     return new BroadcastOperator(this._nsp, this._rooms, this._except, this._exceptSocket, { ...this._flags, volatile: true });
   }
 
-  /** Accepted for compatibility: every emit is sent as soon as possible, compression is not used. */
+  /**
+   * This process's sockets only. (Flagged as in socket.io; with `redisUrl`
+   * the binding does not yet keep such an emit off the cluster.)
+   */
   get local() {
-    return this;
+    return new BroadcastOperator(this._nsp, this._rooms, this._except, this._exceptSocket, { ...this._flags, local: true });
   }
   compress() {
     return this;
@@ -315,8 +349,16 @@ class BroadcastOperator {
     }
     const h = server._h;
     if (!h) return true;
-    const [json, atts] = encode(args);
     const [ns, rooms, except, exceptSocket] = this._target();
+    const key = `${ns}\0${rooms}\0${except}\0${exceptSocket}`;
+    if (server._sending(key) && this._flags.volatile) return true; // still sending to them: dropped
+    if (server._outgoingWatched.size) {
+      // onAnyOutgoing listeners of the receivers here see the broadcast too (only looked up when some exist).
+      for (const s of this._sockets()) {
+        for (const fn of s._anyOutgoing.slice()) server._call(fn, s, [String(event), ...args]);
+      }
+    }
+    const [json, atts] = encode(args);
     check(native.emit(h, ns, rooms, except, exceptSocket, String(event), json, atts, !!this._flags.volatile), 'emit');
     return true;
   }
@@ -400,6 +442,10 @@ class BroadcastOperator {
   }
 }
 
+/** The disconnect reasons after which a client may come back and recover (as in Socket.IO). */
+const RECOVERABLE = new Set(['transport error', 'transport close', 'forced close', 'ping timeout',
+  'server shutting down', 'forced server close']);
+
 // ---------- Socket ----------
 
 class Socket {
@@ -408,6 +454,8 @@ class Socket {
     this.id = id;
     this.handshake = handshake;
     this.data = {};
+    /** True when this socket took over the session of a client that came back (connectionStateRecovery). */
+    this.recovered = false;
     this.connected = false;
     this.rooms = new Set(id ? [id] : []);
     this.request = { headers: handshake.headers, url: handshake.url, method: 'GET' };
@@ -493,15 +541,18 @@ class Socket {
 
   onAnyOutgoing(fn) {
     this._anyOutgoing.push(fn);
+    this.nsp.server._outgoingWatched.add(this);
     return this;
   }
   prependAnyOutgoing(fn) {
     this._anyOutgoing.unshift(fn);
+    this.nsp.server._outgoingWatched.add(this);
     return this;
   }
   offAnyOutgoing(fn) {
     if (!fn) this._anyOutgoing = [];
     else this._anyOutgoing = this._anyOutgoing.filter((f) => f !== fn);
+    if (!this._anyOutgoing.length) this.nsp.server._outgoingWatched.delete(this);
     return this;
   }
   listenersAnyOutgoing() {
@@ -534,7 +585,9 @@ class Socket {
       return true;
     }
     const h = server._h;
-    if (h && this.connected) {
+    if (server._sending(this) && flags.volatile) return true; // still sending to it: dropped
+    // With connection state recovery, an emit to a socket that is away is kept for its client.
+    if (h && (this.connected || server._recoveryMs)) {
       const [json, atts] = encode(args);
       if (flags.volatile) {
         // A socket id is a room of one.
@@ -698,6 +751,8 @@ class Socket {
     this._emitReserved('disconnecting', reason);
     this.connected = false;
     this.nsp.sockets.delete(this.id);
+    this.nsp.server._outgoingWatched.delete(this);
+    this.nsp._keepData(this, reason);
     this.rooms = new Set();
     this._emitReserved('disconnect', reason);
   }
@@ -716,6 +771,23 @@ class Namespace extends EventEmitter {
     this._registered = false;
     this._guarded = false;
     this._pending = new Map(); // sockets accepted by the middleware, waiting for their connection
+    this._kept = new Map(); // id -> { data, t }: socket.data of sockets that may be recovered
+  }
+
+  /** Keeps socket.data of a socket whose client may come back (connectionStateRecovery). */
+  _keepData(socket, reason) {
+    const ms = this.server._recoveryMs;
+    if (!ms || !RECOVERABLE.has(reason)) return;
+    const now = Date.now();
+    for (const [id, k] of this._kept) if (now - k.t > ms) this._kept.delete(id);
+    this._kept.set(socket.id, { data: socket.data, t: now });
+  }
+
+  /** Gives a recovered socket the data its session had (what a middleware set since wins). */
+  _restoreData(socket) {
+    const kept = this._kept.get(socket.id);
+    this._kept.delete(socket.id);
+    if (kept) socket.data = Object.assign(kept.data, socket.data);
   }
 
   _register() {
@@ -849,9 +921,14 @@ class Server {
   /**
    * new Server(opts) / new Server(port, opts): listens at once when a port is given
    * (0 picks a free one: see io.port); otherwise call io.listen(port).
+   * new Server(httpServer, opts): attaches to the app's own http.Server (see io.attach).
    */
   constructor(port, opts) {
-    if (port && typeof port === 'object') {
+    let httpServer = null;
+    if (isHttpServer(port)) {
+      httpServer = port;
+      port = undefined;
+    } else if (port && typeof port === 'object') {
       opts = port;
       port = opts.port;
     }
@@ -864,16 +941,61 @@ class Server {
     this._unref = false;
     this._closing = null;
     this._dispatchFn = (batch) => this._dispatch(batch);
+    this._httpServer = null;
+    this._host = null;
+    this._busy = new Set(); // broadcast targets sent to in this tick (see _sending)
+    this._tick = 0;
+    this._recoveryMs = 0; // set by _config: connectionStateRecovery's duration, 0 when off
+    this._tickArmed = false;
+    this._outgoingWatched = new Set(); // sockets with onAnyOutgoing listeners
     this.sockets = this.of('/');
-    if (port !== undefined && port !== null) this.listen(port);
+    if (httpServer) this.attach(httpServer);
+    else if (port !== undefined && port !== null) this.listen(port);
   }
 
-  /** The bound port once listening (useful with port 0). */
+  /**
+   * Marks `target` (a socket, or a broadcast's target) as sent to in this
+   * tick; true if it already was. A volatile emit is dropped while its
+   * target's connection is still sending, as with socket.io, whose transport
+   * is not writable again until the next tick: a volatile emit right after
+   * another emit to the same target, in the same tick, goes nowhere.
+   */
+  _sending(target) {
+    if (!this._tickArmed) {
+      this._tickArmed = true;
+      setImmediate(() => {
+        this._tick += 1;
+        this._busy.clear();
+        this._tickArmed = false;
+      });
+    }
+    if (typeof target === 'string') {
+      const busy = this._busy.has(target);
+      this._busy.add(target);
+      return busy;
+    }
+    // A socket keeps the tick it was last sent to (no set lookup on the emit path).
+    const busy = target._sentTick === this._tick;
+    target._sentTick = this._tick;
+    return busy;
+  }
+
+  /** The bound port once listening (useful with port 0); an attached server's port. */
   get port() {
+    if (this._httpServer) {
+      const a = this._httpServer.address();
+      return a && typeof a === 'object' ? a.port : null;
+    }
     return this._port;
   }
 
+  /** The http.Server this hub is attached to (undefined when it listens on its own). */
+  get httpServer() {
+    return this._httpServer || undefined;
+  }
+
   address() {
+    if (this._httpServer) return this._httpServer.address();
     return this._port === null ? null : { address: this._opts.host || '127.0.0.1', family: 'IPv4', port: this._port };
   }
 
@@ -892,6 +1014,8 @@ class Server {
   _config(port) {
     const o = this._opts;
     const transports = o.transports || ['polling', 'websocket'];
+    const recovery = recoveryConfig(o.connectionStateRecovery);
+    this._recoveryMs = recovery.recoveryMs || 0; // how long socket.data of a socket that may come back is kept
     const cfg = {
       port: Number(port),
       host: o.host,
@@ -900,6 +1024,8 @@ class Server {
       staticDir: o.staticDir,
       clientBundleDir: o.serveClient === false ? undefined : o.clientBundleDir || clientBundleDir(),
       corsOrigins: corsOrigins(o.cors),
+      corsMethods: corsList(o.cors, 'methods'),
+      corsAllowedHeaders: corsList(o.cors, 'allowedHeaders'),
       pingInterval: o.pingInterval,
       pingTimeout: o.pingTimeout,
       connectTimeout: o.connectTimeout,
@@ -915,19 +1041,22 @@ class Server {
       tlsKey: o.tlsKey,
       allowedOrigins: allowedOrigins(o.allowedOrigins),
       redisUrl: o.redisUrl,
+      ...recovery,
     };
     for (const k of Object.keys(cfg)) if (cfg[k] === undefined || cfg[k] === null) delete cfg[k];
     return cfg;
   }
 
-  /** Starts serving on `port` (0: any free port). wshub runs its own HTTP listener. */
+  /**
+   * Starts serving on `port` (0: any free port) on wshub's own HTTP listener
+   * (the fastest path); given an http.Server instead, attaches to it.
+   */
   listen(port, opts) {
+    if (isHttpServer(port)) return this.attach(port, opts);
     if (typeof port === 'object' && port !== null) {
-      throw new TypeError('wshub serves HTTP itself: pass a port (and use staticDir for files), not an http.Server');
+      throw new TypeError('wshub: listen takes a port or an http.Server');
     }
-    if (this._closing) throw new Error('wshub: the server was closed');
-    if (this._h) throw new Error('wshub: the server is already listening');
-    if (opts) Object.assign(this._opts, opts);
+    this._create(opts);
     const port_ = Number(port === undefined ? 3000 : port);
     if (!Number.isInteger(port_) || port_ < 0 || port_ > 65535) throw new RangeError(`wshub: bad port ${port}`);
     this._h = native.create(this._config(port_), this._dispatchFn);
@@ -937,8 +1066,31 @@ class Server {
     return this;
   }
 
-  attach(port, opts) {
-    return this.listen(port, opts);
+  /**
+   * Serves Socket.IO on the app's own http.Server (express's, Fastify's
+   * `fastify.server`, http.createServer's) on its port: the app's other routes
+   * and upgrades stay the app's. Given a port, listens on it (as listen).
+   * io.close() later leaves the server open and gives its listeners back.
+   */
+  attach(server, opts) {
+    if (!isHttpServer(server)) return this.listen(server, opts);
+    this._create(opts);
+    this._h = native.create(this._config(0), this._dispatchFn);
+    for (const nsp of this._nsps.values()) nsp._register();
+    native.startHosted(this._h);
+    if (this._unref) native.ref(this._h, false);
+    this._httpServer = server;
+    this._host = attach(native, this._h, server, {
+      maxBody: this._opts.maxHttpBufferSize || 1e6,
+      onError: (err) => this._reportError(err),
+    });
+    return this;
+  }
+
+  _create(opts) {
+    if (this._closing) throw new Error('wshub: the server was closed');
+    if (this._h) throw new Error('wshub: the server is already listening');
+    if (opts) Object.assign(this._opts, opts);
   }
 
   of(name, fn) {
@@ -1034,6 +1186,7 @@ class Server {
     if (typeof fn === 'object' && fn !== null) [fn, opts] = [undefined, fn];
     if (!this._closing) {
       const grace = opts && opts.grace !== undefined ? opts.grace : this._opts.closeGrace !== undefined ? this._opts.closeGrace : 1000;
+      if (this._host) this._host.detach(); // the app's server stays open, as it was
       this._closing = new Promise((resolve) => {
         const h = this._h;
         if (!h) return resolve();
@@ -1159,6 +1312,9 @@ class Server {
           case K_GUARD:
             this._onGuard(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
             break;
+          case K_RESPONSE:
+            if (this._host) this._host.respond(batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
+            break;
           case K_ACK:
             this._onAck(batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
             break;
@@ -1198,6 +1354,12 @@ class Server {
     }
     if (!socket) socket = new Socket(nsp, id, makeHandshake(info || {}, !!this._opts.tlsCert));
     socket._attach(id, info);
+    if (info && info.recovered) {
+      socket.recovered = true;
+      nsp._restoreData(socket);
+    } else {
+      nsp._kept.delete(id);
+    }
     nsp.sockets.set(id, socket);
     nsp._emitReserved('connection', socket);
     nsp._emitReserved('connect', socket);
@@ -1227,7 +1389,9 @@ class Server {
       if (this._h !== h || this._closing) return;
       if (err) {
         const message = err && typeof err === 'object' && err.message !== undefined ? String(err.message) : String(err);
-        native.decide(h, requestId, false, message);
+        const data = err && typeof err === 'object' && err.data !== undefined ? JSON.stringify(err.data) : undefined;
+        // err.data reaches the client's connect_error as err.data (when it is JSON).
+        if (data === undefined || native.refuse(h, requestId, message, data) !== OK) native.decide(h, requestId, false, message);
         return;
       }
       const key = `${remote}\n${url}`;
@@ -1258,6 +1422,12 @@ class Server {
       cb(new Error('socket has been disconnected'));
     }
   }
+}
+
+/** An http.Server (or https, or anything that emits 'request' and 'upgrade' and listens). */
+function isHttpServer(v) {
+  return !!v && typeof v === 'object' && typeof v.listen === 'function' && typeof v.on === 'function' &&
+    typeof v.listeners === 'function';
 }
 
 module.exports = { Server, Namespace, Socket, BroadcastOperator };

@@ -86,6 +86,17 @@ async fn post(engine: &Engine, req: &Request, session: &Arc<EngineSession>) -> R
             Ok(Some(connecting)) => connecting.await,
             Err(reason) => {
                 session.close(reason);
+                // The sockets leave now, before the POST is answered, as in the
+                // reference server: a client that reconnects at once finds them
+                // gone (and, with recovery, its session saved). A session the
+                // client closed ("1") is gone at once too; one closed for a
+                // protocol error stays until its owner task ends it, so that a
+                // poll still gets what was queued and then the close packet.
+                if reason == DisconnectReason::TransportClose {
+                    super::end_session(engine, session);
+                } else {
+                    session.receiver.closed(reason);
+                }
                 break;
             }
         }

@@ -23,7 +23,11 @@ impl wshub_bytes {
 }
 
 /// `what` names the argument in the error; it is built only on failure.
-unsafe fn slice<'a>(data: *const u8, len: usize, what: impl Fn() -> String) -> Result<&'a [u8], wshub_status> {
+pub(crate) unsafe fn slice<'a>(
+    data: *const u8,
+    len: usize,
+    what: impl Fn() -> String,
+) -> Result<&'a [u8], wshub_status> {
     if len == 0 {
         return Ok(&[]);
     }

@@ -128,7 +128,9 @@ unsafe fn emit_to_target(
 }
 
 /// Emits `event` to one socket. `WSHUB_NOT_FOUND` if it is not connected to
-/// `name_space` (NULL: "/").
+/// `name_space` (NULL: "/"), except with connection state recovery on
+/// (`recovery_ms`): then the event is kept for a client that may come back
+/// under that id, and the call succeeds.
 #[no_mangle]
 pub unsafe extern "C" fn wshub_emit_to(
     hub: *mut wshub_t,
@@ -142,10 +144,22 @@ pub unsafe extern "C" fn wshub_emit_to(
 ) -> wshub_status {
     run(|| {
         let h = usable(hub)?;
-        let socket = find_socket(h, name_space, socket_id)?;
+        let ns = optional_str(name_space, "name_space")?.unwrap_or("/");
+        let id = required_str(socket_id, "socket_id")?;
         let event = required_str(event, "event")?;
         let payload = payload_from_c(args_json, args_len, attachments, attachment_count)?;
-        socket.emit(event, &payload).map_err(|e| fail(WSHUB_DISCONNECTED, e.to_string()))
+        let namespace = h.hub.of(ns);
+        match namespace.socket(id) {
+            Some(socket) => socket.emit(event, &payload).map_err(|e| fail(WSHUB_DISCONNECTED, e.to_string())),
+            None if h.hub.config().connection_state_recovery.is_none() => {
+                Err(fail(WSHUB_NOT_FOUND, format!("no socket {id} in namespace {ns}")))
+            }
+            None => {
+                // Away: kept for its client, which may come back under that id.
+                namespace.to(id).local().emit(event, &payload);
+                Ok(())
+            }
+        }
     })
 }
 
@@ -312,8 +326,9 @@ pub unsafe extern "C" fn wshub_disconnect(
 /// Writes to `*out` a JSON object describing a socket: `id`, `namespace`,
 /// `remote_address`, `url`, `headers` (object, lower-case names), `query`
 /// (object), `auth` (the client's auth object), `rooms` (array), `raw`
-/// (true for a plain WebSocket client). The string is owned by the caller:
-/// free it with `wshub_string_free`.
+/// (true for a plain WebSocket client), `recovered` (true when it took
+/// over the session of a client that came back, see `recovery_ms`). The
+/// string is owned by the caller: free it with `wshub_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn wshub_socket_info(
     hub: *mut wshub_t,
@@ -344,6 +359,7 @@ pub unsafe extern "C" fn wshub_socket_info(
             "auth": auth,
             "rooms": socket.rooms(),
             "raw": socket.is_raw(),
+            "recovered": socket.recovered(),
         });
         *out = owned_c_string(info.to_string());
         Ok(())

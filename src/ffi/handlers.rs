@@ -196,18 +196,54 @@ pub unsafe extern "C" fn wshub_connect_decide(
     message: *const c_char,
 ) -> wshub_status {
     guard(|| {
-        let Some(h) = hub.as_ref() else { return fail(WSHUB_NULL_ARGUMENT, "hub is NULL") };
         let message = match optional_str(message, "message") {
             Ok(m) => m.unwrap_or("refused").to_string(),
             Err(s) => return s,
         };
-        let Some(tx) = h.pending.lock().remove(&request_id) else {
-            return fail(WSHUB_NOT_FOUND, format!("no pending connect request {request_id}"));
-        };
         let verdict = if accept { Ok(()) } else { Err(ConnectRefusal::new(message)) };
-        if tx.send(verdict).is_err() {
-            return fail(WSHUB_NOT_FOUND, "the client left before the decision");
-        }
-        WSHUB_OK
+        decide(hub, request_id, verdict)
     })
+}
+
+/// Refuses a pending connect request with `message` (NULL: "refused") and
+/// `data_json`, a JSON value (`data_len` bytes) the client finds in its
+/// `connect_error` as `err.data`. WSHUB_INVALID_ARGUMENT: `data_json` is not
+/// one JSON value (the request stays pending). Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_connect_refuse(
+    hub: *mut wshub_t,
+    request_id: u64,
+    message: *const c_char,
+    data_json: *const c_char,
+    data_len: usize,
+) -> wshub_status {
+    guard(|| {
+        let message = match optional_str(message, "message") {
+            Ok(m) => m.unwrap_or("refused").to_string(),
+            Err(s) => return s,
+        };
+        let data = match super::args::slice(data_json.cast::<u8>(), data_len, || "data_json".into()) {
+            Ok(bytes) => bytes,
+            Err(s) => return s,
+        };
+        let data = match std::str::from_utf8(data)
+            .ok()
+            .filter(|d| serde_json::from_str::<&serde_json::value::RawValue>(d).is_ok())
+        {
+            Some(d) => d.to_string(),
+            None => return fail(WSHUB_INVALID_ARGUMENT, "data_json is not one JSON value"),
+        };
+        decide(hub, request_id, Err(ConnectRefusal { message, data: Some(data) }))
+    })
+}
+
+unsafe fn decide(hub: *mut wshub_t, request_id: u64, verdict: Result<(), ConnectRefusal>) -> wshub_status {
+    let Some(h) = hub.as_ref() else { return fail(WSHUB_NULL_ARGUMENT, "hub is NULL") };
+    let Some(tx) = h.pending.lock().remove(&request_id) else {
+        return fail(WSHUB_NOT_FOUND, format!("no pending connect request {request_id}"));
+    };
+    if tx.send(verdict).is_err() {
+        return fail(WSHUB_NOT_FOUND, "the client left before the decision");
+    }
+    WSHUB_OK
 }

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::dispatcher::{on_dispatcher_thread, Dispatcher};
 use super::{fail, guard, optional_str, wshub_status, wshub_status::*};
-use crate::{Config, ConnectRefusal, DeflateConfig, Hub, SlowConsumerPolicy};
+use crate::{Config, ConnectRefusal, DeflateConfig, Hub, RecoveryConfig, SlowConsumerPolicy};
 
 /// The hub's settings. Get the defaults from `wshub_config_default()` and
 /// change what you need; string fields are borrowed for the `wshub_new` call
@@ -70,6 +70,21 @@ pub struct wshub_config {
     pub per_message_deflate: bool,
     /// permessage-deflate on the raw endpoint when a client offers it (default true).
     pub raw_per_message_deflate: bool,
+    /// Connection state recovery: how long a client that lost its
+    /// connection may come back and get its id, rooms and missed events
+    /// (Socket.IO's `maxDisconnectionDuration`; 0, the default: off).
+    pub recovery_ms: u32,
+    /// With recovery: a recovered socket skips the connect guards (default true).
+    pub recovery_skip_guards: bool,
+    /// With recovery: most bytes of events kept per namespace for clients
+    /// that are away (0: the default, 64 MiB); past it the oldest go.
+    pub recovery_max_bytes: u32,
+    /// Comma-separated methods a CORS preflight allows (NULL or "": GET,
+    /// HEAD, PUT, PATCH, POST, DELETE).
+    pub cors_methods: *const c_char,
+    /// Comma-separated request headers a CORS preflight allows (NULL or "":
+    /// those the browser asks for).
+    pub cors_allowed_headers: *const c_char,
 }
 
 /// The defaults (the Socket.IO server's). Any thread.
@@ -101,6 +116,11 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
         redis_url: std::ptr::null(),
         per_message_deflate: d.per_message_deflate.is_some(),
         raw_per_message_deflate: d.raw_per_message_deflate.is_some(),
+        recovery_ms: 0,
+        recovery_skip_guards: RecoveryConfig::default().skip_guards,
+        recovery_max_bytes: 0,
+        cors_methods: std::ptr::null(),
+        cors_allowed_headers: std::ptr::null(),
     }
 }
 
@@ -133,6 +153,8 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
     if let Some(list) = comma_list(c.cors_origins, "cors_origins")? {
         cfg.cors_origins = list;
     }
+    cfg.cors_methods = comma_list(c.cors_methods, "cors_methods")?.unwrap_or_default();
+    cfg.cors_allowed_headers = comma_list(c.cors_allowed_headers, "cors_allowed_headers")?.unwrap_or_default();
     cfg.ping_interval = Duration::from_millis(c.ping_interval_ms.into());
     cfg.ping_timeout = Duration::from_millis(c.ping_timeout_ms.into());
     cfg.connect_timeout = Duration::from_millis(c.connect_timeout_ms.into());
@@ -152,6 +174,15 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
     cfg.redis_url = non_empty_str(c.redis_url, "redis_url")?.map(String::from);
     cfg.per_message_deflate = c.per_message_deflate.then(DeflateConfig::default);
     cfg.raw_per_message_deflate = c.raw_per_message_deflate.then(DeflateConfig::default);
+    cfg.connection_state_recovery = (c.recovery_ms > 0).then(|| {
+        let d = RecoveryConfig::default();
+        RecoveryConfig {
+            max_disconnection_duration: Duration::from_millis(c.recovery_ms.into()),
+            skip_guards: c.recovery_skip_guards,
+            max_bytes: if c.recovery_max_bytes == 0 { d.max_bytes } else { c.recovery_max_bytes as usize },
+            ..d
+        }
+    });
     cfg.validate().map_err(|e| fail(WSHUB_INVALID_CONFIG, e.to_string()))?;
     Ok(cfg)
 }
@@ -176,7 +207,7 @@ impl Userdata {
     pub fn ptr(&self) -> *mut c_void {
         self.ptr
     }
-    unsafe fn finalize(&self) {
+    pub(crate) unsafe fn finalize(&self) {
         if let Some(f) = self.free {
             f(self.ptr);
         }
@@ -203,6 +234,8 @@ pub struct wshub_t {
     /// Connect requests waiting for `wshub_connect_decide`.
     pub(crate) pending: Arc<Mutex<HashMap<u64, Verdict>>>,
     pub(crate) next_request: Arc<AtomicU64>,
+    /// Open relayed WebSockets (`wshub_relay_open`).
+    pub(crate) relays: Arc<super::relay::Relays>,
 }
 
 impl wshub_t {
@@ -250,6 +283,7 @@ pub unsafe extern "C" fn wshub_new(config: *const wshub_config, out: *mut *mut w
             userdata: Mutex::new(Vec::new()),
             pending: Arc::default(),
             next_request: Arc::new(AtomicU64::new(1)),
+            relays: Arc::default(),
         });
         *out = Box::into_raw(handle);
         WSHUB_OK
@@ -261,6 +295,25 @@ pub unsafe extern "C" fn wshub_new(config: *const wshub_config, out: *mut *mut w
 /// Any thread, including a callback.
 #[no_mangle]
 pub unsafe extern "C" fn wshub_start(hub: *mut wshub_t, out_port: *mut u16) -> wshub_status {
+    start_with(hub, |h| {
+        let addr = h.start()?;
+        if !out_port.is_null() {
+            *out_port = addr.port();
+        }
+        Ok(())
+    })
+}
+
+/// Starts the hub without a listener of its own (`host` and `port` are not
+/// used): the host program's HTTP server hands it what arrives under its
+/// paths, with `wshub_adopt` and `wshub_handle_request`. Returns at once.
+/// Any thread, including a callback.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_start_hosted(hub: *mut wshub_t) -> wshub_status {
+    start_with(hub, Hub::start_hosted)
+}
+
+unsafe fn start_with(hub: *mut wshub_t, start: impl FnOnce(&Hub) -> Result<(), crate::Error>) -> wshub_status {
     guard(|| {
         let Some(h) = hub.as_ref() else { return fail(WSHUB_NULL_ARGUMENT, "hub is NULL") };
         let mut state = h.state.lock();
@@ -271,14 +324,11 @@ pub unsafe extern "C" fn wshub_start(hub: *mut wshub_t, out_port: *mut u16) -> w
         }
         // The hub's threads start with SIGPIPE blocked: see sigpipe.rs.
         let sigpipe = super::sigpipe::SigpipeBlocked::new();
-        let started = h.hub.start();
+        let started = start(&h.hub);
         drop(sigpipe);
         match started {
-            Ok(addr) => {
+            Ok(()) => {
                 *state = HubState::Running;
-                if !out_port.is_null() {
-                    *out_port = addr.port();
-                }
                 WSHUB_OK
             }
             Err(e) => fail(WSHUB_IO_ERROR, e.to_string()),

@@ -17,14 +17,18 @@ mod dispatcher;
 mod emit;
 mod event;
 mod handlers;
+mod host;
 mod lifecycle;
+mod relay;
 mod sigpipe;
 
 pub use args::*;
 pub use emit::*;
 pub use event::*;
 pub use handlers::*;
+pub use host::*;
 pub use lifecycle::*;
+pub use relay::*;
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tungstenite::Utf8Bytes;
 
+use super::recovery::Claim;
 use super::{call_event_handler, ConnectRefusal, ConnectRequest, Event, HubCore, Namespace, Socket, SocketState};
 use crate::engineio::session::{EngineSession, Outbound, Protocol};
 use crate::engineio::{self, BoxFuture, Connecting};
@@ -137,8 +138,10 @@ impl Conn {
             tracing::debug!(sid = %session.sid, n = packet.attachments, "too many attachments");
             return Err(DisconnectReason::ParseError);
         }
-        // The packet's socket: None for a namespace the client has not joined,
-        // whose packets are ignored, as the reference server does.
+        // The packet's socket: None for a namespace the client has not joined.
+        // A CONNECT to a joined namespace, or any other packet for one not
+        // joined, breaks the protocol: the connection is closed, as the
+        // reference server closes it.
         let socket = {
             let state = self.state.lock();
             if state.pending.is_some() {
@@ -150,9 +153,19 @@ impl Conn {
         match packet.kind {
             // Boxed: a connect (with its guards) is rare, and its state must not
             // enlarge the task that every idle connection keeps.
+            PacketType::Connect if socket.is_some() => {
+                tracing::debug!(sid = %session.sid, nsp = %packet.namespace, "a second CONNECT to a joined namespace");
+                Err(DisconnectReason::ParseError)
+            }
             PacketType::Connect => {
                 let Some(conn) = self.me.upgrade() else { return Ok(None) };
                 Ok(Some(Box::pin(conn.connect(session.clone(), packet))))
+            }
+            // (Lenient where the client cannot know yet: a namespace the server
+            // just disconnected it from, or a DISCONNECT for one it is not in.)
+            kind if kind != PacketType::Disconnect && socket.is_none() && !self.was_joined(&packet.namespace) => {
+                tracing::debug!(sid = %session.sid, nsp = %packet.namespace, "a packet for a namespace not joined");
+                Err(DisconnectReason::ParseError)
             }
             PacketType::Disconnect => {
                 if let Some(socket) = socket {
@@ -220,6 +233,11 @@ impl Conn {
         Ok(())
     }
 
+    /// True when the client had a socket in `namespace` that the server disconnected.
+    fn was_joined(&self, namespace: &str) -> bool {
+        self.state.lock().sockets.0.iter().any(|s| &*s.namespace.name == namespace)
+    }
+
     fn start_binary(
         &self,
         namespace: Cow<'static, str>,
@@ -256,9 +274,13 @@ impl Conn {
                 return;
             }
         }
-        match self.join_namespace(&session, &ns, crate::sid::generate(), sio::connect_auth(&packet)).await {
-            Ok(socket) => {
-                session.push([sio::encode_connect(&name, &socket.id)]);
+        let auth = sio::connect_auth(&packet);
+        let join = Joining::of(&ns, &auth);
+        match self.join_namespace(&session, &ns, join, auth).await {
+            Ok((socket, answered)) => {
+                if !answered {
+                    session.push([sio::encode_connect(&name, &socket.id, socket.pid.as_deref())]);
+                }
                 ns.dispatch_connect(&Socket(socket));
             }
             // (A closed session takes no packet: push is a no-op there.)
@@ -271,35 +293,48 @@ impl Conn {
     /// Runs the namespace's guards for a socket of `session` and, once it is
     /// admitted, makes it a member of the namespace and of the session. A guard
     /// may decide later (asynchronous auth); a session that closes meanwhile
-    /// stops waiting. The caller announces the socket, then dispatches its
-    /// connection to the handlers.
+    /// stops waiting. The caller announces the socket (unless the second
+    /// value says its CONNECT answer is queued already: a recovered socket's
+    /// comes after its missed packets), then dispatches its connection to the handlers.
     async fn join_namespace(
         &self,
         session: &Arc<EngineSession>,
         ns: &Arc<Namespace>,
-        id: Arc<str>,
+        join: Joining,
         auth: Utf8Bytes,
-    ) -> Result<Arc<SocketState>, ConnectRefusal> {
-        let request = ConnectRequest {
-            namespace: ns.name.to_string(),
-            auth: auth.as_str().to_string(),
-            handshake: session.handshake.clone(),
-        };
-        tokio::select! {
-            v = ns.admit(request) => v?,
-            _ = session.closed.cancelled() => return Err(ConnectRefusal::new("connection closed")),
-        };
+    ) -> Result<(Arc<SocketState>, bool), ConnectRefusal> {
+        if !join.skip_guards {
+            let request = ConnectRequest {
+                namespace: ns.name.to_string(),
+                auth: auth.as_str().to_string(),
+                handshake: session.handshake.clone(),
+            };
+            tokio::select! {
+                v = ns.admit(request) => v?,
+                _ = session.closed.cancelled() => return Err(ConnectRefusal::new("connection closed")),
+            };
+        }
         let core = &self.core;
         let outbound = Outbound::new(session);
+        let (id, pid) = (join.id, join.pid);
         let socket =
-            SocketState::new(id, ns.clone(), outbound, auth, core.runtime.clone(), core.config.max_pending_acks);
+            SocketState::new(id, ns.clone(), outbound, auth, core.runtime.clone(), core.config.max_pending_acks, pid);
         {
             let mut state = self.state.lock();
             state.sockets.insert(socket.clone());
             state.connected_once = true;
         }
-        ns.insert(socket.clone());
-        Ok(socket)
+        let Some(claim) = &join.claim else {
+            ns.insert(socket.clone());
+            return Ok((socket, false));
+        };
+        let connect = sio::encode_connect(&ns.name, &socket.id, socket.pid.as_deref());
+        if !ns.insert_restoring(&socket, claim, connect) {
+            // Another connection won the race for this claim: this one is not a member.
+            socket.connected.store(false, std::sync::atomic::Ordering::Release);
+            return Err(ConnectRefusal::new("this session was recovered by another connection"));
+        }
+        Ok((socket, true))
     }
 
     /// Runs the main namespace's guards for a plain client and makes it a
@@ -307,8 +342,9 @@ impl Conn {
     async fn attach_plain(&self, session: &Arc<EngineSession>) -> Result<(), ConnectRefusal> {
         let ns = self.core.namespaces.get_or_create("/");
         let auth = Utf8Bytes::from_static("{}");
-        match self.join_namespace(session, &ns, session.sid.clone(), auth).await {
-            Ok(socket) => {
+        let join = Joining { id: session.sid.clone(), pid: None, claim: None, skip_guards: false };
+        match self.join_namespace(session, &ns, join, auth).await {
+            Ok((socket, _)) => {
                 ns.dispatch_connect(&Socket(socket));
                 Ok(())
             }
@@ -324,6 +360,40 @@ impl Conn {
         let Some(socket) = self.state.lock().sockets.get("/").cloned() else { return };
         let ns = socket.namespace.clone();
         ns.dispatch_event(socket, "message", args, None);
+    }
+}
+
+/// Who a namespace connect makes: a fresh socket, or (connection state
+/// recovery) the socket of a saved session its client claims.
+struct Joining {
+    id: Arc<str>,
+    /// The private session id, with recovery on.
+    pid: Option<Arc<str>>,
+    /// A claim `check` accepted; the restore itself happens at insertion.
+    claim: Option<Claim>,
+    skip_guards: bool,
+}
+
+impl Joining {
+    fn of(ns: &Namespace, auth: &Utf8Bytes) -> Joining {
+        let Some(recovery) = &ns.recovery else {
+            return Joining { id: crate::sid::generate(), pid: None, claim: None, skip_guards: false };
+        };
+        let claimed = Claim::from_auth(auth.as_str()).and_then(|c| recovery.check(&c).map(|id| (c, id)));
+        match claimed {
+            Some((claim, id)) => Joining {
+                id,
+                pid: Some(claim.pid.clone()),
+                claim: Some(claim),
+                skip_guards: recovery.config.skip_guards,
+            },
+            None => Joining {
+                id: crate::sid::generate(),
+                pid: Some(crate::sid::generate()),
+                claim: None,
+                skip_guards: false,
+            },
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub(crate) mod cluster;
 mod conn;
+mod recovery;
 mod socket;
 mod target;
 
@@ -88,15 +89,22 @@ pub(crate) struct Namespace {
     pub registry: RwLock<Registry>,
     /// The cluster this namespace's targets also reach (none: this node only).
     pub cluster: Option<Arc<dyn Adapter>>,
+    /// Connection state recovery, when on.
+    pub recovery: Option<recovery::Recovery>,
 }
 
 impl Namespace {
-    pub fn new(name: &str, cluster: Option<Arc<dyn Adapter>>) -> Arc<Namespace> {
+    pub fn new(
+        name: &str,
+        cluster: Option<Arc<dyn Adapter>>,
+        recovery: Option<crate::config::RecoveryConfig>,
+    ) -> Arc<Namespace> {
         Arc::new(Namespace {
             name: Arc::from(name),
             handlers: RwLock::new(Handlers::default()),
             registry: RwLock::new(Registry::default()),
             cluster,
+            recovery: recovery.map(recovery::Recovery::new),
         })
     }
 
@@ -121,6 +129,42 @@ impl Namespace {
 
     pub fn insert(&self, socket: Arc<SocketState>) {
         self.registry.write().sockets.insert(socket.id.clone(), socket);
+    }
+
+    /// Inserts a socket that claims a saved session (connection state
+    /// recovery). If the claim still holds, the socket gets the session's
+    /// rooms and, queued before anything else, the packets it missed. All
+    /// under the registry's write lock: an emit (which keeps its packet and
+    /// delivers it under the read lock) is then wholly among the missed
+    /// packets or wholly live, never lost or doubled.
+    ///
+    /// False (nothing inserted) when a socket with that id is here already:
+    /// two connects raced for one claim, and the other one won.
+    /// `connect` (its CONNECT answer) is queued right after the missed
+    /// packets, in the same push, so a long-poll gets them all at once.
+    pub fn insert_restoring(
+        &self,
+        socket: &Arc<SocketState>,
+        claim: &recovery::Claim,
+        connect: crate::engineio::packet::Frame,
+    ) -> bool {
+        let mut reg = self.registry.write();
+        if reg.sockets.contains_key(&socket.id) {
+            return false;
+        }
+        let restored = self.recovery.as_ref().and_then(|r| r.restore(claim));
+        reg.sockets.insert(socket.id.clone(), socket.clone());
+        if let Some(restored) = restored {
+            for room in restored.rooms {
+                self.join_locked(&mut reg, socket, room);
+            }
+            socket.recovered.store(true, std::sync::atomic::Ordering::Release);
+            let frames: Vec<_> = restored.missed.into_iter().flatten().chain([connect]).collect();
+            socket.session.push(frames);
+        } else {
+            socket.session.push([connect]);
+        }
+        true
     }
 
     /// Removes a socket and its room memberships; true if it was there.
@@ -153,7 +197,10 @@ impl Namespace {
         if !reg.sockets.contains_key(&socket.id) {
             return; // already gone: joining would leak a room entry
         }
-        let room: Arc<str> = Arc::from(room);
+        self.join_locked(&mut reg, socket, Arc::from(room));
+    }
+
+    fn join_locked(&self, reg: &mut Registry, socket: &SocketState, room: Arc<str>) {
         let members = reg.rooms.entry(room.clone()).or_default();
         if members.is_empty() {
             self.room_changed(&room, true);
@@ -234,11 +281,12 @@ pub(crate) struct Namespaces {
     /// only looks it up): FxHash is safe here.
     map: RwLock<FxHashMap<String, Arc<Namespace>>>,
     pub cluster: Option<Arc<dyn Adapter>>,
+    recovery: Option<crate::config::RecoveryConfig>,
 }
 
 impl Namespaces {
-    pub fn new(cluster: Option<Arc<dyn Adapter>>) -> Namespaces {
-        Namespaces { map: RwLock::new(FxHashMap::default()), cluster }
+    pub fn new(cluster: Option<Arc<dyn Adapter>>, recovery: Option<crate::config::RecoveryConfig>) -> Namespaces {
+        Namespaces { map: RwLock::new(FxHashMap::default()), cluster, recovery }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
@@ -253,7 +301,7 @@ impl Namespaces {
             .map
             .write()
             .entry(name.to_string())
-            .or_insert_with(|| Namespace::new(name, self.cluster.clone()))
+            .or_insert_with(|| Namespace::new(name, self.cluster.clone(), self.recovery.clone()))
             .clone();
         if let Some(cluster) = &self.cluster {
             cluster.watch_namespace(name);

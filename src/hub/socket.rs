@@ -34,6 +34,11 @@ pub(crate) struct SocketState {
     pub auth: Utf8Bytes,
     pub connected: AtomicBool,
     pub runtime: tokio::runtime::Handle,
+    /// The private session id, with connection state recovery on.
+    pub pid: Option<Arc<str>>,
+    /// This socket took over a recovered session (its id, rooms and missed
+    /// packets); set once, before its connect handlers run.
+    pub recovered: AtomicBool,
 }
 
 impl SocketState {
@@ -44,6 +49,7 @@ impl SocketState {
         auth: Utf8Bytes,
         runtime: tokio::runtime::Handle,
         max_pending_acks: usize,
+        pid: Option<Arc<str>>,
     ) -> Arc<SocketState> {
         Arc::new(SocketState {
             id,
@@ -54,6 +60,8 @@ impl SocketState {
             auth,
             connected: AtomicBool::new(true),
             runtime,
+            pid,
+            recovered: AtomicBool::new(false),
         })
     }
 
@@ -81,6 +89,13 @@ impl SocketState {
     pub fn detach(self: &Arc<Self>, reason: DisconnectReason) -> bool {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return false;
+        }
+        // A socket that may come back leaves its id and rooms for it.
+        if let (Some(recovery), Some(pid)) = (&self.namespace.recovery, &self.pid) {
+            if super::recovery::is_recoverable(reason) {
+                let rooms = self.rooms.lock().iter().cloned().collect();
+                recovery.save(pid.clone(), self.id.clone(), rooms);
+            }
         }
         self.namespace.remove(self);
         self.acks.lock().waiting.clear();
@@ -142,9 +157,38 @@ impl Socket {
         self.0.connected.load(Ordering::Acquire)
     }
 
-    /// Sends an event to this socket.
+    /// Sends an event to this socket. With connection state recovery, the
+    /// event is kept for the client even while it is away (and Ok).
     pub fn emit(&self, event: &str, args: &Payload) -> Result<(), Error> {
-        self.send(|| self.0.encode_event(event, args, None))
+        match &self.0.namespace.recovery {
+            Some(recovery) if self.0.session.protocol() == Protocol::SocketIo => {
+                self.emit_kept(recovery, event, args);
+                Ok(())
+            }
+            _ => self.send(|| self.0.encode_event(event, args, None)),
+        }
+    }
+
+    /// An emit to this socket with recovery on: with an offset, kept for it
+    /// (as a packet to the room of its id), and queued if it is here. Under
+    /// the registry's read lock, as every kept emit (see `Namespace::insert_restoring`).
+    fn emit_kept(&self, recovery: &super::recovery::Recovery, event: &str, args: &Payload) {
+        let s = &self.0;
+        let _registry = s.namespace.registry.read();
+        let offset = recovery.next_offset();
+        let frames = sio::encode_event_at(&s.namespace.name, event, args, &super::recovery::offset_text(offset));
+        recovery.keep(offset, vec![s.id.clone()], Vec::new(), frames.clone());
+        if self.connected() {
+            s.session.push(frames);
+        }
+    }
+
+    /// True when this socket took over the session of a client that lost its
+    /// connection and came back (connection state recovery): it has the
+    /// session's id and rooms, and got the events it missed before its
+    /// connect handlers ran.
+    pub fn recovered(&self) -> bool {
+        self.0.recovered.load(Ordering::Acquire)
     }
 
     /// Queues a packet for this socket, encoded only if it is still connected.

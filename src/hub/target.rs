@@ -116,8 +116,16 @@ impl Target {
     }
 
     /// Calls `f` for every receiver, under the namespace's read lock.
-    fn for_each(&self, mut f: impl FnMut(&Arc<SocketState>)) {
+    fn for_each(&self, f: impl FnMut(&Arc<SocketState>)) {
+        self.for_each_after(|| {}, f)
+    }
+
+    /// `first`, then `f` for every receiver, both under the namespace's read
+    /// lock (so a recovered socket's insertion, under the write lock, comes
+    /// wholly before or after them).
+    fn for_each_after(&self, first: impl FnOnce(), mut f: impl FnMut(&Arc<SocketState>)) {
         let reg = self.ns.registry.read();
+        first();
         let excluded = self.excluded(&reg);
         let mut visit = |id: &Arc<str>, s: &Arc<SocketState>| {
             if excluded.binary_search(&(id.as_ptr() as usize)).is_err() {
@@ -153,10 +161,26 @@ impl Target {
         let socketio: OnceCell<Frames> = OnceCell::new();
         let raw: OnceCell<Frames> = OnceCell::new();
         let engine: OnceCell<Frames> = OnceCell::new();
+        // With recovery on, a packet that is neither volatile nor acked carries
+        // an offset (Socket.IO clients only) and is kept for those who miss it.
+        let recovery = self.ns.recovery.as_ref().filter(|_| !self.volatile);
+        let offset = recovery.map(|r| r.next_offset());
+        let encode_sio = || match offset {
+            None => sio::encode_event(&self.ns.name, event, args, None),
+            Some(offset) => sio::encode_event_at(&self.ns.name, event, args, &super::recovery::offset_text(offset)),
+        };
+        // Kept before any receiver gets it, under the same lock: see `for_each_after`.
+        let keep = || {
+            if let (Some(recovery), Some(offset)) = (recovery, offset) {
+                let frames = socketio.get_or_init(encode_sio).clone();
+                let except = self.except_rooms.iter().chain(&self.except_sockets).cloned().collect();
+                recovery.keep(offset, self.rooms.clone(), except, frames);
+            }
+        };
         let mut delivered = 0;
-        self.for_each(|s| {
+        self.for_each_after(keep, |s| {
             let frames = match s.session.protocol() {
-                Protocol::SocketIo => socketio.get_or_init(|| sio::encode_event(&self.ns.name, event, args, None)),
+                Protocol::SocketIo => socketio.get_or_init(encode_sio),
                 Protocol::Raw => raw.get_or_init(|| rawws::encode_event(event, args, Protocol::Raw)),
                 Protocol::Engine => engine.get_or_init(|| rawws::encode_event(event, args, Protocol::Engine)),
             };

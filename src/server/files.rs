@@ -84,7 +84,7 @@ pub async fn serve(root: &Path, url_path: &str, req: &Request) -> Response {
 /// Reads `path` (a folder's index.html) with the path it settled on, if its
 /// real path (symlinks resolved) lies inside `root`'s real path; `None` if it
 /// does not exist, cannot be read, or leads out of the folder.
-fn read_inside(root: &Path, mut path: PathBuf) -> Option<(PathBuf, Vec<u8>)> {
+pub(super) fn read_inside(root: &Path, mut path: PathBuf) -> Option<(PathBuf, Vec<u8>)> {
     if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
         path.push("index.html");
     }

@@ -4,7 +4,10 @@
 //! WebSocket then served by `engineio::websocket`), and static files. It
 //! reaches the hub only through the Engine.IO layer it is given.
 
+pub mod bundle;
 pub mod files;
+pub mod host;
+pub mod relay;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -29,11 +32,14 @@ pub struct Server {
     pub open_connections: AtomicUsize,
     /// Open connections per IP address (kept only when a per-IP limit is set).
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// The client bundle, when `client_bundle_dir` is set.
+    bundle: Option<Arc<bundle::Bundle>>,
 }
 
 impl Server {
     pub fn new(engine: Arc<Engine>) -> Server {
-        Server { engine, open_connections: AtomicUsize::new(0), per_ip: Mutex::new(HashMap::new()) }
+        let bundle = engine.config.client_bundle_dir.clone().map(|dir| Arc::new(bundle::Bundle::new(dir)));
+        Server { engine, open_connections: AtomicUsize::new(0), per_ip: Mutex::new(HashMap::new()), bundle }
     }
 }
 
@@ -59,31 +65,40 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option
                 continue;
             }
         };
-        if server.open_connections.load(Ordering::Relaxed) >= server.config.max_connections {
+        let Some(conn) = server.admit(peer) else {
             drop(stream);
             continue;
+        };
+        let _ = stream.set_nodelay(true);
+        // Two spawns, not one task with a match: a plain connection's task
+        // stays the size it was, without room for the TLS handshake's state.
+        match &tls {
+            None => server.runtime.spawn(serve_connection(conn, stream, BytesMut::new())),
+            Some(acceptor) => server.runtime.spawn(serve_tls(conn, acceptor.clone(), stream)),
+        };
+    }
+}
+
+impl Server {
+    /// Counts a new connection from `peer`, or refuses it (None) when
+    /// `max_connections` or `max_connections_per_ip` is reached.
+    fn admit(self: &Arc<Server>, peer: SocketAddr) -> Option<Counted> {
+        if self.open_connections.load(Ordering::Relaxed) >= self.config.max_connections {
+            return None;
         }
-        let per_ip_limit = server.config.max_connections_per_ip;
+        let per_ip_limit = self.config.max_connections_per_ip;
         if per_ip_limit > 0 {
-            let mut counts = server.per_ip.lock();
+            let mut counts = self.per_ip.lock();
             let n = counts.entry(peer.ip()).or_insert(0);
             if *n >= per_ip_limit {
                 drop(counts);
                 tracing::debug!(%peer, "too many connections from this address");
-                drop(stream);
-                continue;
+                return None;
             }
             *n += 1;
         }
-        let _ = stream.set_nodelay(true);
-        server.open_connections.fetch_add(1, Ordering::Relaxed);
-        let conn = Counted { server: server.clone(), peer };
-        // Two spawns, not one task with a match: a plain connection's task
-        // stays the size it was, without room for the TLS handshake's state.
-        match &tls {
-            None => server.runtime.spawn(serve_connection(conn, stream)),
-            Some(acceptor) => server.runtime.spawn(serve_tls(conn, acceptor.clone(), stream)),
-        };
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+        Some(Counted { server: self.clone(), peer })
     }
 }
 
@@ -130,15 +145,15 @@ async fn serve_tls(conn: Counted, acceptor: TlsAcceptor, stream: TcpStream) {
         },
     };
     // Boxed: the TLS state (a few buffers) lives on the heap, not in the task.
-    Box::pin(serve_connection(conn, stream)).await
+    Box::pin(serve_connection(conn, stream, BytesMut::new())).await
 }
 
 /// Serves HTTP requests on a connection until it closes, or until it
 /// becomes a WebSocket: that goes on in a task of its own, and this one (with
-/// the HTTP layer's state) ends.
-async fn serve_connection<S: Stream>(conn: Counted, mut stream: S) {
+/// the HTTP layer's state) ends. `buf` holds what was read from it already
+/// (by a host that handed the connection over, see `host`).
+async fn serve_connection<S: Stream>(conn: Counted, mut stream: S, mut buf: BytesMut) {
     let (server, peer) = (&conn.server, conn.peer);
-    let mut buf = BytesMut::new();
     loop {
         let read = http::read_request(&mut stream, &mut buf, peer, &server.config);
         let req = tokio::select! {
@@ -184,16 +199,29 @@ async fn serve_connection<S: Stream>(conn: Counted, mut stream: S) {
     }
 }
 
-/// Which Engine.IO endpoint a path names, if any (the trailing slash is optional).
+/// Which Engine.IO endpoint a path names, if any: the path itself (its
+/// trailing slash optional) or anything below it, as the reference server
+/// routes (`/socket.io/default/` is the Engine.IO endpoint too), but for the
+/// client bundle's files when the bundle is served.
 fn engine_endpoint(cfg: &crate::Config, path: &str) -> Option<Protocol> {
-    let matches = |p: &str| path == p || path.len() + 1 == p.len() && p.starts_with(path);
-    if matches(&cfg.path) {
-        Some(Protocol::SocketIo)
-    } else if cfg.engine_path.as_deref().is_some_and(matches) {
+    let matches = |p: &str| path.starts_with(p) || path.len() + 1 == p.len() && p.starts_with(path);
+    if cfg.engine_path.as_deref().is_some_and(matches) {
         Some(Protocol::Engine)
+    } else if matches(&cfg.path) && !is_bundle_path(cfg, path) {
+        Some(Protocol::SocketIo)
     } else {
         None
     }
+}
+
+/// A file of the client bundle under the Socket.IO path, when the bundle is served.
+fn is_bundle_path(cfg: &crate::Config, path: &str) -> bool {
+    cfg.client_bundle_dir.is_some() && path.strip_prefix(cfg.path.as_str()).is_some_and(files::is_bundle_file)
+}
+
+/// True when the hub answers `path` itself (not counting the static folder).
+pub fn serves_path(cfg: &crate::Config, path: &str) -> bool {
+    engine_endpoint(cfg, path).is_some() || cfg.raw_path.as_deref() == Some(path) || is_bundle_path(cfg, path)
 }
 
 /// True when the request's `Origin` (if it has one) is in
@@ -220,8 +248,8 @@ async fn route(server: &Arc<Server>, req: &Request) -> Response {
         };
     }
     if let Some(file) = req.path.strip_prefix(cfg.path.as_str()).filter(|f| files::is_bundle_file(f)) {
-        return match &cfg.client_bundle_dir {
-            Some(dir) => files::serve(dir, file, req).await,
+        return match &server.bundle {
+            Some(bundle) => bundle.serve(file, req, cfg).await,
             None => Response::not_found(),
         };
     }
@@ -232,10 +260,15 @@ async fn route(server: &Arc<Server>, req: &Request) -> Response {
 }
 
 fn preflight(req: &Request, cfg: &crate::Config) -> Response {
-    let mut resp =
-        Response::new(204).cors(req, cfg).header("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
-    // Echoed only when it is a plain list of header names.
-    if let Some(h) = req.header("access-control-request-headers").filter(|h| http::is_token_list(h)) {
+    let methods = match cfg.cors_methods.is_empty() {
+        true => "GET,HEAD,PUT,PATCH,POST,DELETE".to_string(),
+        false => cfg.cors_methods.join(","),
+    };
+    let mut resp = Response::new(204).cors(req, cfg).header("Access-Control-Allow-Methods", methods);
+    if !cfg.cors_allowed_headers.is_empty() {
+        resp = resp.header("Access-Control-Allow-Headers", cfg.cors_allowed_headers.join(","));
+    } else if let Some(h) = req.header("access-control-request-headers").filter(|h| http::is_token_list(h)) {
+        // Echoed only when it is a plain list of header names.
         resp = resp.header("Access-Control-Allow-Headers", h.to_string());
     }
     resp

@@ -296,14 +296,33 @@ pub fn encode_event(namespace: &str, event: &str, args: &Payload, ack_id: Option
     with_attachments(Frame::text(out), args)
 }
 
+/// An EVENT whose last argument is `offset` (connection state recovery:
+/// the client hands back the last one it got when it reconnects).
+pub fn encode_event_at(namespace: &str, event: &str, args: &Payload, offset: &str) -> Frames {
+    let inner = args.inner_json();
+    let array = event.len() + 4 + if inner.is_empty() { 0 } else { 1 + inner.len() } + offset.len() + 3;
+    let mut out = String::with_capacity(header_len(args.attachments().len(), namespace, None) + array);
+    header(&mut out, '2', args.attachments().len(), namespace, None);
+    push_array(&mut out, event, args, Some(offset));
+    with_attachments(Frame::text(out), args)
+}
+
 /// Writes the event array `["event", ...args]`.
 pub fn push_event_array(out: &mut String, event: &str, args: &Payload) {
+    push_array(out, event, args, None);
+}
+
+fn push_array(out: &mut String, event: &str, args: &Payload, last: Option<&str>) {
     let inner = args.inner_json();
     out.push('[');
     push_json_string(out, event);
     if !inner.is_empty() {
         out.push(',');
         out.push_str(inner);
+    }
+    if let Some(last) = last {
+        out.push(',');
+        push_json_string(out, last);
     }
     out.push(']');
 }
@@ -318,11 +337,17 @@ pub fn encode_ack(namespace: &str, ack_id: u64, args: &Payload) -> Frames {
 }
 
 /// The CONNECT answer carrying the socket id.
-pub fn encode_connect(namespace: &str, sid: &str) -> Frame {
+/// The CONNECT answer: the socket's id and, with connection state
+/// recovery, its private session id.
+pub fn encode_connect(namespace: &str, sid: &str, pid: Option<&str>) -> Frame {
     let mut out = String::new();
     header(&mut out, '0', 0, namespace, None);
     out.push_str("{\"sid\":\"");
     out.push_str(sid);
+    if let Some(pid) = pid {
+        out.push_str("\",\"pid\":\"");
+        out.push_str(pid);
+    }
     out.push_str("\"}");
     Frame::text(out)
 }
@@ -488,7 +513,11 @@ mod tests {
 
     #[test]
     fn encodes_connect_and_errors() {
-        assert_eq!(encode_connect("/", "abc"), Frame::text(r#"40{"sid":"abc"}"#.into()));
+        assert_eq!(encode_connect("/", "abc", None), Frame::text(r#"40{"sid":"abc"}"#.into()));
+        assert_eq!(encode_connect("/x", "a", Some("p")), Frame::text(r#"40/x,{"sid":"a","pid":"p"}"#.into()));
+        let args = Payload::from_json("[1]").unwrap();
+        assert_eq!(encode_event_at("/", "e", &args, "1f")[0], Frame::text(r#"42["e",1,"1f"]"#.into()));
+        assert_eq!(encode_event_at("/", "e", &Payload::empty(), "2")[0], Frame::text(r#"42["e","2"]"#.into()));
         assert_eq!(
             encode_connect_error("/x", "Invalid namespace", None),
             Frame::text(r#"44/x,{"message":"Invalid namespace"}"#.into())

@@ -6,9 +6,9 @@
 pub mod deflate;
 mod stream;
 
-pub(crate) use stream::push_frame;
 #[cfg(test)]
-pub(crate) use stream::{push_header, unmask};
+pub(crate) use stream::unmask;
+pub(crate) use stream::{push_frame, push_header};
 pub use stream::{FrameWriter, WsStream};
 
 use tokio::io::{AsyncRead, AsyncWrite};

@@ -194,8 +194,12 @@ int main(void) {
     size_t i;
     wshub_config cfg = wshub_config_default();
     cfg.port = (uint16_t)(port_env ? atoi(port_env) : 0);
-    cfg.ping_interval_ms = 300;
-    cfg.ping_timeout_ms = 200;
+    /* Sanitizer builds run many times slower: they stretch the heartbeat
+       (tests/TEST_SERVER.md) so that a slow machine is not a ping timeout. */
+    const char *scale_env = getenv("WSHUB_TEST_HEARTBEAT_SCALE");
+    uint32_t scale = scale_env && atoi(scale_env) > 1 ? (uint32_t)atoi(scale_env) : 1;
+    cfg.ping_interval_ms = 300 * scale;
+    cfg.ping_timeout_ms = 200 * scale;
     cfg.connect_timeout_ms = 1000;
     cfg.max_payload = 2000000;
     cfg.cors_origins = "http://allowed.example";

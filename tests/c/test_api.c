@@ -2,6 +2,8 @@
  * Run from the repository root; prints TAP-like lines and "N passed, M failed". */
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -120,6 +122,9 @@ static void test_bad_calls(void) {
     EXPECT(wshub_socket_info(hub, "/", "no-such-socket", &out) == WSHUB_NOT_FOUND);
     EXPECT(out == NULL);
     EXPECT(wshub_connect_decide(hub, 12345, true, NULL) == WSHUB_NOT_FOUND);
+    EXPECT(wshub_connect_refuse(hub, 12345, "no", "{\"a\":1}", 7) == WSHUB_NOT_FOUND);
+    EXPECT(wshub_connect_refuse(hub, 12345, "no", "{\"a\":", 5) == WSHUB_INVALID_ARGUMENT);
+    EXPECT(wshub_connect_refuse(hub, 12345, "no", NULL, 3) == WSHUB_NULL_ARGUMENT);
     EXPECT(wshub_test_panic() == WSHUB_PANIC);
     EXPECT(strstr(wshub_last_error(), "panic") != NULL);
     EXPECT(wshub_stop(hub, 100) == WSHUB_OK);
@@ -394,8 +399,271 @@ static void test_connect_guard(void) {
     report(ok, "connect guard: refuse with a message, accept at once or later from another thread");
 }
 
+
+/* ---- host-served mode: the calls a host's own HTTP server makes ---- */
+typedef struct { pthread_mutex_t lock; int calls; unsigned status; size_t body_len; } answer;
+
+static void on_answer(void *userdata, const wshub_http_response *resp) {
+    answer *a = userdata;
+    pthread_mutex_lock(&a->lock);
+    a->calls++;
+    a->status = resp->status;
+    a->body_len = resp->body.len;
+    pthread_mutex_unlock(&a->lock);
+}
+
+static int answer_calls(answer *a) {
+    pthread_mutex_lock(&a->lock);
+    int n = a->calls;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+static int wait_answer(answer *a, int calls) {
+    for (int i = 0; i < 500 && answer_calls(a) < calls; i++) sleep_ms(10);
+    return answer_calls(a) == calls;
+}
+
+static void test_host_calls(void) {
+    int ok = 1, pair[2];
+    bool serves = false;
+    answer a = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+    wshub_header headers[] = {{"Host", "x"}, {"Accept", "*/*"}};
+    wshub_http_request req = {"GET", "/socket.io/?EIO=4&transport=polling", headers, 2, {NULL, 0}, "127.0.0.1:5000"};
+    wshub_t *hub = new_hub();
+
+    EXPECT(wshub_serves_path(hub, "/socket.io/", &serves) == WSHUB_OK && serves);
+    EXPECT(wshub_serves_path(hub, "/ws", &serves) == WSHUB_OK && serves);
+    EXPECT(wshub_serves_path(hub, "/api", &serves) == WSHUB_OK && !serves);
+    EXPECT(wshub_serves_path(hub, NULL, &serves) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_adopt(hub, -1, NULL, 0) == WSHUB_INVALID_ARGUMENT);
+    /* Not started: the descriptor is closed all the same (its peer sees EOF). */
+    EXPECT(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+    EXPECT(wshub_adopt(hub, pair[0], NULL, 0) == WSHUB_NOT_RUNNING);
+    char byte;
+    EXPECT(read(pair[1], &byte, 1) == 0);
+    close(pair[1]);
+    /* Not started: a request is answered 503, once. */
+    EXPECT(wshub_handle_request(hub, &req, NULL, &a) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_handle_request(hub, NULL, on_answer, &a) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_handle_request(hub, &req, on_answer, &a) == WSHUB_OK);
+    EXPECT(wait_answer(&a, 1) && a.status == 503);
+
+    EXPECT(wshub_start_hosted(hub) == WSHUB_OK);
+    EXPECT(wshub_start_hosted(hub) == WSHUB_ALREADY_RUNNING);
+    /* A connected socket that is not TCP: refused, closed. */
+    EXPECT(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+    EXPECT(wshub_adopt(hub, pair[0], (const uint8_t *)"GET", 3) == WSHUB_IO_ERROR);
+    EXPECT(read(pair[1], &byte, 1) == 0);
+    close(pair[1]);
+    /* Bytes said to be read but no buffer: refused, closed too. */
+    EXPECT(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+    EXPECT(wshub_adopt(hub, pair[0], NULL, 5) == WSHUB_NULL_ARGUMENT);
+    EXPECT(read(pair[1], &byte, 1) == 0);
+    close(pair[1]);
+    /* A handshake through the host: 200 with the open packet. */
+    EXPECT(wshub_handle_request(hub, &req, on_answer, &a) == WSHUB_OK);
+    EXPECT(wait_answer(&a, 2) && a.status == 200 && a.body_len > 20);
+    /* Bad parts: a clear status, no call. */
+    req.headers = NULL;
+    EXPECT(wshub_handle_request(hub, &req, on_answer, &a) == WSHUB_NULL_ARGUMENT);
+    req.header_count = 0;
+    req.remote_addr = "not an address";
+    EXPECT(wshub_handle_request(hub, &req, on_answer, &a) == WSHUB_INVALID_ARGUMENT);
+    req.remote_addr = NULL;
+    req.url = "/socket.io/?EIO=3&transport=polling"; /* the hub's own answer: 400 */
+    EXPECT(wshub_handle_request(hub, &req, on_answer, &a) == WSHUB_OK);
+    EXPECT(wait_answer(&a, 3) && a.status == 400);
+    EXPECT(wshub_stop(hub, 100) == WSHUB_OK);
+    EXPECT(wshub_handle_request(hub, &req, on_answer, &a) == WSHUB_STOPPED);
+    EXPECT(answer_calls(&a) == 3);
+    wshub_free(hub);
+    report(ok, "host calls: adopt and handle_request answer or refuse clearly, every completion once");
+}
+
+/* ---- relayed WebSockets: a host that keeps its sockets hands in messages ---- */
+typedef struct {
+    pthread_mutex_t lock;
+    int events, accepted, refused_status, closed_code, freed;
+    char last_text[256];
+    char all_text[8192]; /* every text, one per line (cut when full) */
+} relay_log;
+
+static void on_relay(void *userdata, uint32_t kind, uint16_t code, const uint8_t *data, uintptr_t len) {
+    relay_log *r = userdata;
+    pthread_mutex_lock(&r->lock);
+    r->events++;
+    if (kind == WSHUB_RELAY_ACCEPTED) r->accepted = 1;
+    if (kind == WSHUB_RELAY_REFUSED) r->refused_status = code;
+    if (kind == WSHUB_RELAY_CLOSED) r->closed_code = code;
+    if (kind == WSHUB_RELAY_TEXT) {
+        size_t n = len < sizeof r->last_text - 1 ? len : sizeof r->last_text - 1;
+        memcpy(r->last_text, data, n);
+        r->last_text[n] = 0;
+        size_t used = strlen(r->all_text);
+        if (used + n + 2 < sizeof r->all_text) {
+            memcpy(r->all_text + used, data, n);
+            r->all_text[used + n] = '\n';
+            r->all_text[used + n + 1] = 0;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void free_relay(void *userdata) {
+    relay_log *r = userdata;
+    pthread_mutex_lock(&r->lock);
+    r->freed++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Waits until the relay's last text starts with `prefix` (or, with NULL, until it closed or was refused). */
+static int wait_relay(relay_log *r, const char *prefix) {
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&r->lock);
+        int done = prefix ? strncmp(r->last_text, prefix, strlen(prefix)) == 0
+                          : r->closed_code != 0 || r->refused_status != 0;
+        pthread_mutex_unlock(&r->lock);
+        if (done) return 1;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+static int relay_freed(relay_log *r) {
+    pthread_mutex_lock(&r->lock);
+    int n = r->freed;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+static void test_relay_calls(void) {
+    int ok = 1;
+    uint64_t id = 0, bad = 0;
+    relay_log r = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, "", ""};
+    relay_log refused = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, "", ""};
+    relay_log stopped = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, "", ""};
+    wshub_header headers[] = {{"Origin", "http://localhost"}};
+    wshub_http_request req = {"GET", "/socket.io/?EIO=4&transport=websocket", headers, 1, {NULL, 0}, "127.0.0.1:6000"};
+    wshub_t *hub = new_hub();
+
+    EXPECT(wshub_relay_open(hub, &req, on_relay, &r, free_relay, &id) == WSHUB_NOT_RUNNING);
+    EXPECT(wshub_start_hosted(hub) == WSHUB_OK);
+    EXPECT(wshub_relay_open(hub, NULL, on_relay, &r, free_relay, &id) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_relay_open(hub, &req, NULL, &r, free_relay, &id) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_relay_open(hub, &req, on_relay, &r, free_relay, NULL) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_relay_send(hub, 12345, false, (const uint8_t *)"40", 2) == WSHUB_NOT_FOUND);
+    EXPECT(wshub_relay_close(hub, 12345) == WSHUB_NOT_FOUND);
+
+    /* Accepted, the open packet, then a namespace connect and an event from the hub. */
+    EXPECT(wshub_relay_open(hub, &req, on_relay, &r, free_relay, &id) == WSHUB_OK && id != 0);
+    EXPECT(wait_relay(&r, "0{\"sid\""));
+    EXPECT(wshub_relay_send(hub, id, false, (const uint8_t *)"40", 2) == WSHUB_OK);
+    EXPECT(wait_relay(&r, "40{"));
+    EXPECT(wshub_relay_send(hub, id, false, (const uint8_t *)"\xff", 1) == WSHUB_INVALID_ARGUMENT);
+    EXPECT(wshub_relay_send(hub, id, false, NULL, 3) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_emit(hub, NULL, "news", "[1]", 3, NULL, 0, NULL) == WSHUB_OK);
+    EXPECT(wait_relay(&r, "42[\"news\",1]"));
+    /* The client goes: CLOSED, then the userdata is freed, once. */
+    EXPECT(wshub_relay_close(hub, id) == WSHUB_OK);
+    EXPECT(wait_relay(&r, NULL) && r.closed_code != 0);
+    for (int i = 0; i < 100 && relay_freed(&r) == 0; i++) sleep_ms(10);
+    EXPECT(relay_freed(&r) == 1);
+    EXPECT(r.accepted == 1);
+    EXPECT(wshub_relay_send(hub, id, false, (const uint8_t *)"40", 2) == WSHUB_NOT_FOUND);
+
+    /* A refusal of the hub's own listener: an unknown sid is 400. */
+    req.url = "/socket.io/?EIO=4&transport=websocket&sid=nope";
+    EXPECT(wshub_relay_open(hub, &req, on_relay, &refused, free_relay, &bad) == WSHUB_OK);
+    EXPECT(wait_relay(&refused, NULL) && refused.refused_status == 400 && refused.accepted == 0);
+    for (int i = 0; i < 100 && relay_freed(&refused) == 0; i++) sleep_ms(10);
+    EXPECT(relay_freed(&refused) == 1);
+
+    /* Open when the hub stops: CLOSED 1001 arrives before wshub_stop returns. */
+    req.url = "/socket.io/?EIO=4&transport=websocket";
+    EXPECT(wshub_relay_open(hub, &req, on_relay, &stopped, free_relay, &id) == WSHUB_OK);
+    EXPECT(wait_relay(&stopped, "0{"));
+    EXPECT(wshub_stop(hub, 100) == WSHUB_OK);
+    EXPECT(stopped.closed_code == 1001 && relay_freed(&stopped) == 1);
+    EXPECT(wshub_relay_open(hub, &req, on_relay, &stopped, free_relay, &id) == WSHUB_STOPPED);
+    wshub_free(hub);
+    report(ok, "relay calls: accept, messages both ways, refuse, close and stop, every userdata freed once");
+}
+
+/* Copies the JSON string value of `key` in `json` into out (size n); 0 if absent. */
+static int json_string(const char *json, const char *key, char *out, size_t n) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    const char *p = strstr(json, pattern);
+    if (!p) return 0;
+    p += strlen(pattern);
+    const char *end = strchr(p, '"');
+    if (!end || (size_t)(end - p) >= n) return 0;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = 0;
+    return 1;
+}
+
+/* Connection state recovery seen from C, a client played through a relay:
+ * it drops, events go out, it comes back with {pid, offset}. */
+static void test_recovery(void) {
+    int ok = 1;
+    uint64_t id = 0;
+    char sid[64] = "", pid[64] = "", offset[32] = "", claim[256], *info = NULL;
+    relay_log first = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, "", ""};
+    relay_log back = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, "", ""};
+    wshub_http_request req = {"GET", "/socket.io/?EIO=4&transport=websocket", NULL, 0, {NULL, 0}, "127.0.0.1:7000"};
+    wshub_t *hub = NULL;
+    wshub_config cfg = wshub_config_default();
+    cfg.recovery_ms = 30000;
+    EXPECT(wshub_new(&cfg, &hub) == WSHUB_OK && wshub_start_hosted(hub) == WSHUB_OK);
+
+    EXPECT(wshub_relay_open(hub, &req, on_relay, &first, free_relay, &id) == WSHUB_OK);
+    EXPECT(wait_relay(&first, "0{"));
+    EXPECT(wshub_relay_send(hub, id, false, (const uint8_t *)"40", 2) == WSHUB_OK);
+    EXPECT(wait_relay(&first, "40{"));
+    pthread_mutex_lock(&first.lock);
+    EXPECT(json_string(first.last_text, "sid", sid, sizeof sid) && json_string(first.last_text, "pid", pid, sizeof pid));
+    pthread_mutex_unlock(&first.lock);
+    EXPECT(wshub_emit(hub, NULL, "tick", "[0]", 3, NULL, 0, NULL) == WSHUB_OK);
+    EXPECT(wait_relay(&first, "42[\"tick\",0,\""));
+    pthread_mutex_lock(&first.lock);
+    /* 42["tick",0,"<offset>"] */
+    const char *o = strrchr(first.last_text, ',');
+    if (o && strlen(o) > 4 && strlen(o) - 4 < sizeof offset) {
+        memcpy(offset, o + 2, strlen(o) - 4);
+        offset[strlen(o) - 4] = 0;
+    }
+    pthread_mutex_unlock(&first.lock);
+    EXPECT(offset[0] != 0);
+    EXPECT(wshub_relay_close(hub, id) == WSHUB_OK); /* the connection drops: "transport close" */
+    EXPECT(wait_relay(&first, NULL));
+    EXPECT(wshub_emit(hub, NULL, "tick", "[1]", 3, NULL, 0, NULL) == WSHUB_OK);
+    EXPECT(wshub_emit_to(hub, NULL, sid, "tick", "[2]", 3, NULL, 0) == WSHUB_OK); /* away: kept for it */
+
+    EXPECT(wshub_relay_open(hub, &req, on_relay, &back, free_relay, &id) == WSHUB_OK);
+    EXPECT(wait_relay(&back, "0{"));
+    snprintf(claim, sizeof claim, "40{\"pid\":\"%s\",\"offset\":\"%s\"}", pid, offset);
+    EXPECT(wshub_relay_send(hub, id, false, (const uint8_t *)claim, strlen(claim)) == WSHUB_OK);
+    EXPECT(wait_relay(&back, "40{"));
+    pthread_mutex_lock(&back.lock);
+    const char *t1 = strstr(back.all_text, "42[\"tick\",1,"), *t2 = strstr(back.all_text, "42[\"tick\",2,");
+    const char *c = strstr(back.all_text, "\n40{");
+    EXPECT(t1 && t2 && c && t1 < t2 && t2 < c); /* missed events first, in order, then the CONNECT answer */
+    EXPECT(strstr(back.all_text, sid) != NULL);
+    pthread_mutex_unlock(&back.lock);
+    EXPECT(wshub_socket_info(hub, NULL, sid, &info) == WSHUB_OK && info && strstr(info, "\"recovered\":true"));
+    wshub_string_free(info);
+    EXPECT(wshub_stop(hub, 100) == WSHUB_OK);
+    wshub_free(hub);
+    report(ok, "connection state recovery: a client that drops and claims its session gets its id and missed events");
+}
+
 int main(void) {
     test_bad_calls();
+    test_host_calls();
+    test_relay_calls();
+    test_recovery();
     test_connect_guard();
     test_two_hubs_and_eight_emitting_threads();
     test_stop_and_free_under_load();

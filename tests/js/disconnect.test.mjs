@@ -3,7 +3,7 @@
 // client alive.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useServer } from './server.mjs';
+import { useServer, PING_INTERVAL } from './server.mjs';
 import { MODES, clientsFor, connected, waitEvent, ack, sleep, lastReason, assertAlive } from './helpers.mjs';
 
 const srv = useServer();
@@ -58,7 +58,7 @@ for (const mode of MODES) {
       const s = await c.connect('/', mode.opts);
       let disconnected = null;
       s.on('disconnect', (r) => { disconnected = r; });
-      await sleep(2000); // > 6 ping intervals of 300 ms
+      await sleep(7 * PING_INTERVAL); // several ping intervals
       assert.equal(disconnected, null, `client was dropped: ${disconnected}`);
       await assertAlive(s);
     });

@@ -3,7 +3,7 @@
 // client over a raw `ws` WebSocket where the official client cannot misbehave.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useServer } from './server.mjs';
+import { useServer, PING_INTERVAL, PING_TIMEOUT, HEARTBEAT_SCALE } from './server.mjs';
 import {
   MODES, clientsFor, waitEvent, ack, sleep, lastReason, assertAlive, pollingHandshake, httpRequest,
 } from './helpers.mjs';
@@ -13,8 +13,8 @@ const srv = useServer();
 function assertOpenPacket(open, transport) {
   assert.equal(typeof open.sid, 'string', 'open packet has a sid');
   assert.ok(open.sid.length > 0);
-  assert.equal(open.pingInterval, 300);
-  assert.equal(open.pingTimeout, 200);
+  assert.equal(open.pingInterval, PING_INTERVAL);
+  assert.equal(open.pingTimeout, PING_TIMEOUT);
   assert.equal(open.maxPayload, 2_000_000);
   assert.ok(Array.isArray(open.upgrades), 'upgrades is an array');
   if (transport === 'polling') assert.deepStrictEqual(open.upgrades, ['websocket']);
@@ -31,6 +31,14 @@ describe('Engine.IO handshake', () => {
     const c = clientsFor(t, srv);
     const r = await c.eio();
     assertOpenPacket(r.handshake, 'websocket');
+  });
+
+  test('any path below /socket.io/ is the Engine.IO endpoint, as in the reference server', { timeout: 10_000 }, async () => {
+    const res = await httpRequest(srv.port, { path: '/socket.io/default/?EIO=4&transport=polling' });
+    assert.equal(res.status, 200);
+    assert.ok(res.body.toString().startsWith('0{"sid":'));
+    const bad = await httpRequest(srv.port, { path: '/socket.io/not-a-bundle-file.js' });
+    assert.equal(bad.status, 400, 'no transport: the Engine.IO answer, not a file lookup');
   });
 
   test('every handshake gets a distinct sid', { timeout: 10_000 }, async () => {
@@ -119,8 +127,9 @@ describe('heartbeat and transport reasons (raw Engine.IO client)', () => {
     await reader;
     const elapsed = Date.now() - start;
     assert.ok(pings >= 1, 'the server sent at least one ping');
-    assert.ok(elapsed >= 400, `dropped too early (${elapsed} ms; interval 300 + timeout 200)`);
-    assert.ok(elapsed <= 3000, `dropped too late (${elapsed} ms)`);
+    const window = PING_INTERVAL + PING_TIMEOUT;
+    assert.ok(elapsed >= window * 0.8, `dropped too early (${elapsed} ms; interval ${PING_INTERVAL} + timeout ${PING_TIMEOUT})`);
+    assert.ok(elapsed <= 3000 * HEARTBEAT_SCALE, `dropped too late (${elapsed} ms)`);
     assert.equal(await lastReason(observer, sid), 'ping timeout');
     await assertAlive(observer, 'observer');
   });
@@ -130,7 +139,7 @@ describe('heartbeat and transport reasons (raw Engine.IO client)', () => {
     const observer = await c.connect('/', { transports: ['websocket'] });
     const r = await c.eio({ autoPong: true });
     const sid = await r.connectNamespace('/');
-    await sleep(2000);
+    await sleep(7 * PING_INTERVAL);
     assert.equal(r.closeInfo, null, 'still connected');
     assert.equal(await ack(observer, 'last-reason', sid), null);
     r.send('421["echo-ack","alive"]');

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { useServer, REPO_ROOT } from './server.mjs';
 import { httpRequest } from './helpers.mjs';
 
@@ -28,6 +29,45 @@ describe('client bundle', () => {
     assert.match(mediaType(res), /^(application|text)\/javascript$/);
     const expected = fs.readFileSync(path.join(REPO_ROOT, 'node_modules', 'socket.io-client', 'dist', 'socket.io.min.js'));
     assert.ok(res.body.equals(expected));
+  });
+
+  const DIST = path.join(REPO_ROOT, 'node_modules', 'socket.io-client', 'dist');
+  const VERSION = JSON.parse(fs.readFileSync(path.join(DIST, '..', 'package.json'), 'utf8')).version;
+
+  test('the bundle carries its version as a strong ETag, and a matching If-None-Match (strong or weak) gets 304', { timeout: 10_000 }, async () => {
+    const res = await httpRequest(srv.port, { path: '/socket.io/socket.io.js?buster=1' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-type'], 'application/javascript; charset=utf-8');
+    assert.equal(res.headers.etag, `"${VERSION}"`);
+    for (const tag of [`"${VERSION}"`, `W/"${VERSION}"`]) {
+      const again = await httpRequest(srv.port, { path: '/socket.io/socket.io.js', headers: { 'If-None-Match': tag } });
+      assert.equal(again.status, 304, tag);
+      assert.equal(again.body.length, 0);
+    }
+    const stale = await httpRequest(srv.port, { path: '/socket.io/socket.io.js', headers: { 'If-None-Match': '"0.0.0"' } });
+    assert.equal(stale.status, 200);
+    const map = await httpRequest(srv.port, { path: '/socket.io/socket.io.js.map' });
+    assert.equal(map.headers['content-type'], 'application/json; charset=utf-8');
+  });
+
+  test('the bundle is gzip- or deflate-compressed for a client that accepts it, identical once inflated', { timeout: 10_000 }, async () => {
+    const plain = fs.readFileSync(path.join(DIST, 'socket.io.min.js'));
+    const cases = [['gzip,br,deflate', 'gzip', zlib.gunzipSync], ['deflate', 'deflate', zlib.inflateSync],
+      ['br', undefined, (b) => b], ['gzip;q=0', undefined, (b) => b]];
+    for (const [accept, coding, inflate] of cases) {
+      const res = await httpRequest(srv.port, { path: '/socket.io/socket.io.min.js', headers: { 'Accept-Encoding': accept } });
+      assert.equal(res.status, 200, accept);
+      assert.equal(res.headers['content-encoding'], coding, accept);
+      assert.ok(inflate(res.body).equals(plain), accept);
+      if (coding) assert.ok(res.body.length < plain.length / 2, `${accept}: compressed`);
+    }
+  });
+
+  test('the bundle gets the CORS headers of polling for an allowed origin only', { timeout: 10_000 }, async () => {
+    const ok = await httpRequest(srv.port, { path: '/socket.io/socket.io.js', headers: { Origin: 'http://allowed.example' } });
+    assert.equal(ok.headers['access-control-allow-origin'], 'http://allowed.example');
+    const other = await httpRequest(srv.port, { path: '/socket.io/socket.io.js', headers: { Origin: 'http://evil.example' } });
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
   });
 });
 

@@ -18,6 +18,11 @@ export function serverBinary() {
   return path.join(REPO_ROOT, 'target', 'debug', 'examples', 'test_server');
 }
 
+/** The test server's heartbeat (tests/TEST_SERVER.md), stretched by WSHUB_TEST_HEARTBEAT_SCALE. */
+export const HEARTBEAT_SCALE = Math.max(1, Number.parseInt(process.env.WSHUB_TEST_HEARTBEAT_SCALE ?? '1', 10) || 1);
+export const PING_INTERVAL = 300 * HEARTBEAT_SCALE;
+export const PING_TIMEOUT = 200 * HEARTBEAT_SCALE;
+
 const LOG_LIMIT = 64 * 1024;
 const live = new Set();
 

@@ -22,24 +22,28 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "wshub.h"
 
-enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4 };
+enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5 };
 #define STRIDE 7
 
 typedef struct item {
     struct item *next;
     int kind;
     int status;
-    uint64_t num;    /* GUARD: request id; ACK: token */
+    uint64_t num;    /* GUARD: request id; ACK, RESPONSE: token */
     wshub_event *ev; /* EVENT, ACK (retained; NULL for an ack without reply) */
-    char *s[4];      /* CONNECT: ns, sid; DISCONNECT: ns, sid, reason; GUARD: ns, auth, remote, url */
+    char *s[4];      /* CONNECT: ns, sid; DISCONNECT: ns, sid, reason; GUARD: ns, auth, remote, url;
+                        RESPONSE: headers as "name\nvalue\n" pairs, body */
+    size_t body_len; /* RESPONSE: the length of s[1] */
 } item;
 
 typedef struct {
@@ -197,6 +201,30 @@ static void on_ack(void *ud, wshub_status status, const wshub_event *reply) {
     free(cell);
 }
 
+/* A host request's answer (see js_handle_request): copied into an item, the
+ * token in a heap cell as for acks. Header names and values never hold a
+ * newline (the hub drops such values), so "\n" separates them. */
+static void on_response(void *ud, const wshub_http_response *resp) {
+    ack_cell *cell = ud;
+    item *it = new_item(K_RESPONSE);
+    size_t n = 0, i, at = 0;
+    if (!it) { free(cell); return; }
+    it->num = cell->token;
+    it->status = resp->status;
+    for (i = 0; i < resp->header_count; i++) n += strlen(resp->headers[i].name) + strlen(resp->headers[i].value) + 2;
+    it->s[0] = malloc(n + 1);
+    it->s[1] = malloc(resp->body.len + 1);
+    if (it->s[0]) {
+        for (i = 0; i < resp->header_count; i++)
+            at += (size_t)sprintf(it->s[0] + at, "%s\n%s\n", resp->headers[i].name, resp->headers[i].value);
+        it->s[0][at] = 0;
+    }
+    if (it->s[1] && resp->body.len) memcpy(it->s[1], resp->body.data, resp->body.len);
+    it->body_len = it->s[1] ? resp->body.len : 0;
+    push(cell->st, it);
+    free(cell);
+}
+
 /* ---------- the JS side ---------- */
 
 static napi_value str_or_undef(napi_env env, const char *s) {
@@ -280,6 +308,15 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
             v[4] = str_or_undef(env, it->s[2]);
             v[5] = str_or_undef(env, it->s[3]);
             break;
+        case K_RESPONSE: {
+            void *data;
+            v[2] = num(env, (double)it->num);
+            v[3] = num(env, it->status);
+            v[4] = str_or_undef(env, it->s[0]);
+            napi_create_buffer_copy(env, it->body_len, it->body_len ? (const void *)it->s[1] : (const void *)"", &data,
+                                    &v[5]);
+            break;
+        }
         case K_ACK:
             v[2] = num(env, (double)it->num);
             v[3] = num(env, it->status);
@@ -543,7 +580,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     napi_value cfg = argv[0], fn = argv[1], name, external;
     wshub_config c = wshub_config_default();
     jstr host, path, raw_path, static_dir, bundle, cors;
-    jstr tls_cert, tls_key, allowed_origins, redis_url;
+    jstr tls_cert, tls_key, allowed_origins, redis_url, cors_methods, cors_headers;
     uint32_t u;
     bool b;
     wshub_status status;
@@ -563,13 +600,17 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (get_bool(env, cfg, "allowPolling", &b)) c.allow_polling = b;
     if (get_bool(env, cfg, "allowWebsocket", &b)) c.allow_websocket = b;
     if (get_bool(env, cfg, "dropWhenFull", &b)) c.drop_when_full = b;
+    if (get_u32(env, cfg, "recoveryMs", &u)) c.recovery_ms = u;
+    if (get_bool(env, cfg, "recoverySkipGuards", &b)) c.recovery_skip_guards = b;
+    if (get_u32(env, cfg, "recoveryMaxBytes", &u)) c.recovery_max_bytes = u;
     host.p = path.p = raw_path.p = static_dir.p = bundle.p = cors.p = NULL;
-    tls_cert.p = tls_key.p = allowed_origins.p = redis_url.p = NULL;
+    tls_cert.p = tls_key.p = allowed_origins.p = redis_url.p = cors_methods.p = cors_headers.p = NULL;
     ok = get_named_str(env, cfg, "host", &host) && get_named_str(env, cfg, "path", &path) &&
          get_named_str(env, cfg, "rawPath", &raw_path) && get_named_str(env, cfg, "staticDir", &static_dir) &&
          get_named_str(env, cfg, "clientBundleDir", &bundle) && get_named_str(env, cfg, "corsOrigins", &cors);
     ok = ok && get_named_str(env, cfg, "tlsCert", &tls_cert) && get_named_str(env, cfg, "tlsKey", &tls_key) &&
-         get_named_str(env, cfg, "allowedOrigins", &allowed_origins) && get_named_str(env, cfg, "redisUrl", &redis_url);
+         get_named_str(env, cfg, "allowedOrigins", &allowed_origins) && get_named_str(env, cfg, "redisUrl", &redis_url) &&
+         get_named_str(env, cfg, "corsMethods", &cors_methods) && get_named_str(env, cfg, "corsAllowedHeaders", &cors_headers);
     if (ok) {
         c.host = host.p;
         c.path = path.p;
@@ -581,10 +622,13 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
         c.tls_key = tls_key.p;
         c.allowed_origins = allowed_origins.p;
         c.redis_url = redis_url.p;
+        c.cors_methods = cors_methods.p;
+        c.cors_allowed_headers = cors_headers.p;
         status = wshub_new(&c, &hub);
     }
     free_str(&host); free_str(&path); free_str(&raw_path); free_str(&static_dir); free_str(&bundle); free_str(&cors);
     free_str(&tls_cert); free_str(&tls_key); free_str(&allowed_origins); free_str(&redis_url);
+    free_str(&cors_methods); free_str(&cors_headers);
     if (!ok) return NULL;
     if (status != WSHUB_OK) {
         throw_status(env, status);
@@ -647,6 +691,117 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return ret_int(env, port);
 }
 
+/* startHosted(h): starts the hub without a listener (see attach in index.js). */
+static napi_value js_start_hosted(napi_env env, napi_callback_info info) {
+    ARGS(1);
+    hub_state *st = get_state(env, argv[0]);
+    wshub_status status;
+    if (!st) return NULL;
+    if (!st->hub) {
+        napi_throw_error(env, NULL, "wshub: the hub was closed");
+        return NULL;
+    }
+    status = wshub_start_hosted(st->hub);
+    if (status != WSHUB_OK) {
+        throw_status(env, status);
+        return NULL;
+    }
+    st->started = 1;
+    update_ref(env, st);
+    return ret_undef(env);
+}
+
+/* servesPath(h, path) -> bool */
+static napi_value js_serves_path(napi_env env, napi_callback_info info) {
+    ARGS(2);
+    hub_state *st = get_state(env, argv[0]);
+    jstr path;
+    bool serves = false;
+    napi_value r;
+    if (!st) return NULL;
+    if (st->hub) {
+        if (!get_str(env, argv[1], &path)) return NULL;
+        if (path.p) wshub_serves_path(st->hub, path.p, &serves);
+        free_str(&path);
+    }
+    napi_get_boolean(env, serves, &r);
+    return r;
+}
+
+/* adopt(h, fd, bytes) -> status: the hub gets its own duplicate of `fd` (the
+ * caller then destroys its socket, which closes only its descriptor). */
+static napi_value js_adopt(napi_env env, napi_callback_info info) {
+    ARGS(3);
+    hub_state *st = get_state(env, argv[0]);
+    int32_t fd = -1;
+    void *data = NULL;
+    size_t len = 0;
+    int dup_fd;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    CHECK(napi_get_value_int32(env, argv[1], &fd));
+    if (napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
+        napi_throw_type_error(env, NULL, "wshub: adopt needs a Buffer");
+        return NULL;
+    }
+    dup_fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (dup_fd < 0) return ret_int(env, WSHUB_IO_ERROR);
+    return ret_int(env, wshub_adopt(st->hub, dup_fd, data, len));
+}
+
+/* handleRequest(h, token, method, url, [name, value, ...], body, remoteAddr) -> status;
+ * the answer arrives in the dispatch batch as K_RESPONSE with the token. */
+static napi_value js_handle_request(napi_env env, napi_callback_info info) {
+    ARGS(7);
+    hub_state *st = get_state(env, argv[0]);
+    double token = 0;
+    jstr method, url, remote;
+    jstrlist flat;
+    void *body = NULL;
+    size_t body_len = 0, i;
+    wshub_header *headers = NULL;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    ack_cell *cell;
+    int ok;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    method.p = url.p = remote.p = NULL;
+    flat.items = NULL;
+    flat.count = 0;
+    CHECK(napi_get_value_double(env, argv[1], &token));
+    ok = get_str(env, argv[2], &method) && get_str(env, argv[3], &url) && get_str_list(env, argv[4], &flat) &&
+         get_str(env, argv[6], &remote) && napi_get_buffer_info(env, argv[5], &body, &body_len) == napi_ok;
+    if (ok && flat.count) headers = calloc(flat.count / 2 + 1, sizeof *headers);
+    cell = malloc(sizeof *cell);
+    if (ok && cell && (headers || !flat.count)) {
+        wshub_http_request req;
+        for (i = 0; i + 1 < flat.count; i += 2) headers[i / 2] = (wshub_header){flat.items[i], flat.items[i + 1]};
+        req.method = method.p;
+        req.url = url.p;
+        req.headers = headers;
+        req.header_count = flat.count / 2;
+        req.body.data = body;
+        req.body.len = body_len;
+        req.remote_addr = remote.p;
+        cell->st = st;
+        cell->token = (uint64_t)token;
+        s = wshub_handle_request(st->hub, &req, on_response, cell);
+        if (s != WSHUB_OK) free(cell); /* never called back */
+    } else {
+        free(cell);
+    }
+    free(headers);
+    free_str(&method); free_str(&url); free_str(&remote);
+    free_str_list(&flat);
+    if (!ok) {
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (!pending) napi_throw_type_error(env, NULL, "wshub: handleRequest needs a Buffer body");
+        return NULL;
+    }
+    return ret_int(env, s);
+}
+
 /* ref(h, bool): whether a running hub keeps the process alive. */
 static napi_value js_ref(napi_env env, napi_callback_info info) {
     ARGS(2);
@@ -704,6 +859,27 @@ static napi_value js_decide(napi_env env, napi_callback_info info) {
     if (!get_str(env, argv[3], &msg)) return NULL;
     s = wshub_connect_decide(st->hub, (uint64_t)id, accept, msg.p);
     free_str(&msg);
+    return ret_int(env, s);
+}
+
+/* refuse(h, requestId, message|null, dataJson) -> status: connect_error with err.data */
+static napi_value js_refuse(napi_env env, napi_callback_info info) {
+    ARGS(4);
+    hub_state *st = get_state(env, argv[0]);
+    double id = 0;
+    jstr msg, data;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    napi_get_value_double(env, argv[1], &id);
+    if (!get_str(env, argv[2], &msg)) return NULL;
+    if (!get_str(env, argv[3], &data)) {
+        free_str(&msg);
+        return NULL;
+    }
+    if (data.p) s = wshub_connect_refuse(st->hub, (uint64_t)id, msg.p, data.p, data.len);
+    free_str(&msg);
+    free_str(&data);
     return ret_int(env, s);
 }
 
@@ -1013,10 +1189,15 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_property_descriptor props[] = {
         FN("create", js_create),
         FN("start", js_start),
+        FN("startHosted", js_start_hosted),
+        FN("servesPath", js_serves_path),
+        FN("adopt", js_adopt),
+        FN("handleRequest", js_handle_request),
         FN("ref", js_ref),
         FN("registerNamespace", js_register),
         FN("setGuard", js_set_guard),
         FN("decide", js_decide),
+        FN("refuse", js_refuse),
         FN("emit", js_emit),
         FN("emitTo", js_emit_to),
         FN("emitWithAck", js_emit_with_ack),

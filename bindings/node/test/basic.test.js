@@ -252,7 +252,8 @@ test('the client bundle is served at /socket.io/socket.io.js (serveClient: false
   assert.match(res.headers['content-type'], /javascript/);
   assert.match(res.body, /Socket\.IO v4/);
   const off = startServer(t, { serveClient: false });
-  assert.equal((await get(`http://127.0.0.1:${off.port}/socket.io/socket.io.js`)).status, 404);
+  // Then the path is Engine.IO's like any other below /socket.io/: 400 (no transport), as with socket.io.
+  assert.equal((await get(`http://127.0.0.1:${off.port}/socket.io/socket.io.js`)).status, 400);
 });
 
 test('options: path, cors, pingInterval, transports, staticDir', async (t) => {
@@ -282,6 +283,30 @@ test('options: path, cors, pingInterval, transports, staticDir', async (t) => {
   const c = client(t, io, '/', { path: '/custom', transports: ['polling'] });
   await connected(c);
   assert.deepEqual(await c.timeout(3000).emitWithAck('echo', { via: 'polling' }), { via: 'polling' });
+});
+
+test('cors: methods and allowedHeaders shape the preflight, as with socket.io', async (t) => {
+  const http = require('node:http');
+  const preflight = (io, headers) => new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: io.port, method: 'OPTIONS', path: '/socket.io/default/?EIO=4&transport=polling', headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const io = startServer(t, { cors: { origin: 'http://localhost:54023', methods: ['GET', 'POST'], allowedHeaders: ['content-type'], credentials: true } });
+  const res = await preflight(io, { Origin: 'http://localhost:54023', 'Access-Control-Request-Headers': 'x-other' });
+  assert.equal(res.statusCode, 204);
+  assert.equal(res.headers['access-control-allow-origin'], 'http://localhost:54023');
+  assert.equal(res.headers['access-control-allow-methods'], 'GET,POST');
+  assert.equal(res.headers['access-control-allow-headers'], 'content-type');
+  assert.equal(res.headers['access-control-allow-credentials'], 'true');
+  const plain = startServer(t, { cors: { origin: '*' } });
+  const dflt = await preflight(plain, { Origin: 'http://a.example', 'Access-Control-Request-Headers': 'x-token' });
+  assert.equal(dflt.headers['access-control-allow-methods'], 'GET,HEAD,PUT,PATCH,POST,DELETE');
+  assert.equal(dflt.headers['access-control-allow-headers'], 'x-token');
+  assert.throws(() => startServer(t, { cors: { origin: '*', methods: ['GET\r\nX: y'] } }), /HTTP tokens/);
 });
 
 test('maxHttpBufferSize: a message over it closes that connection only', async (t) => {
@@ -316,7 +341,7 @@ test('socket.use: packet middleware sees [event, ...args]; an error goes to the 
   assert.deepEqual(errors, ['not allowed']);
 });
 
-test('reserved names cannot be emitted; onAnyOutgoing sees emits', async (t) => {
+test('reserved names cannot be emitted; onAnyOutgoing sees emits, broadcasts included', async (t) => {
   const io = startServer(t);
   const { c, socket } = await pair(t, io);
   assert.throws(() => socket.emit('disconnect'), /reserved/);
@@ -327,4 +352,12 @@ test('reserved names cannot be emitted; onAnyOutgoing sees emits', async (t) => 
   socket.emit('hi', 1);
   await got;
   assert.deepEqual(out, [['hi', 1]]);
+  const news = next(c, 'news');
+  io.emit('news', 2);
+  io.to('nowhere').emit('not for it', 3);
+  await news;
+  assert.deepEqual(out, [['hi', 1], ['news', 2]]);
+  socket.offAnyOutgoing();
+  io.emit('news', 4);
+  assert.equal(out.length, 2);
 });

@@ -9,6 +9,11 @@ test('middleware refuses with connect_error and admits with socket.data kept', a
   const seen = [];
   io.use((socket, next) => {
     seen.push({ auth: socket.handshake.auth, query: socket.handshake.query, address: socket.handshake.address });
+    if (socket.handshake.auth.token === 'expired') {
+      const err = new Error('expired');
+      err.data = { retry: true, after: [1, 2] }; // reaches the client as err.data
+      return next(err);
+    }
     if (socket.handshake.auth.token !== 'secret') return next(new Error('unauthorized'));
     socket.data.user = socket.handshake.auth.user;
     socket.join('members'); // joined once the socket is connected
@@ -19,6 +24,9 @@ test('middleware refuses with connect_error and admits with socket.data kept', a
 
   const bad = client(t, io, '/', { auth: { token: 'nope' } });
   await assert.rejects(connected(bad), (err) => err.message === 'unauthorized');
+  const expired = client(t, io, '/', { auth: { token: 'expired' } });
+  await assert.rejects(connected(expired), (err) => err.message === 'expired' &&
+    JSON.stringify(err.data) === JSON.stringify({ retry: true, after: [1, 2] }));
   assert.equal(connections.length, 0);
 
   const { c, socket } = await pair(t, io, '/', { auth: { token: 'secret', user: 'ann' }, query: { q: '1' } });
@@ -26,10 +34,10 @@ test('middleware refuses with connect_error and admits with socket.data kept', a
   assert.equal(socket.id, c.id);
   assert.deepEqual([...socket.rooms].sort(), [c.id, 'members'].sort());
   assert.deepEqual((await io.in('members').fetchSockets()).map((s) => s.id), [c.id]);
-  assert.equal(seen.length, 2);
-  assert.deepEqual(seen[1].auth, { token: 'secret', user: 'ann' });
-  assert.equal(seen[1].query.q, '1');
-  assert.equal(seen[1].address, '127.0.0.1');
+  assert.equal(seen.length, 3);
+  assert.deepEqual(seen[2].auth, { token: 'secret', user: 'ann' });
+  assert.equal(seen[2].query.q, '1');
+  assert.equal(seen[2].address, '127.0.0.1');
   assert.equal(connections.length, 1);
   assert.equal(connections[0], socket);
   // Headers are filled in once the socket is connected.

@@ -97,7 +97,11 @@ test('volatile emits skip a client that stopped reading; ordinary ones disconnec
   // 30 MB of volatile emits at it: its queue fills, the rest is dropped, it stays.
   for (let i = 0; i < 300; i++) io.to(stalledId).volatile.emit('blob', blob);
   for (let i = 0; i < 50; i++) stalled.volatile.emit('blob', blob);
-  for (let i = 0; i < 10; i++) io.to('feed').volatile.emit('small', i);
+  // One per tick: a volatile emit right after another to the same target, in the same tick, is dropped (below).
+  for (let i = 0; i < 10; i++) {
+    io.to('feed').volatile.emit('small', i);
+    await sleep(5);
+  }
   await until(() => got.filter(([e]) => e === 'small').length === 10, 5000, 'the healthy client to get every volatile emit');
   await sleep(200);
   assert.equal(reasons.has(stalledId), false, 'volatile emits did not disconnect the stalled client');
@@ -109,4 +113,24 @@ test('volatile emits skip a client that stopped reading; ordinary ones disconnec
   assert.equal(reasons.get(stalledId), 'transport error');
   assert.equal(await healthy.c.timeout(2000).emitWithAck('echo', 'alive'), 'alive');
   assert.equal(reasons.has(healthy.c.id), false);
+});
+
+test('a volatile emit right after another emit to the same target, in the same tick, is dropped (as in socket.io)', async (t) => {
+  const io = startServer(t);
+  const sockets = [];
+  io.on('connection', (s) => sockets.push(s));
+  const { c } = await pair(t, io);
+  const got = record(c);
+  const s = sockets[0];
+  s.emit('ev', 'regular');
+  s.volatile.emit('ev', 'dropped: the regular one is still being sent');
+  io.volatile.emit('bcast', 1);
+  io.volatile.emit('bcast', 2); // dropped: same target, same tick
+  io.to('elsewhere').volatile.emit('bcast', 3); // another target: not dropped (nobody is in it)
+  await sleep(50);
+  s.volatile.emit('ev', 'a later tick: sent');
+  await until(() => got.filter(([e]) => e === 'ev').length === 2, 5000, 'two "ev"');
+  await sleep(100);
+  assert.deepEqual(got.filter(([e]) => e === 'ev').map(([, x]) => x), ['regular', 'a later tick: sent']);
+  assert.deepEqual(got.filter(([e]) => e === 'bcast').map(([, x]) => x), [1]);
 });

@@ -23,6 +23,9 @@ STRUCTS = {
     "wshub_event": _ffi.wshub_event,
     "wshub_connect_request": _ffi.wshub_connect_request,
     "wshub_config": _ffi.wshub_config,
+    "wshub_header": _ffi.wshub_header,
+    "wshub_http_request": _ffi.wshub_http_request,
+    "wshub_http_response": _ffi.wshub_http_response,
 }
 
 
@@ -35,7 +38,7 @@ def header_text() -> str:
 def test_every_header_function_is_declared():
     names = set(re.findall(r"^\s*(?:const\s+)?[\w\s\*]+?\b(wshub_\w+)\(", header_text(), re.M))
     names -= {"wshub_ack_cb", "wshub_event_cb", "wshub_free_fn", "wshub_connection_cb",
-              "wshub_disconnect_cb", "wshub_guard_cb"}
+              "wshub_disconnect_cb", "wshub_guard_cb", "wshub_respond_cb", "wshub_relay_cb"}
     assert len(names) >= 25, names
     for name in sorted(names):
         fn = getattr(_ffi.lib, name)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from ._base import REASONS, default_client_bundle
 from ._ffi import LIBRARY_PATH, Status, WshubError
 from .async_server import AsyncServer
+from .hosted import ASGIApp
 from .exceptions import ConnectionRefusedError, DisconnectedError, SocketIOError, TimeoutError
 from .namespace import AsyncNamespace, Namespace
 from .server import Server
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Server",
     "AsyncServer",
+    "ASGIApp",
     "Namespace",
     "AsyncNamespace",
     "ConnectionRefusedError",

@@ -283,6 +283,7 @@ class _ServerBase:
         tls_key: Optional[PathLike] = None,
         allowed_origins: Union[str, Sequence[str], None] = None,
         redis_url: Optional[str] = None,
+        connection_state_recovery: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.handlers: dict[str, dict[str, Handler]] = {}
         self.namespace_handlers: dict[str, Any] = {}
@@ -307,6 +308,8 @@ class _ServerBase:
         self._ack_ids = itertools.count(1)
         self._dispatcher_ident: Optional[int] = None
         self._stop_after: Optional[int] = None  # stop() called in a handler: grace (ms)
+        self._path = _normalize_path(path)
+        self._max_payload = int(max_http_buffer_size)
 
         # The C callbacks: kept alive as attributes for the hub's whole life
         # (ctypes would free the thunks with the objects).
@@ -368,6 +371,19 @@ class _ServerBase:
         if redis_url:
             # Joins the Redis cluster (wire-compatible with @socket.io/redis-adapter).
             cfg.redis_url = s(redis_url)
+        if connection_state_recovery is not None:
+            csr = dict(connection_state_recovery)
+            unknown = set(csr) - {"max_disconnection_duration", "skip_middlewares"}
+            if unknown:
+                raise ValueError(f"connection_state_recovery takes max_disconnection_duration and "
+                                 f"skip_middlewares, not {sorted(unknown)}")
+            ms = int(float(csr.get("max_disconnection_duration", 120)) * 1000)
+            if not 1 <= ms <= 0xFFFFFFFF:
+                raise ValueError("connection_state_recovery max_disconnection_duration must be 0.001 s .. 49 days")
+            cfg.recovery_ms = ms
+            # The connect handler is this binding's guard: it runs for a recovered
+            # socket too unless asked otherwise (python-socketio has no such skip).
+            cfg.recovery_skip_guards = bool(csr.get("skip_middlewares", False))
 
         handle = _ffi.wshub_t_p()
         _ffi.check(lib.wshub_new(ctypes.byref(cfg), ctypes.byref(handle)))
@@ -389,7 +405,9 @@ class _ServerBase:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
 
-    def _start_hub(self) -> None:
+    def _start_hub(self, hosted: bool = False) -> None:
+        """wshub_start, or with ``hosted`` wshub_start_hosted (no listener: the
+        app's own web server hands the hub its requests, see hosted.py)."""
         with self._state_lock:
             if self._state == "running":
                 raise RuntimeError("wshub: the server is already running")
@@ -398,12 +416,16 @@ class _ServerBase:
             port = ctypes.c_uint16()
             with _LIVE_LOCK:
                 _LIVE.add(self)
-            status = lib.wshub_start(self._handle, ctypes.byref(port))
+            if hosted:
+                status = lib.wshub_start_hosted(self._handle)
+            else:
+                status = lib.wshub_start(self._handle, ctypes.byref(port))
             if status != Status.OK:
                 with _LIVE_LOCK:
                     _LIVE.discard(self)
                 raise WshubError(status, _ffi.last_error())
-            self.port = port.value
+            if not hosted:
+                self.port = port.value
             self._state = "running"
 
     def _stop_blocking(self, grace_ms: int) -> None:
@@ -942,7 +964,15 @@ class _ServerBase:
         env["wshub.query"] = info.get("query") or {}
         env["wshub.auth"] = info.get("auth")
         env["wshub.raw"] = bool(info.get("raw"))
+        env["wshub.recovered"] = bool(info.get("recovered"))
         return env
+
+    def recovered(self, sid: str, namespace: Optional[str] = None) -> bool:
+        """True when the client came back and took over its earlier session
+        (``connection_state_recovery``): the hub id (``wshub.socket_id``) and
+        rooms are the session's, and it got the events it missed."""
+        info = self._socket_info(namespace, self._hub_sid(sid))
+        return bool(info and info.get("recovered"))
 
     def _get_session(self, sid: str, namespace: Optional[str]) -> dict[Any, Any]:
         with self._lock:

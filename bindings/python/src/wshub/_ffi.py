@@ -138,6 +138,41 @@ class wshub_config(Structure):
         ("redis_url", c_char_p),
         ("per_message_deflate", c_bool),
         ("raw_per_message_deflate", c_bool),
+        ("recovery_ms", c_uint32),
+        ("recovery_skip_guards", c_bool),
+        ("recovery_max_bytes", c_uint32),
+        ("cors_methods", c_char_p),
+        ("cors_allowed_headers", c_char_p),
+    ]
+
+
+class wshub_header(Structure):
+    """One HTTP header: two borrowed NUL-terminated strings."""
+
+    _fields_ = [("name", c_char_p), ("value", c_char_p)]
+
+
+class wshub_http_request(Structure):
+    """An HTTP request a host's server read, handed to ``wshub_handle_request``."""
+
+    _fields_ = [
+        ("method", c_char_p),
+        ("url", c_char_p),
+        ("headers", POINTER(wshub_header)),
+        ("header_count", c_uintptr),
+        ("body", wshub_bytes),
+        ("remote_addr", c_char_p),
+    ]
+
+
+class wshub_http_response(Structure):
+    """The hub's answer to a handed-over request (borrowed for the callback)."""
+
+    _fields_ = [
+        ("status", c_uint16),
+        ("headers", POINTER(wshub_header)),
+        ("header_count", c_uintptr),
+        ("body", wshub_bytes),
     ]
 
 
@@ -155,6 +190,11 @@ wshub_free_fn = CFUNCTYPE(None, c_void_p)
 wshub_connection_cb = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
 wshub_disconnect_cb = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p, c_char_p)
 wshub_guard_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_connect_request))
+wshub_respond_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_http_response))
+wshub_relay_cb = CFUNCTYPE(None, c_void_p, c_uint32, c_uint16, POINTER(c_uint8), c_uintptr)
+
+# The kinds of a relayed WebSocket's events (WSHUB_RELAY_* in the header).
+RELAY_ACCEPTED, RELAY_REFUSED, RELAY_TEXT, RELAY_BINARY, RELAY_CLOSED = range(5)
 
 #: A NULL ``wshub_free_fn`` (the binding's userdata is always NULL).
 NO_FREE = wshub_free_fn()
@@ -232,9 +272,19 @@ _fn("wshub_on_connection", wshub_status, [wshub_t_p, c_char_p, wshub_connection_
 _fn("wshub_on_disconnect", wshub_status, [wshub_t_p, c_char_p, wshub_disconnect_cb, c_void_p, wshub_free_fn])
 _fn("wshub_set_guard", wshub_status, [wshub_t_p, c_char_p, wshub_guard_cb, c_void_p, wshub_free_fn])
 _fn("wshub_connect_decide", wshub_status, [wshub_t_p, c_uint64, c_bool, c_char_p])
+_fn("wshub_connect_refuse", wshub_status, [wshub_t_p, c_uint64, c_char_p, c_char_p, _u])
 _fn("wshub_config_default", wshub_config, [])
 _fn("wshub_new", wshub_status, [POINTER(wshub_config), POINTER(wshub_t_p)])
 _fn("wshub_start", wshub_status, [wshub_t_p, POINTER(c_uint16)])
+_fn("wshub_start_hosted", wshub_status, [wshub_t_p])
+_fn("wshub_serves_path", wshub_status, [wshub_t_p, c_char_p, POINTER(c_bool)])
+_fn("wshub_adopt", wshub_status, [wshub_t_p, c_int, POINTER(c_uint8), _u])
+_fn("wshub_handle_request", wshub_status,
+    [wshub_t_p, POINTER(wshub_http_request), wshub_respond_cb, c_void_p])
+_fn("wshub_relay_open", wshub_status,
+    [wshub_t_p, POINTER(wshub_http_request), wshub_relay_cb, c_void_p, wshub_free_fn, POINTER(c_uint64)])
+_fn("wshub_relay_send", wshub_status, [wshub_t_p, c_uint64, c_bool, c_char_p, _u])
+_fn("wshub_relay_close", wshub_status, [wshub_t_p, c_uint64])
 _fn("wshub_stop", wshub_status, [wshub_t_p, c_uint32])
 _fn("wshub_free", None, [wshub_t_p])
 

@@ -73,16 +73,39 @@ class AsyncServer(_ServerBase):
         self._tasks: set["asyncio.Task[Any]"] = set()
         self._stopped_async: Optional[asyncio.Event] = None
         self._stopping: Optional[asyncio.Future[None]] = None
+        self._bridge: Any = None  # hosted.HostBridge, once hosted
         super().__init__(**options)
 
     # ---- life -------------------------------------------------------------
 
     async def start(self) -> "AsyncServer":
         """Starts listening; handlers will run on the running loop."""
+        return self._start_on_loop(hosted=False)
+
+    def _start_on_loop(self, hosted: bool) -> "AsyncServer":
         self._loop = asyncio.get_running_loop()
         self._stopped_async = asyncio.Event()
-        self._start_hub()
+        self._start_hub(hosted=hosted)
         return self
+
+    async def start_hosted(self) -> "AsyncServer":
+        """Starts the hub without a listener of its own: an ASGI server
+        (:class:`wshub.ASGIApp`) or aiohttp (:meth:`attach`) hands it what
+        arrives under its path. Handlers run on the running loop."""
+        return self._start_on_loop(hosted=True)
+
+    def attach(self, app: Any, socketio_path: str = "socket.io") -> None:
+        """Serves this hub inside an aiohttp ``web.Application``, on its port,
+        beside its routes (python-socketio's ``sio.attach(app)``); the hub
+        starts and stops with the app."""
+        from .hosted import attach_aiohttp
+        attach_aiohttp(self, app, socketio_path)
+
+    def _host_bridge(self) -> Any:
+        from .hosted import HostBridge
+        if self._bridge is None:
+            self._bridge = HostBridge(self)
+        return self._bridge
 
     async def stop(self, timeout: float = 1.0) -> None:
         """Closes every connection (disconnect handlers run, reason "server
