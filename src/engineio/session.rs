@@ -278,6 +278,13 @@ impl EngineSession {
             self.noop_taken.notify_one();
             return PollBatch::Noop;
         }
+        // Every GET of an upgrade in progress gets a noop, not only the one
+        // pending at the probe: a client that got that noop before "3probe"
+        // polls again, and it pauses (and sends "5") only once this GET ends.
+        // Queued frames wait for the WebSocket.
+        if self.transport() == Transport::Upgrading && !self.is_closed() {
+            return PollBatch::Noop;
+        }
         let mut out = self.outbox.lock();
         if self.is_closed() {
             let n = out.frames.len();

@@ -107,6 +107,34 @@ describe('transport modes of socket.io-client', () => {
   });
 });
 
+describe('the upgrade, packet by packet (raw client)', () => {
+  // socket.io-client may get the probe's noop before "3probe" and poll again;
+  // it pauses polling (and only then sends "5") once that GET has ended too.
+  test('every GET during an upgrade gets a noop at once, and what was queued comes over the WebSocket after "5"', { timeout: 10_000 }, async (t) => {
+    const c = clientsFor(t, srv);
+    const { open } = await pollingHandshake(srv.port);
+    const q = `/socket.io/?EIO=4&transport=polling&sid=${open.sid}`;
+    const post = async (body) => assert.equal((await httpRequest(srv.port, { method: 'POST', path: q, body })).body.toString(), 'ok');
+    const get = async () => (await httpRequest(srv.port, { path: q, ms: 2000 })).body.toString();
+    await post('40');
+    assert.match(await get(), /^40\{"sid":/);
+    const ws = c.raw(`/socket.io/?EIO=4&transport=websocket&sid=${open.sid}`);
+    await ws.opened();
+    ws.send('2probe');
+    assert.equal((await ws.next()).text, '3probe');
+    await post('42["echo","during the upgrade"]');
+    for (let i = 0; i < 3; i += 1) {
+      const started = Date.now();
+      assert.equal(await get(), '6', `GET ${i + 1} during the upgrade`);
+      assert.ok(Date.now() - started < 1000, `GET ${i + 1} was answered at once`);
+    }
+    ws.send('5');
+    let m;
+    do m = await ws.next(); while (m.text === '2');
+    assert.equal(m.text, '42["echo","during the upgrade"]');
+  });
+});
+
 describe('heartbeat and transport reasons (raw Engine.IO client)', () => {
   test('a client that stops answering pings is dropped with reason "ping timeout"', { timeout: 10_000 }, async (t) => {
     const c = clientsFor(t, srv);
