@@ -155,9 +155,10 @@ pub fn check_query(engine: &Engine, req: &Request) -> Result<EioQuery, ErrorCode
         return Err(ErrorCode::UnsupportedProtocolVersion);
     }
     let session = match req.query_param("sid") {
-        // A closed session is gone, except for the noop its last GET is owed.
+        // A closed session is gone, except for the noop or the close packet
+        // its next GET is owed.
         Some(sid) => match engine.session(sid) {
-            Some(s) if !s.is_closed() || s.noop_pending() => Some(s),
+            Some(s) if !s.is_closed() || s.noop_pending() || (req.method == "GET" && s.close_owed()) => Some(s),
             _ => return Err(ErrorCode::UnknownSid),
         },
         None if req.method != "GET" => return Err(ErrorCode::BadHandshakeMethod),
@@ -211,21 +212,34 @@ async fn run_session(engine: Arc<Engine>, session: Arc<EngineSession>) {
         }
     }
     session.closed.cancelled().await;
+    // The layer above learns of the close at once; the sid may stay a moment
+    // longer for the client's last GET.
+    session.receiver.closed(session.close_reason());
     if session.close_reason() == DisconnectReason::TransportClose && session.transport() == Transport::Polling {
         // A polling client that sent "close" may have its last GET in flight:
         // keep the sid briefly so that GET gets its noop, not "unknown sid".
         session.noop_delivered(std::time::Duration::from_millis(200)).await;
+    } else if session.close_owed() {
+        // A client the server closed polls again at once for what it is
+        // owed; one that does not is let go after a heartbeat window (at most 5 s).
+        let cfg = &engine.config;
+        let limit = (cfg.ping_interval + cfg.ping_timeout).min(std::time::Duration::from_secs(5));
+        session.close_delivered(limit).await;
     }
-    end_session(&engine, &session);
+    forget_session(&engine, &session);
 }
 
 /// The single cleanup of a session that closed: it leaves the registry and
 /// its receiver learns the session's reason.
 pub fn end_session(engine: &Engine, session: &EngineSession) {
+    forget_session(engine, session);
+    session.receiver.closed(session.close_reason());
+}
+
+fn forget_session(engine: &Engine, session: &EngineSession) {
     if session.protocol.is_engine_io() {
         engine.sessions.lock().remove(&session.sid);
     }
-    session.receiver.closed(session.close_reason());
 }
 
 /// Handles one decoded packet from either transport.

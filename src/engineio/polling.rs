@@ -54,6 +54,9 @@ async fn poll(engine: &Engine, req: &Request, session: &EngineSession) -> Respon
             PollBatch::Frames(frames) => break frames,
             PollBatch::Noop => break vec![Frame::NOOP],
             PollBatch::Closed(mut frames) => {
+                if frames.is_empty() {
+                    frames.push(Frame::NOOP); // "6\x1e1", as the reference server answers
+                }
                 frames.push(Frame::CLOSE);
                 break frames;
             }

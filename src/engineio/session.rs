@@ -106,7 +106,9 @@ pub struct EngineSession {
     pub poll_active: AtomicBool,
     pub post_active: AtomicBool,
     noop_pending: AtomicBool,
-    /// Signalled when a polling GET takes the pending noop.
+    /// A polling GET took the close packet of a session the server closed.
+    close_taken: AtomicBool,
+    /// Signalled when a polling GET takes the pending noop or the close packet.
     noop_taken: Notify,
     max_frames: usize,
     max_bytes: usize,
@@ -149,6 +151,7 @@ impl EngineSession {
             poll_active: AtomicBool::new(false),
             post_active: AtomicBool::new(false),
             noop_pending: AtomicBool::new(false),
+            close_taken: AtomicBool::new(false),
             noop_taken: Notify::new(),
             max_frames: limits.max_queued_frames,
             max_bytes: limits.max_queued_bytes,
@@ -287,6 +290,15 @@ impl EngineSession {
         }
         let mut out = self.outbox.lock();
         if self.is_closed() {
+            // A client the server closes for what it did gets what was queued
+            // first, then (on its next GET) the close, as from the reference
+            // server; other closes send all with the close at once.
+            if !out.frames.is_empty() && self.drains_before_close() {
+                let n = out.frames.len().min(max_packets);
+                return PollBatch::Frames(out.take(n));
+            }
+            self.close_taken.store(true, Ordering::Release);
+            self.noop_taken.notify_one();
             let n = out.frames.len();
             return PollBatch::Closed(out.take(n));
         }
@@ -308,6 +320,30 @@ impl EngineSession {
 
     pub fn noop_pending(&self) -> bool {
         self.noop_pending.load(Ordering::Acquire)
+    }
+
+    /// True for a closed polling session whose client is still owed its
+    /// close packet: the server closed it for a protocol violation or on
+    /// request (`ForcedClose`), and no GET has taken the close yet.
+    pub fn close_owed(&self) -> bool {
+        self.is_closed()
+            && self.transport() == Transport::Polling
+            && self.drains_before_close()
+            && !self.close_taken.load(Ordering::Acquire)
+    }
+
+    fn drains_before_close(&self) -> bool {
+        matches!(self.close_reason(), DisconnectReason::ParseError | DisconnectReason::ForcedClose)
+    }
+
+    /// Waits until a GET took the close packet, or `limit` passed.
+    pub async fn close_delivered(&self, limit: std::time::Duration) {
+        let taken = async {
+            while self.close_owed() {
+                self.noop_taken.notified().await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, taken).await;
     }
 
     /// Waits until a GET took the pending noop, or `limit` passed.

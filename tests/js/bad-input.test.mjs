@@ -224,3 +224,30 @@ describe('bad HTTP requests to /socket.io/', () => {
     await h.check();
   });
 });
+
+describe('protocol violations over polling: what was queued, then the close packet', () => {
+  // The client is closed cleanly, not dropped: it gets what was queued for
+  // it, then "6\x1e1" (noop, close) on its next GET, and the sid is gone after.
+  const cases = [
+    ['a second CONNECT to the same namespace', ['40', '40'], true],
+    ['an EVENT for a namespace never joined', ['42["some event"]'], false],
+    ['a packet that does not decode', ['40', '4abc'], true],
+  ];
+  for (const [what, bodies, answered] of cases) {
+    test(`${what} closes the session cleanly`, { timeout: 10_000 }, async (t) => {
+      const c = clientsFor(t, srv);
+      const h = await healthy(c);
+      const { open } = await pollingHandshake(srv.port);
+      const q = pollPath(`EIO=4&transport=polling&sid=${encodeURIComponent(open.sid)}`);
+      for (const body of bodies) {
+        const res = await httpRequest(srv.port, { method: 'POST', path: q, headers: { 'Content-Type': 'text/plain' }, body });
+        assert.equal(res.status, 200);
+      }
+      if (answered) assert.match((await httpRequest(srv.port, { path: q })).body.toString(), /^40\{"sid":/);
+      assert.equal((await httpRequest(srv.port, { path: q })).body.toString(), '6\x1e1');
+      const after = await httpRequest(srv.port, { path: q });
+      assert.equal(after.status, 400, 'the sid is unknown once the close was taken');
+      await h.check();
+    });
+  }
+});
