@@ -183,6 +183,14 @@ export class Socket<
   readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   readonly handshake: Handshake;
   readonly request: { headers: Record<string, string>; url: string; method: string };
+  /** The client's connection: the request it opened with, readyState, close(), a 'close' event with the reason. */
+  readonly conn: NodeJS.EventEmitter & {
+    readonly request: { headers: Record<string, string>; url: string; method: string };
+    readonly readyState: 'open' | 'closed';
+    close(): void;
+  };
+  /** socket.io's client object: the connection and the request. */
+  readonly client: { readonly conn: Socket['conn']; readonly request: Socket['request'] };
   data: SocketData;
   /** True when this socket took over the session of a client that came back (connectionStateRecovery). */
   readonly recovered: boolean;
@@ -249,12 +257,16 @@ export class Socket<
   compress(compress: boolean): this;
 
   readonly broadcast: BroadcastOperator<EmitEvents, SocketData>;
+  /** This process's other sockets of the namespace. */
+  readonly local: BroadcastOperator<EmitEvents, SocketData>;
   to(room: string | string[]): BroadcastOperator<EmitEvents, SocketData>;
   in(room: string | string[]): BroadcastOperator<EmitEvents, SocketData>;
   except(room: string | string[]): BroadcastOperator<EmitEvents, SocketData>;
 
   join(rooms: string | string[]): void;
   leave(room: string): void;
+  /** Leaves every room, its own (its id) too. */
+  leaveAll(): void;
   /** Leaves the namespace; with `close`, closes the whole connection. */
   disconnect(close?: boolean): this;
 }

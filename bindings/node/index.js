@@ -233,6 +233,13 @@ function clientBundleDir() {
   }
 }
 
+/** A broadcast ack's timeout: the error carries what did come back, as socket.io's does. */
+function timeoutError(responses) {
+  const err = new Error('operation has timed out');
+  err.responses = responses;
+  return err;
+}
+
 function toRoomList(rooms) {
   return (Array.isArray(rooms) ? rooms : [rooms]).map(String);
 }
@@ -326,8 +333,12 @@ class BroadcastOperator {
   get local() {
     return new BroadcastOperator(this._nsp, this._rooms, this._except, this._exceptSocket, { ...this._flags, local: true });
   }
-  compress() {
-    return this;
+  /**
+   * Recorded in `flags` as in socket.io; the wire does not change: whether a
+   * frame is deflated is the connection's permessage-deflate setting.
+   */
+  compress(compress) {
+    return new BroadcastOperator(this._nsp, this._rooms, this._except, this._exceptSocket, { ...this._flags, compress });
   }
 
   _target() {
@@ -382,7 +393,7 @@ class BroadcastOperator {
         responses.push(response);
       }
       if (--waiting === 0) {
-        server._call(cb, this._nsp, [timedOut ? new Error('operation has timed out') : null, responses]);
+        server._call(cb, this._nsp, [timedOut ? timeoutError(responses) : null, responses]);
       }
     };
     for (const id of ids) server._emitWithAck(this._nsp.name, id, event, encoded, timeout, one);
@@ -628,8 +639,15 @@ class Socket {
     return this;
   }
 
-  compress() {
+  /** As on BroadcastOperator: recorded, the wire does not change. */
+  compress(compress) {
+    this._flags.compress = compress;
     return this;
+  }
+
+  /** This process's other sockets of the namespace. */
+  get local() {
+    return this.broadcast.local;
   }
 
   get broadcast() {
@@ -656,6 +674,14 @@ class Socket {
       if (h && this.connected) check(native.join(h, this.nsp.name, this.id, room), 'join');
       this.rooms.add(room);
     }
+  }
+
+  /**
+   * Leaves every room, as socket.io's does: `rooms` is empty after. (Its id
+   * stays an address: the hub sends to a socket by id, not through a room.)
+   */
+  leaveAll() {
+    for (const room of [...this.rooms]) this.leave(room);
   }
 
   leave(room) {
@@ -755,6 +781,50 @@ class Socket {
     this.nsp._keepData(this, reason);
     this.rooms = new Set();
     this._emitReserved('disconnect', reason);
+    if (CONNECTION_REASONS.has(reason)) this.conn._closed(reason);
+  }
+
+  /** The client's connection (socket.io's Engine.IO socket), as far as the binding sees it. */
+  get conn() {
+    if (!this._conn) this._conn = new Connection(this);
+    return this._conn;
+  }
+
+  /** What socket.io calls the client: the connection and the request it opened with. */
+  get client() {
+    if (!this._client) this._client = { conn: this.conn, request: this.request };
+    return this._client;
+  }
+}
+
+// Reasons that end the whole connection, not only this namespace's socket.
+const CONNECTION_REASONS = new Set([
+  'transport close', 'transport error', 'ping timeout', 'parse error', 'forced close', 'server shutting down',
+]);
+
+/**
+ * A socket's connection: the request it opened with, `readyState`
+ * ("open", then "closed"), `close()`, and a 'close' event with the reason.
+ * The hub keeps the transports; their packets are not seen here.
+ */
+class Connection extends EventEmitter {
+  constructor(socket) {
+    super();
+    this._socket = socket;
+    this.readyState = 'open';
+  }
+  get request() {
+    return this._socket.request;
+  }
+  /** Closes the connection, every namespace of it. */
+  close() {
+    this._socket.disconnect(true);
+    return this;
+  }
+  _closed(reason) {
+    if (this.readyState === 'closed') return;
+    this.readyState = 'closed';
+    this.emit('close', reason);
   }
 }
 
@@ -837,10 +907,10 @@ class Namespace extends EventEmitter {
     return this._op().volatile;
   }
   get local() {
-    return this._op();
+    return this._op().local;
   }
-  compress() {
-    return this._op();
+  compress(compress) {
+    return this._op().compress(compress);
   }
 
   /** Emits to every socket of the namespace (EventEmitter's emit is not used for that). */

@@ -361,3 +361,48 @@ test('reserved names cannot be emitted; onAnyOutgoing sees emits, broadcasts inc
   io.emit('news', 4);
   assert.equal(out.length, 2);
 });
+
+test('operators as socket.io has them: local and compress flags, immutable chains, leaveAll, responses on a broadcast ack timeout', async (t) => {
+  const io = startServer(t);
+  const { c, socket } = await pair(t, io);
+  const op = socket.local.compress(false).to(['r1', 'r2']).except('r3');
+  op.compress(true);
+  op.to('r4');
+  assert.deepEqual([...op.rooms], ['r1', 'r2']);
+  assert.deepEqual([...op.exceptRooms], ['r3']);
+  assert.deepEqual(op.flags, { local: true, compress: false });
+  assert.deepEqual(io.local.flags, { local: true });
+  assert.deepEqual(io.of('/').compress(false).flags, { compress: false });
+
+  socket.join(['a', 'b']);
+  assert.deepEqual([...socket.rooms].sort(), [socket.id, 'a', 'b'].sort());
+  socket.leaveAll();
+  assert.equal(socket.rooms.size, 0);
+  const got = next(c, 'to-a');
+  io.to('a').emit('to-a', 1);
+  io.emit('to-a', 3); // still in the namespace: only its rooms are gone
+  assert.deepEqual(await got, [3]);
+
+  const second = client(t, io);
+  await connected(second);
+  c.on('q', (ack) => ack('one'));
+  second.on('q', () => {}); // never answers
+  const err = await io.timeout(200).emitWithAck('q').then(() => null, (e) => e);
+  assert.match(err.message, /operation has timed out/);
+  assert.deepEqual(err.responses, ['one']);
+});
+
+test('socket.conn and socket.client: the request, readyState, a "close" event with the reason, close() ends the connection', async (t) => {
+  const io = startServer(t);
+  const { c, socket } = await pair(t, io);
+  assert.equal(socket.client.conn, socket.conn);
+  assert.equal(socket.client.request, socket.request);
+  assert.equal(typeof socket.conn.request.headers, 'object');
+  assert.equal(socket.conn.readyState, 'open');
+  const closed = new Promise((resolve) => socket.conn.once('close', resolve));
+  const gone = next(c, 'disconnect');
+  socket.conn.close();
+  assert.equal(await withTimeout(closed, 5000), 'forced close');
+  assert.equal(socket.conn.readyState, 'closed');
+  assert.equal(typeof (await gone)[0], 'string', 'the client is disconnected');
+});

@@ -5,6 +5,7 @@ closed with "1", a new one that claims it with {"pid", "offset"}."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 import pytest
@@ -61,6 +62,12 @@ def test_a_client_that_comes_back_gets_its_rooms_and_missed_events(make_server, 
     assert "pid" in hello
     sid = rec.wait_for("connect")[0][0]
     sio.enter_room(sid, "readers")
+    # A join made before the binding has seen its connect complete is applied
+    # when it does (under load, after this thread's next call): wait for it.
+    deadline = time.monotonic() + 5
+    while "readers" not in sio.rooms(sid):
+        assert time.monotonic() < deadline, "the join never took effect"
+        time.sleep(0.01)
     sio.emit("tick", 0, room="readers")
     offset = json.loads(first.wait_for("42")[-1][2:])[-1]
     first.push("1")
