@@ -781,7 +781,10 @@ class Socket {
     this.nsp._keepData(this, reason);
     this.rooms = new Set();
     this._emitReserved('disconnect', reason);
-    if (CONNECTION_REASONS.has(reason)) this.conn._closed(reason);
+    if (CONNECTION_REASONS.has(reason)) {
+      this._connClosed = true;
+      if (this._conn) this._conn.emit('close', reason); // no Connection is made for a socket nobody asked
+    }
   }
 
   /** The client's connection (socket.io's Engine.IO socket), as far as the binding sees it. */
@@ -811,7 +814,9 @@ class Connection extends EventEmitter {
   constructor(socket) {
     super();
     this._socket = socket;
-    this.readyState = 'open';
+  }
+  get readyState() {
+    return this._socket._connClosed ? 'closed' : 'open';
   }
   get request() {
     return this._socket.request;
@@ -820,11 +825,6 @@ class Connection extends EventEmitter {
   close() {
     this._socket.disconnect(true);
     return this;
-  }
-  _closed(reason) {
-    if (this.readyState === 'closed') return;
-    this.readyState = 'closed';
-    this.emit('close', reason);
   }
 }
 

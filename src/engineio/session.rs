@@ -336,22 +336,22 @@ impl EngineSession {
         matches!(self.close_reason(), DisconnectReason::ParseError | DisconnectReason::ForcedClose)
     }
 
-    /// Waits until a GET took the close packet, or `limit` passed.
-    pub async fn close_delivered(&self, limit: std::time::Duration) {
-        let taken = async {
-            while self.close_owed() {
-                self.noop_taken.notified().await;
-            }
-        };
-        let _ = tokio::time::timeout(limit, taken).await;
-    }
-
     /// Waits until a GET took the pending noop, or `limit` passed.
     pub async fn noop_delivered(&self, limit: std::time::Duration) {
-        // notify_one keeps a permit, so a GET that came first is not missed;
-        // a stale permit (from an upgrade's noop) only wakes this early.
+        self.until_taken(limit, Self::noop_pending).await
+    }
+
+    /// Waits until a GET took the close packet, or `limit` passed.
+    pub async fn close_delivered(&self, limit: std::time::Duration) {
+        self.until_taken(limit, Self::close_owed).await
+    }
+
+    /// Waits while `owed` holds (a GET takes what is owed and signals
+    /// `noop_taken`), at most `limit`. notify_one keeps a permit, so a GET
+    /// that came first is not missed; a stale permit only wakes this early.
+    async fn until_taken(&self, limit: std::time::Duration, owed: fn(&Self) -> bool) {
         let taken = async {
-            while self.noop_pending() {
+            while owed(self) {
                 self.noop_taken.notified().await;
             }
         };
