@@ -275,6 +275,12 @@ typedef void (*wshub_guard_cb)(void *userdata,
                                const wshub_connect_request *request);
 
 /*
+ A dynamic namespace went away (the name is borrowed for the call).
+ */
+typedef void (*wshub_namespace_cb)(void *userdata,
+                                   const char *name_space);
+
+/*
  One HTTP header: two borrowed NUL-terminated strings.
  */
 typedef struct {
@@ -447,6 +453,12 @@ typedef struct {
    those the browser asks for).
    */
   const char *cors_allowed_headers;
+  /*
+   A dynamic namespace (`wshub_set_namespace_resolver`) goes away once
+   it has no socket left (default false, as Socket.IO's
+   `cleanupEmptyChildNamespaces`).
+   */
+  bool cleanup_empty_child_namespaces;
 } wshub_config;
 
 /*
@@ -672,6 +684,29 @@ wshub_status wshub_set_guard(wshub_t *hub,
                              wshub_guard_cb callback,
                              void *userdata,
                              wshub_free_fn free_userdata);
+
+/*
+ Opens namespaces nobody registered (Socket.IO's dynamic namespaces): a
+ client naming one waits until the callback's request is decided with
+ `wshub_connect_decide`; accepted, the namespace is made for it (register
+ its handlers before deciding), refused, the client gets connect_error
+ with the message ("Invalid namespace" is what Socket.IO sends). A
+ second resolver replaces the first. Any thread.
+ */
+wshub_status wshub_set_namespace_resolver(wshub_t *hub,
+                                          wshub_guard_cb callback,
+                                          void *userdata,
+                                          wshub_free_fn free_userdata);
+
+/*
+ Registers a callback for each dynamic namespace that goes away empty
+ (`cleanup_empty_child_namespaces`); it comes after the disconnect
+ callback of its last socket. Any thread.
+ */
+wshub_status wshub_on_namespace_removed(wshub_t *hub,
+                                        wshub_namespace_cb callback,
+                                        void *userdata,
+                                        wshub_free_fn free_userdata);
 
 /*
  Accepts (`accept` true) or refuses a pending connect request; a refused

@@ -143,6 +143,9 @@ pub struct Config {
     pub max_attachments: usize,
     /// Most namespaces one connection may join at once.
     pub max_namespaces_per_connection: usize,
+    /// A dynamic namespace (see `Hub::dynamic_namespaces`) goes away once
+    /// it has no socket left, as with Socket.IO's `cleanupEmptyChildNamespaces`.
+    pub cleanup_empty_child_namespaces: bool,
     /// Most acks one socket may be waited for at once (emits with an ack it
     /// has not answered yet); one more fails at once with
     /// `AckError::TooManyPending`, and nothing is sent.
@@ -200,6 +203,7 @@ impl Default for Config {
             http_timeout: Duration::from_secs(10),
             max_attachments: 10,
             max_namespaces_per_connection: 32,
+            cleanup_empty_child_namespaces: false,
             max_pending_acks: 1024,
             redis_url: None,
             redis_prefix: "socket.io".into(),

@@ -120,7 +120,8 @@ impl Hub {
             )?),
             None => None,
         };
-        let namespaces = Arc::new(Namespaces::new(cluster, config.connection_state_recovery.clone()));
+        let namespaces =
+            Namespaces::new(cluster, config.connection_state_recovery.clone(), config.cleanup_empty_child_namespaces);
         namespaces.get_or_create("/");
         Ok(Hub { inner: Arc::new(HubInner { config, namespaces, running: Mutex::new(None) }) })
     }
@@ -141,6 +142,50 @@ impl Hub {
 
     fn main(&self) -> Namespace {
         self.of("/")
+    }
+
+    /// Opens namespaces nobody made (Socket.IO's dynamic namespaces,
+    /// `io.of(regex)`): a client naming one is let in when `resolver`
+    /// returns true for its connect request, and the namespace is made for
+    /// it (the resolver may make it first with [`Hub::of`] to put handlers
+    /// on it). Otherwise, as without a resolver, it gets "Invalid
+    /// namespace". One resolver per hub: a second one replaces the first.
+    ///
+    /// ```
+    /// let hub = wshub::Hub::builder().build().unwrap();
+    /// let h = hub.clone();
+    /// hub.dynamic_namespaces(move |req| {
+    ///     let open = req.namespace.starts_with("/room-");
+    ///     if open {
+    ///         h.of(&req.namespace).on_connect(|socket| println!("{} is in {}", socket.id(), socket.namespace()));
+    ///     }
+    ///     open
+    /// });
+    /// ```
+    pub fn dynamic_namespaces<F>(&self, resolver: F)
+    where
+        F: Fn(&ConnectRequest) -> bool + Send + Sync + 'static,
+    {
+        self.inner.namespaces.set_resolver(Arc::new(move |req| {
+            let verdict = if resolver(&req) { Ok(()) } else { Err(ConnectRefusal::new("Invalid namespace")) };
+            Box::pin(async move { verdict })
+        }));
+    }
+
+    /// [`Hub::dynamic_namespaces`] with a resolver that decides later; its
+    /// refusal is the client's connect_error.
+    pub fn dynamic_namespaces_async<F, Fut>(&self, resolver: F)
+    where
+        F: Fn(ConnectRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectRefusal>> + Send + 'static,
+    {
+        self.inner.namespaces.set_resolver(Arc::new(move |req| Box::pin(resolver(req))));
+    }
+
+    /// Calls `handler` with the name of each dynamic namespace that went
+    /// away empty (`cleanup_empty_child_namespaces`).
+    pub fn on_namespace_removed<F: Fn(&str) + Send + Sync + 'static>(&self, handler: F) {
+        self.inner.namespaces.on_removed(Arc::new(handler));
     }
 
     /// Registers a handler for an event of the main namespace.
@@ -630,6 +675,10 @@ impl HubBuilder {
     }
     pub fn max_namespaces_per_connection(mut self, n: usize) -> Self {
         self.config.max_namespaces_per_connection = n;
+        self
+    }
+    pub fn cleanup_empty_child_namespaces(mut self, on: bool) -> Self {
+        self.config.cleanup_empty_child_namespaces = on;
         self
     }
     pub fn worker_threads(mut self, n: usize) -> Self {

@@ -355,3 +355,83 @@ mod limits {
         hub.stop(Duration::from_millis(100)).unwrap();
     }
 }
+
+#[test]
+fn dynamic_namespaces_are_made_for_the_names_the_resolver_accepts() {
+    let hub = hub();
+    let (asked, connected) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (h, a, c) = (hub.clone(), asked.clone(), connected.clone());
+    hub.dynamic_namespaces(move |req| {
+        a.fetch_add(1, Ordering::SeqCst);
+        let open = req.namespace.starts_with("/dynamic-");
+        if open {
+            let c = c.clone();
+            h.of(&req.namespace).on_connect(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        open
+    });
+    let addr = hub.start().unwrap();
+    let (_a, first) = connect(addr, "/dynamic-101", "");
+    assert!(first.is_ok(), "{first:?}");
+    // The namespace is there now: a second client does not ask again.
+    let (_b, second) = connect(addr, "/dynamic-101", "");
+    assert!(second.is_ok(), "{second:?}");
+    let (_c, refused) = connect(addr, "/abc", "");
+    assert_eq!(refused, Err("Invalid namespace".to_string()));
+    assert!(wait_for(Duration::from_secs(5), || connected.load(Ordering::SeqCst) == 2));
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "asked for /dynamic-101 once and /abc once");
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn with_cleanup_an_empty_dynamic_namespace_goes_and_comes_back_on_demand() {
+    let hub = Hub::builder().port(0).worker_threads(1).cleanup_empty_child_namespaces(true).build().unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (h, a) = (hub.clone(), asked.clone());
+    hub.dynamic_namespaces(move |req| {
+        a.fetch_add(1, Ordering::SeqCst);
+        if req.namespace == "/guarded-1" {
+            h.of(&req.namespace).guard(|_| Err(ConnectRefusal::new("You shall not pass!")));
+        }
+        true
+    });
+    let (tx, removed) = mpsc::channel();
+    hub.on_namespace_removed(move |name| tx.send(name.to_string()).unwrap());
+    let addr = hub.start().unwrap();
+
+    let (mut one, first) = connect(addr, "/dynamic-101", "");
+    assert!(first.is_ok());
+    let (mut two, _) = connect(addr, "/dynamic-101", "");
+    one.close(None).unwrap();
+    let _ = read_to_close(tcp(&mut one));
+    assert!(removed.recv_timeout(Duration::from_millis(300)).is_err(), "one socket is still in it");
+    two.close(None).unwrap();
+    assert_eq!(removed.recv_timeout(Duration::from_secs(5)).unwrap(), "/dynamic-101");
+
+    let (_again, again) = connect(addr, "/dynamic-101", "");
+    assert!(again.is_ok());
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "made again on demand");
+
+    // A client refused by the namespace's guard leaves it empty, so it goes too.
+    let (_g, refused) = connect(addr, "/guarded-1", "");
+    assert_eq!(refused, Err("You shall not pass!".to_string()));
+    assert_eq!(removed.recv_timeout(Duration::from_secs(5)).unwrap(), "/guarded-1");
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn without_cleanup_a_dynamic_namespace_stays_once_empty() {
+    let hub = hub();
+    hub.dynamic_namespaces(|_| true);
+    let (tx, removed) = mpsc::channel();
+    hub.on_namespace_removed(move |name| tx.send(name.to_string()).unwrap());
+    let addr = hub.start().unwrap();
+    let (mut one, first) = connect(addr, "/dynamic-101", "");
+    assert!(first.is_ok());
+    one.close(None).unwrap();
+    let _ = read_to_close(tcp(&mut one));
+    assert!(removed.recv_timeout(Duration::from_millis(300)).is_err());
+    hub.stop(Duration::from_millis(200)).unwrap();
+}

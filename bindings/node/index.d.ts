@@ -68,6 +68,8 @@ export interface NamespaceReservedEventsMap<L extends EventsMap, E extends Event
   connect: (socket: Socket<L, E, S, D>) => void;
   connection: (socket: Socket<L, E, S, D>) => void;
   error: (err: unknown) => void;
+  /** A namespace was made (on the main namespace: `io.on('new_namespace', nsp => …)`). */
+  new_namespace: (namespace: Namespace<L, E, S, D>) => void;
 }
 
 type ReservedOrUserEventNames<R extends EventsMap, U extends EventsMap> = EventNames<R> | EventNames<U>;
@@ -99,6 +101,8 @@ export interface ServerOptions {
    * it missed (`socket.recovered`); `skipMiddlewares` (default true) skips `use()` middlewares then.
    */
   connectionStateRecovery?: { maxDisconnectionDuration?: number; skipMiddlewares?: boolean };
+  /** A dynamic namespace (`io.of(regex)`) goes away once it has no socket left (default false). */
+  cleanupEmptyChildNamespaces?: boolean;
   /** Serve the socket.io-client bundle at `<path>/socket.io.js` (default true). */
   serveClient?: boolean;
   /** Allowed transports (default both). */
@@ -320,6 +324,28 @@ export class Namespace<
   serverSideEmit(ev: string, ...args: any[]): boolean;
 }
 
+/**
+ * What `io.of(regex)` or `io.of(fn)` returns: children are made when a client names a namespace
+ * it accepts, with its middlewares and 'connect'/'connection' listeners; `emit` reaches them all.
+ */
+export class ParentNamespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
+  readonly children: Set<Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>;
+  /** Throws, as in Socket.IO: a parent's children differ from server to server. */
+  fetchSockets(): never;
+}
+
+/** Decides whether a namespace nobody made may be made for a client: `next(null, true)` lets it in. */
+export type ParentNspNameMatchFn = (
+  name: string,
+  auth: { [key: string]: any },
+  next: (err: Error | null, success: boolean) => void,
+) => void;
+
 // ---------- Server ----------
 
 export class Server<
@@ -359,6 +385,11 @@ export class Server<
     name: string,
     fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void,
   ): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  /** Dynamic namespaces: the names the RegExp or the function accepts are made on demand. */
+  of(
+    name: RegExp | ParentNspNameMatchFn,
+    fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void,
+  ): ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   use(
     fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: ExtendedError) => void) => void,
   ): this;

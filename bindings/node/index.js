@@ -48,6 +48,8 @@ const K_DISCONNECT = 2;
 const K_GUARD = 3;
 const K_ACK = 4;
 const K_RESPONSE = 5;
+const K_RESOLVE = 6;
+const K_REMOVED = 7;
 const STRIDE = 7;
 
 const NO_TIMEOUT = 0xffffffff; // ms: an ack without .timeout() waits until the socket leaves
@@ -176,9 +178,7 @@ function makeHandshake(info, secure = false) {
 }
 
 function normalizeNamespace(name) {
-  if (typeof name !== 'string') {
-    throw new TypeError('wshub: namespaces are strings (dynamic namespaces with a RegExp or a function are not supported)');
-  }
+  if (typeof name !== 'string') throw new TypeError('wshub: a namespace is a string, a RegExp or a function');
   return name.startsWith('/') ? name : `/${name}`;
 }
 
@@ -350,8 +350,17 @@ class BroadcastOperator {
     ];
   }
 
+  /** The same operator on another namespace (a parent's child). */
+  _on(nsp) {
+    return new BroadcastOperator(nsp, this._rooms, this._except, this._exceptSocket, this._flags);
+  }
+
   emit(event, ...args) {
     if (RESERVED.has(event)) throw new Error(`"${event}" is a reserved event name`);
+    if (this._nsp.children) {
+      for (const child of this._nsp.children) this._on(child).emit(event, ...args);
+      return true;
+    }
     const server = this._nsp.server;
     if (typeof args[args.length - 1] === 'function') {
       const cb = args.pop();
@@ -417,12 +426,14 @@ class BroadcastOperator {
   _ids() {
     const h = this._nsp.server._h;
     if (!h) return [];
+    if (this._nsp.children) return [...this._nsp.children].flatMap((child) => this._on(child)._ids());
     const [ns, rooms, except, exceptSocket] = this._target();
     const json = native.sockets(h, ns, rooms, except, exceptSocket);
     return json ? JSON.parse(json) : [];
   }
 
   _sockets() {
+    if (this._nsp.children) return [...this._nsp.children].flatMap((child) => this._on(child)._sockets());
     const out = [];
     for (const id of this._ids()) {
       const s = this._nsp.sockets.get(id);
@@ -985,6 +996,41 @@ class Namespace extends EventEmitter {
   }
 }
 
+let parentCount = 0;
+
+/**
+ * io.of(regex) / io.of((name, auth, next) => next(err, allow)): the
+ * namespaces made on demand for the names it accepts (Socket.IO's
+ * ParentNamespace). Its middlewares and 'connect'/'connection' listeners
+ * are copied to each child as it is made; emit() reaches every child. It
+ * is not a namespace of the hub itself: clients join its children.
+ */
+class ParentNamespace extends Namespace {
+  constructor(server) {
+    super(server, `/_${parentCount++}`);
+    /** @type {Set<Namespace>} */
+    this.children = new Set();
+  }
+
+  _register() {}
+
+  _createChild(name) {
+    const child = new Namespace(this.server, name);
+    child._fns = this._fns.slice();
+    for (const ev of ['connect', 'connection']) for (const fn of this.listeners(ev)) child.on(ev, fn);
+    child._parent = this;
+    this.children.add(child);
+    this.server._nsps.set(name, child);
+    child._register();
+    this.server.sockets._emitReserved('new_namespace', child);
+    return child;
+  }
+
+  fetchSockets() {
+    throw new Error('fetchSockets() is not supported on parent namespaces');
+  }
+}
+
 // ---------- Server ----------
 
 class Server {
@@ -1006,6 +1052,9 @@ class Server {
     this._h = null;
     this._port = null;
     this._nsps = new Map();
+    this._parentNsps = new Map(); // matcher (name, auth, next) -> ParentNamespace, in the order made
+    this._parentsFromRegExp = new Map(); // RegExp -> ParentNamespace (io.of(name) adopts matching names)
+    this._resolving = false; // the hub asks _onResolve about namespaces nobody made
     this._acks = new Map();
     this._ackSeq = 0;
     this._unref = false;
@@ -1111,6 +1160,7 @@ class Server {
       tlsKey: o.tlsKey,
       allowedOrigins: allowedOrigins(o.allowedOrigins),
       redisUrl: o.redisUrl,
+      cleanupEmptyChildNamespaces: o.cleanupEmptyChildNamespaces,
       ...recovery,
     };
     for (const k of Object.keys(cfg)) if (cfg[k] === undefined || cfg[k] === null) delete cfg[k];
@@ -1131,6 +1181,7 @@ class Server {
     if (!Number.isInteger(port_) || port_ < 0 || port_ > 65535) throw new RangeError(`wshub: bad port ${port}`);
     this._h = native.create(this._config(port_), this._dispatchFn);
     for (const nsp of this._nsps.values()) nsp._register();
+    this._resolve();
     this._port = native.start(this._h);
     if (this._unref) native.ref(this._h, false);
     return this;
@@ -1147,6 +1198,7 @@ class Server {
     this._create(opts);
     this._h = native.create(this._config(0), this._dispatchFn);
     for (const nsp of this._nsps.values()) nsp._register();
+    this._resolve();
     native.startHosted(this._h);
     if (this._unref) native.ref(this._h, false);
     this._httpServer = server;
@@ -1163,16 +1215,90 @@ class Server {
     if (opts) Object.assign(this._opts, opts);
   }
 
+  /**
+   * The namespace `name`; given a RegExp or a function
+   * (name, auth, next) => next(err, allow), a ParentNamespace whose
+   * children are made when a client names a namespace it accepts.
+   */
   of(name, fn) {
+    if (name instanceof RegExp || typeof name === 'function') {
+      const parent = new ParentNamespace(this);
+      const regex = name instanceof RegExp ? name : null;
+      const match = regex ? (n, auth, next) => next(null, regex.test(n)) : name;
+      this._parentNsps.set(match, parent);
+      if (regex) this._parentsFromRegExp.set(regex, parent);
+      this._resolve();
+      if (fn) parent.on('connection', fn);
+      return parent;
+    }
     name = normalizeNamespace(name);
     let nsp = this._nsps.get(name);
+    if (!nsp) {
+      for (const [regex, parent] of this._parentsFromRegExp) {
+        if (regex.test(name)) {
+          nsp = parent._createChild(name);
+          break;
+        }
+      }
+    }
     if (!nsp) {
       nsp = new Namespace(this, name);
       this._nsps.set(name, nsp);
       nsp._register();
+      if (name !== '/') this.sockets._emitReserved('new_namespace', nsp);
     }
     if (fn) nsp.on('connection', fn);
     return nsp;
+  }
+
+  /** Has the running hub ask _onResolve about namespaces nobody made, once there are parents. */
+  _resolve() {
+    if (this._resolving || !this._h || this._closing || !this._parentNsps.size) return;
+    check(native.setResolver(this._h), 'dynamic namespaces');
+    this._resolving = true;
+  }
+
+  /** A client names a namespace nobody made: the parents decide, in the order they were made. */
+  _onResolve(name, requestId, authJson) {
+    const answer = (ok) => {
+      if (this._h && !this._closing) native.decide(this._h, requestId, ok, ok ? null : 'Invalid namespace');
+    };
+    if (this._nsps.has(name)) return answer(true); // made meanwhile, by io.of or for another client
+    let auth = {};
+    try {
+      auth = JSON.parse(authJson);
+    } catch {
+      /* the hub sends JSON; keep {} */
+    }
+    const parents = [...this._parentNsps];
+    let i = 0;
+    const next = () => {
+      if (i >= parents.length) return answer(false);
+      const [match, parent] = parents[i++];
+      let called = false;
+      const done = (err, allow) => {
+        if (called) return;
+        called = true;
+        if (err || !allow) return next();
+        if (!this._nsps.has(name)) parent._createChild(name);
+        answer(true);
+      };
+      try {
+        match(name, auth, done);
+      } catch (err) {
+        this._reportError(err);
+        done(err);
+      }
+    };
+    next();
+  }
+
+  /** The hub removed an empty child namespace (cleanupEmptyChildNamespaces). */
+  _onRemoved(name) {
+    const nsp = this._nsps.get(name);
+    if (!nsp || !nsp._parent) return;
+    this._nsps.delete(name);
+    nsp._parent.children.delete(nsp);
   }
 
   use(fn) {
@@ -1381,6 +1507,12 @@ class Server {
             break;
           case K_GUARD:
             this._onGuard(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
+            break;
+          case K_RESOLVE:
+            this._onResolve(batch[i + 1], batch[i + 2], batch[i + 3]);
+            break;
+          case K_REMOVED:
+            this._onRemoved(batch[i + 1]);
             break;
           case K_RESPONSE:
             if (this._host) this._host.respond(batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use super::event::{c_string, EventData};
 use super::lifecycle::{usable, wshub_free_fn, wshub_t};
 use super::{fail, guard, optional_str, run, wshub_event, wshub_status, wshub_status::*};
+use crate::engineio::BoxFuture;
 use crate::{ConnectRefusal, Namespace};
 
 /// Receives an event. `event` is borrowed for the duration of the call.
@@ -152,37 +153,94 @@ pub unsafe extern "C" fn wshub_set_guard(
 ) -> wshub_status {
     run(|| {
         let (h, ns, cb) = register(hub, name_space, callback)?;
+        let ud = h.keep_userdata(userdata, free_userdata);
+        ns.guard_async(decided_by_callback(h, cb, ud));
+        Ok(())
+    })
+}
+
+/// Opens namespaces nobody registered (Socket.IO's dynamic namespaces): a
+/// client naming one waits until the callback's request is decided with
+/// `wshub_connect_decide`; accepted, the namespace is made for it (register
+/// its handlers before deciding), refused, the client gets connect_error
+/// with the message ("Invalid namespace" is what Socket.IO sends). A
+/// second resolver replaces the first. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_set_namespace_resolver(
+    hub: *mut wshub_t,
+    callback: wshub_guard_cb,
+    userdata: *mut c_void,
+    free_userdata: wshub_free_fn,
+) -> wshub_status {
+    run(|| {
+        let h = usable(hub)?;
+        let cb = callback.ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "callback is NULL"))?;
+        let ud = h.keep_userdata(userdata, free_userdata);
+        h.hub.dynamic_namespaces_async(decided_by_callback(h, cb, ud));
+        Ok(())
+    })
+}
+
+/// A dynamic namespace went away (the name is borrowed for the call).
+pub type wshub_namespace_cb = Option<unsafe extern "C" fn(userdata: *mut c_void, name_space: *const c_char)>;
+
+/// Registers a callback for each dynamic namespace that goes away empty
+/// (`cleanup_empty_child_namespaces`); it comes after the disconnect
+/// callback of its last socket. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_on_namespace_removed(
+    hub: *mut wshub_t,
+    callback: wshub_namespace_cb,
+    userdata: *mut c_void,
+    free_userdata: wshub_free_fn,
+) -> wshub_status {
+    run(|| {
+        let h = usable(hub)?;
+        let cb = callback.ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "callback is NULL"))?;
         let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
-        let pending = h.pending.clone();
-        let counter = h.next_request.clone();
-        ns.guard_async(move |req| {
-            let id = counter.fetch_add(1, Ordering::Relaxed);
-            let (tx, rx) = oneshot::channel();
-            pending.lock().insert(id, tx);
-            let strings: [CString; 4] = [
-                c_string(&req.namespace),
-                c_string(&req.auth),
-                c_string(&req.handshake.remote_addr.to_string()),
-                c_string(&req.handshake.url),
-            ];
-            let ud = ud.clone();
-            let queued = dispatcher.push(Box::new(move || {
-                let request = wshub_connect_request {
-                    request_id: id,
-                    name_space: strings[0].as_ptr(),
-                    auth_json: strings[1].as_ptr(),
-                    remote_addr: strings[2].as_ptr(),
-                    url: strings[3].as_ptr(),
-                };
-                unsafe { cb(ud.ptr, &request) };
-            }));
-            if !queued {
-                pending.lock().remove(&id);
-            }
-            async move { rx.await.unwrap_or_else(|_| Err(ConnectRefusal::new("server shutting down"))) }
+        h.hub.on_namespace_removed(move |name| {
+            let (ud, name) = (ud.clone(), c_string(name));
+            dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, name.as_ptr()) }));
         });
         Ok(())
     })
+}
+
+/// A connect decision made by a foreign callback: the request goes to the
+/// dispatcher with an id, and waits for `wshub_connect_decide` (or for the
+/// hub to stop) under that id.
+fn decided_by_callback(
+    h: &wshub_t,
+    cb: unsafe extern "C" fn(*mut c_void, *const wshub_connect_request),
+    ud: std::sync::Arc<super::lifecycle::Userdata>,
+) -> impl Fn(crate::ConnectRequest) -> BoxFuture<Result<(), ConnectRefusal>> + Send + Sync + 'static {
+    let (dispatcher, pending, counter) = (h.dispatcher.clone(), h.pending.clone(), h.next_request.clone());
+    move |req| {
+        let id = counter.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        pending.lock().insert(id, tx);
+        let strings: [CString; 4] = [
+            c_string(&req.namespace),
+            c_string(&req.auth),
+            c_string(&req.handshake.remote_addr.to_string()),
+            c_string(&req.handshake.url),
+        ];
+        let ud = ud.clone();
+        let queued = dispatcher.push(Box::new(move || {
+            let request = wshub_connect_request {
+                request_id: id,
+                name_space: strings[0].as_ptr(),
+                auth_json: strings[1].as_ptr(),
+                remote_addr: strings[2].as_ptr(),
+                url: strings[3].as_ptr(),
+            };
+            unsafe { cb(ud.ptr, &request) };
+        }));
+        if !queued {
+            pending.lock().remove(&id);
+        }
+        Box::pin(async move { rx.await.unwrap_or_else(|_| Err(ConnectRefusal::new("server shutting down"))) })
+    }
 }
 
 /// Accepts (`accept` true) or refuses a pending connect request; a refused

@@ -85,6 +85,10 @@ pub struct wshub_config {
     /// Comma-separated request headers a CORS preflight allows (NULL or "":
     /// those the browser asks for).
     pub cors_allowed_headers: *const c_char,
+    /// A dynamic namespace (`wshub_set_namespace_resolver`) goes away once
+    /// it has no socket left (default false, as Socket.IO's
+    /// `cleanupEmptyChildNamespaces`).
+    pub cleanup_empty_child_namespaces: bool,
 }
 
 /// The defaults (the Socket.IO server's). Any thread.
@@ -121,6 +125,7 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
         recovery_max_bytes: 0,
         cors_methods: std::ptr::null(),
         cors_allowed_headers: std::ptr::null(),
+        cleanup_empty_child_namespaces: d.cleanup_empty_child_namespaces,
     }
 }
 
@@ -155,6 +160,7 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
     }
     cfg.cors_methods = comma_list(c.cors_methods, "cors_methods")?.unwrap_or_default();
     cfg.cors_allowed_headers = comma_list(c.cors_allowed_headers, "cors_allowed_headers")?.unwrap_or_default();
+    cfg.cleanup_empty_child_namespaces = c.cleanup_empty_child_namespaces;
     cfg.ping_interval = Duration::from_millis(c.ping_interval_ms.into());
     cfg.ping_timeout = Duration::from_millis(c.ping_timeout_ms.into());
     cfg.connect_timeout = Duration::from_millis(c.connect_timeout_ms.into());

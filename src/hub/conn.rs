@@ -259,10 +259,6 @@ impl Conn {
     async fn connect(self: Arc<Self>, session: Arc<EngineSession>, packet: sio::Packet) {
         let core = &self.core;
         let name = packet.namespace.to_string();
-        let Some(ns) = core.namespaces.get(&name) else {
-            session.push([sio::encode_connect_error(&name, "Invalid namespace", None)]);
-            return;
-        };
         {
             let state = self.state.lock();
             if state.sockets.get(&name).is_some() {
@@ -275,6 +271,22 @@ impl Conn {
             }
         }
         let auth = sio::connect_auth(&packet);
+        // Held until the socket is in (or refused): a dynamic namespace stays meanwhile.
+        let request = ConnectRequest {
+            namespace: name.clone(),
+            auth: auth.as_str().to_string(),
+            handshake: session.handshake.clone(),
+        };
+        let ns = tokio::select! {
+            entered = core.namespaces.enter(request) => match entered {
+                Ok(entry) => entry,
+                Err(refusal) => {
+                    session.push([sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
+                    return;
+                }
+            },
+            _ = session.closed.cancelled() => return,
+        };
         let join = Joining::of(&ns, &auth);
         match self.join_namespace(&session, &ns, join, auth).await {
             Ok((socket, answered)) => {

@@ -10,6 +10,7 @@
 
 pub(crate) mod cluster;
 mod conn;
+mod namespaces;
 mod recovery;
 mod socket;
 mod target;
@@ -17,6 +18,7 @@ mod target;
 pub use crate::reason::DisconnectReason;
 pub use cluster::{RemoteSocket, ServerEvent};
 pub(crate) use conn::Connections;
+pub(crate) use namespaces::Namespaces;
 pub use socket::{AckError, Event, Socket};
 pub use target::Target;
 
@@ -91,6 +93,10 @@ pub(crate) struct Namespace {
     pub cluster: Option<Arc<dyn Adapter>>,
     /// Connection state recovery, when on.
     pub recovery: Option<recovery::Recovery>,
+    /// Clients in this namespace's guards (see `namespaces::Entry`).
+    pub joining: std::sync::atomic::AtomicUsize,
+    /// For a dynamic namespace, the set it may be cleaned out of when empty.
+    pub child_of: std::sync::OnceLock<std::sync::Weak<Namespaces>>,
 }
 
 impl Namespace {
@@ -105,7 +111,17 @@ impl Namespace {
             registry: RwLock::new(Registry::default()),
             cluster,
             recovery: recovery.map(recovery::Recovery::new),
+            joining: Default::default(),
+            child_of: Default::default(),
         })
+    }
+
+    /// A dynamic namespace with no socket left and no client on its way in
+    /// goes away, with `cleanup_empty_child_namespaces` on.
+    pub fn leave_if_idle(self: &Arc<Self>) {
+        if let Some(owner) = self.child_of.get().and_then(|o| o.upgrade()) {
+            owner.remove_if_idle(self);
+        }
     }
 
     /// Whether a room, or a socket (a room of one), of that name is here.
@@ -272,45 +288,6 @@ pub(crate) fn call_event_handler(handler: &EventHandler, event: Event) {
 fn call_guarded(what: &str, f: impl FnOnce()) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
         tracing::error!("{what} panicked; the hub goes on");
-    }
-}
-
-/// The set of namespaces of one hub.
-pub(crate) struct Namespaces {
-    /// Keys chosen by the application (a client naming an unknown namespace
-    /// only looks it up): FxHash is safe here.
-    map: RwLock<FxHashMap<String, Arc<Namespace>>>,
-    pub cluster: Option<Arc<dyn Adapter>>,
-    recovery: Option<crate::config::RecoveryConfig>,
-}
-
-impl Namespaces {
-    pub fn new(cluster: Option<Arc<dyn Adapter>>, recovery: Option<crate::config::RecoveryConfig>) -> Namespaces {
-        Namespaces { map: RwLock::new(FxHashMap::default()), cluster, recovery }
-    }
-
-    pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
-        self.map.read().get(name).cloned()
-    }
-
-    pub fn get_or_create(&self, name: &str) -> Arc<Namespace> {
-        if let Some(ns) = self.get(name) {
-            return ns;
-        }
-        let ns = self
-            .map
-            .write()
-            .entry(name.to_string())
-            .or_insert_with(|| Namespace::new(name, self.cluster.clone(), self.recovery.clone()))
-            .clone();
-        if let Some(cluster) = &self.cluster {
-            cluster.watch_namespace(name);
-        }
-        ns
-    }
-
-    pub fn all(&self) -> Vec<Arc<Namespace>> {
-        self.map.read().values().cloned().collect()
     }
 }
 

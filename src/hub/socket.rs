@@ -100,6 +100,7 @@ impl SocketState {
         self.namespace.remove(self);
         self.acks.lock().waiting.clear();
         self.namespace.dispatch_disconnect(&Socket(self.clone()), reason);
+        self.namespace.leave_if_idle();
         true
     }
 }

@@ -310,6 +310,77 @@ static void test_stop_and_free_under_load(void) {
     report(ok, "stop and free while a client is connected and a thread is emitting");
 }
 
+/* ---- dynamic namespaces: a resolver that registers the namespace it accepts ---- */
+
+static wshub_t *dyn_hub;
+static int dyn_asked, dyn_connected, dyn_removed; /* under `shared` */
+static char dyn_removed_name[64];
+
+static void dyn_on_connection(void *ud, const char *id, const char *ns) {
+    (void)ud, (void)id, (void)ns;
+    pthread_mutex_lock(&shared);
+    dyn_connected++;
+    pthread_cond_broadcast(&shared_changed);
+    pthread_mutex_unlock(&shared);
+}
+
+static void dyn_resolve(void *ud, const wshub_connect_request *req) {
+    (void)ud;
+    pthread_mutex_lock(&shared);
+    dyn_asked++;
+    pthread_mutex_unlock(&shared);
+    if (strncmp(req->name_space, "/dyn-", 5) == 0 &&
+        wshub_on_connection(dyn_hub, req->name_space, dyn_on_connection, NULL, NULL) == WSHUB_OK) {
+        wshub_connect_decide(dyn_hub, req->request_id, true, NULL);
+    } else {
+        wshub_connect_decide(dyn_hub, req->request_id, false, "Invalid namespace");
+    }
+}
+
+static void dyn_on_removed(void *ud, const char *ns) {
+    (void)ud;
+    pthread_mutex_lock(&shared);
+    dyn_removed++;
+    snprintf(dyn_removed_name, sizeof dyn_removed_name, "%s", ns);
+    pthread_cond_broadcast(&shared_changed);
+    pthread_mutex_unlock(&shared);
+}
+
+static int auth_client(uint16_t port, const char *nsp, const char *token, char *last, size_t cap);
+
+static void test_dynamic_namespaces(void) {
+    int ok = 1;
+    uint16_t port = 0;
+    char last[256];
+    wshub_config cfg = wshub_config_default();
+    cfg.port = 0;
+    cfg.worker_threads = 1;
+    cfg.cleanup_empty_child_namespaces = true;
+    EXPECT(wshub_new(&cfg, &dyn_hub) == WSHUB_OK);
+    EXPECT(wshub_set_namespace_resolver(dyn_hub, NULL, NULL, NULL) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_set_namespace_resolver(dyn_hub, dyn_resolve, NULL, NULL) == WSHUB_OK);
+    EXPECT(wshub_on_namespace_removed(dyn_hub, dyn_on_removed, NULL, NULL) == WSHUB_OK);
+    EXPECT(wshub_start(dyn_hub, &port) == WSHUB_OK);
+
+    EXPECT(auth_client(port, "/dyn-1", "t", last, sizeof last) == 0);
+    EXPECT(strncmp(last, "CONNECTED", 9) == 0);
+    auth_client(port, "/other", "t", last, sizeof last);
+    EXPECT(strncmp(last, "CONNECT_ERROR Invalid namespace", 31) == 0);
+    pthread_mutex_lock(&shared);
+    EXPECT(wait_locked(&dyn_removed, 5000)); /* the client left: its empty namespace went */
+    EXPECT(strcmp(dyn_removed_name, "/dyn-1") == 0);
+    EXPECT(dyn_connected == 1 && dyn_asked == 2);
+    pthread_mutex_unlock(&shared);
+    EXPECT(auth_client(port, "/dyn-1", "t", last, sizeof last) == 0); /* made again, asked again */
+    EXPECT(strncmp(last, "CONNECTED", 9) == 0);
+    pthread_mutex_lock(&shared);
+    EXPECT(dyn_asked == 3);
+    pthread_mutex_unlock(&shared);
+    EXPECT(wshub_stop(dyn_hub, 200) == WSHUB_OK);
+    wshub_free(dyn_hub);
+    report(ok, "dynamic namespaces: a resolver accepts and registers, refuses others; an empty one goes");
+}
+
 /* ---- the connect guard: decided in the callback, or later from another thread ---- */
 
 static wshub_t *guard_hub; /* set before wshub_start */
@@ -665,6 +736,7 @@ int main(void) {
     test_relay_calls();
     test_recovery();
     test_connect_guard();
+    test_dynamic_namespaces();
     test_two_hubs_and_eight_emitting_threads();
     test_stop_and_free_under_load();
     printf("%d passed, %d failed\n", passed, failed);

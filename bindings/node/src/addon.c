@@ -32,16 +32,17 @@
 
 #include "wshub.h"
 
-enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5 };
+enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7 };
 #define STRIDE 7
 
 typedef struct item {
     struct item *next;
     int kind;
     int status;
-    uint64_t num;    /* GUARD: request id; ACK, RESPONSE: token */
+    uint64_t num;    /* GUARD, RESOLVE: request id; ACK, RESPONSE: token */
     wshub_event *ev; /* EVENT, ACK (retained; NULL for an ack without reply) */
-    char *s[4];      /* CONNECT: ns, sid; DISCONNECT: ns, sid, reason; GUARD: ns, auth, remote, url;
+    char *s[4];      /* CONNECT: ns, sid; DISCONNECT: ns, sid, reason; GUARD, RESOLVE: ns, auth, remote, url;
+                        REMOVED: ns;
                         RESPONSE: headers as "name\nvalue\n" pairs, body */
     size_t body_len; /* RESPONSE: the length of s[1] */
 } item;
@@ -175,14 +176,25 @@ static void on_disconnect(void *ud, const char *sid, const char *ns, const char 
     push(ud, it);
 }
 
-static void on_guard(void *ud, const wshub_connect_request *req) {
-    item *it = new_item(K_GUARD);
+static void push_request(void *ud, const wshub_connect_request *req, int kind) {
+    item *it = new_item(kind);
     if (!it) return;
     it->num = req->request_id;
     it->s[0] = dup_str(req->name_space);
     it->s[1] = dup_str(req->auth_json);
     it->s[2] = dup_str(req->remote_addr);
     it->s[3] = dup_str(req->url);
+    push(ud, it);
+}
+
+static void on_guard(void *ud, const wshub_connect_request *req) { push_request(ud, req, K_GUARD); }
+
+static void on_resolve(void *ud, const wshub_connect_request *req) { push_request(ud, req, K_RESOLVE); }
+
+static void on_removed(void *ud, const char *name_space) {
+    item *it = new_item(K_REMOVED);
+    if (!it) return;
+    it->s[0] = dup_str(name_space);
     push(ud, it);
 }
 
@@ -301,7 +313,11 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
             v[2] = str_or_undef(env, it->s[1]);
             v[3] = str_or_undef(env, it->s[2]);
             break;
+        case K_REMOVED:
+            v[1] = str_or_undef(env, it->s[0]);
+            break;
         case K_GUARD:
+        case K_RESOLVE:
             v[1] = str_or_undef(env, it->s[0]);
             v[2] = num(env, (double)it->num);
             v[3] = str_or_undef(env, it->s[1]);
@@ -603,6 +619,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (get_u32(env, cfg, "recoveryMs", &u)) c.recovery_ms = u;
     if (get_bool(env, cfg, "recoverySkipGuards", &b)) c.recovery_skip_guards = b;
     if (get_u32(env, cfg, "recoveryMaxBytes", &u)) c.recovery_max_bytes = u;
+    if (get_bool(env, cfg, "cleanupEmptyChildNamespaces", &b)) c.cleanup_empty_child_namespaces = b;
     host.p = path.p = raw_path.p = static_dir.p = bundle.p = cors.p = NULL;
     tls_cert.p = tls_key.p = allowed_origins.p = redis_url.p = cors_methods.p = cors_headers.p = NULL;
     ok = get_named_str(env, cfg, "host", &host) && get_named_str(env, cfg, "path", &path) &&
@@ -841,6 +858,18 @@ static napi_value js_set_guard(napi_env env, napi_callback_info info) {
     if (!get_str(env, argv[1], &ns)) return NULL;
     s = wshub_set_guard(st->hub, ns.p, on_guard, st, NULL);
     free_str(&ns);
+    return ret_int(env, s);
+}
+
+/* setResolver(h): dynamic namespaces, asked through K_RESOLVE items; their removals come as K_REMOVED */
+static napi_value js_set_resolver(napi_env env, napi_callback_info info) {
+    ARGS(1);
+    hub_state *st = get_state(env, argv[0]);
+    wshub_status s;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    s = wshub_set_namespace_resolver(st->hub, on_resolve, st, NULL);
+    if (s == WSHUB_OK) s = wshub_on_namespace_removed(st->hub, on_removed, st, NULL);
     return ret_int(env, s);
 }
 
@@ -1196,6 +1225,7 @@ static napi_value init(napi_env env, napi_value exports) {
         FN("ref", js_ref),
         FN("registerNamespace", js_register),
         FN("setGuard", js_set_guard),
+        FN("setResolver", js_set_resolver),
         FN("decide", js_decide),
         FN("refuse", js_refuse),
         FN("emit", js_emit),

@@ -77,3 +77,9 @@ loose.on('connection', (socket) => {
   socket.on('anything', (a: number, b: string, ack: (x: unknown) => void) => ack([a, b]));
   socket.emit('whatever', 1, 2, 3);
 });
+
+// Dynamic namespaces: a RegExp or a matching function gives a ParentNamespace.
+const parent = io.of(/^\/dynamic-\d+$/, (socket) => socket.emit('welcome', socket.nsp.name));
+parent.children.forEach((child) => child.emit('welcome', child.name));
+io.of((name, auth, next) => next(null, name.startsWith('/room-') && typeof auth.token === 'string'));
+io.on('new_namespace', (nsp) => nsp.name.length);

@@ -143,6 +143,7 @@ class wshub_config(Structure):
         ("recovery_max_bytes", c_uint32),
         ("cors_methods", c_char_p),
         ("cors_allowed_headers", c_char_p),
+        ("cleanup_empty_child_namespaces", c_bool),
     ]
 
 
