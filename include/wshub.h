@@ -265,6 +265,11 @@ typedef struct {
    The request target of the connection's first HTTP request.
    */
   const char *url;
+  /*
+   The id the socket gets if it is let in ("" in a namespace resolver's
+   request, which comes before there is a socket).
+   */
+  const char *socket_id;
 } wshub_connect_request;
 
 /*

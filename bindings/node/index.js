@@ -53,7 +53,7 @@ const K_REMOVED = 7;
 const STRIDE = 7;
 
 const NO_TIMEOUT = 0xffffffff; // ms: an ack without .timeout() waits until the socket leaves
-const PENDING_TTL = 60_000; // ms an accepted middleware socket waits for its connection
+const PENDING_TTL = 60_000; // ms a socket in the middlewares waits for its connection at most
 
 const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 const RESERVED_IN = new Set([...RESERVED, 'error']);
@@ -851,7 +851,8 @@ class Namespace extends EventEmitter {
     this._fns = [];
     this._registered = false;
     this._guarded = false;
-    this._pending = new Map(); // sockets accepted by the middleware, waiting for their connection
+    /** @type {Map<string, Socket>} sockets in the middlewares, or let in and waiting for their connection */
+    this._preConnectSockets = new Map();
     this._kept = new Map(); // id -> { data, t }: socket.data of sockets that may be recovered
   }
 
@@ -1058,7 +1059,8 @@ class Server {
     this._acks = new Map();
     this._ackSeq = 0;
     this._unref = false;
-    this._closing = null;
+    this._closing = null; // the close() under way or done
+    this._closed = false; // close() is done: listen() may start anew
     this._dispatchFn = (batch) => this._dispatch(batch);
     this._httpServer = null;
     this._host = null;
@@ -1210,9 +1212,42 @@ class Server {
   }
 
   _create(opts) {
-    if (this._closing) throw new Error('wshub: the server was closed');
+    if (this._closing && !this._closed) throw new Error('wshub: the server is closing');
+    if (this._closed) this._reopen();
     if (this._h) throw new Error('wshub: the server is already listening');
     if (opts) Object.assign(this._opts, opts);
+  }
+
+  /** After close(), listen() or attach() starts a new hub with the same namespaces and handlers. */
+  _reopen() {
+    this._h = null;
+    this._closing = null;
+    this._closed = false;
+    this._port = null;
+    this._host = null;
+    this._httpServer = null;
+    this._resolving = false;
+    for (const nsp of this._nsps.values()) nsp._registered = nsp._guarded = false;
+  }
+
+  /** The Engine.IO side as socket.io shows it: `opts`, the options in effect. */
+  get engine() {
+    const o = this._opts;
+    return {
+      opts: {
+        path: this.path(),
+        pingInterval: o.pingInterval !== undefined ? o.pingInterval : 25000,
+        pingTimeout: o.pingTimeout !== undefined ? o.pingTimeout : 20000,
+        connectTimeout: o.connectTimeout !== undefined ? o.connectTimeout : 45000,
+        maxHttpBufferSize: o.maxHttpBufferSize !== undefined ? o.maxHttpBufferSize : 1e6,
+        transports: o.transports || ['polling', 'websocket'],
+        cors: o.cors,
+      },
+    };
+  }
+
+  get eio() {
+    return this.engine;
   }
 
   /**
@@ -1383,9 +1418,14 @@ class Server {
     if (!this._closing) {
       const grace = opts && opts.grace !== undefined ? opts.grace : this._opts.closeGrace !== undefined ? this._opts.closeGrace : 1000;
       if (this._host) this._host.detach(); // the app's server stays open, as it was
+      // As in socket.io, the sockets are gone at once: 'disconnect' fires now, not when the hub has stopped.
+      for (const nsp of this._nsps.values()) for (const s of [...nsp.sockets.values()]) s._onclose('server shutting down');
       this._closing = new Promise((resolve) => {
         const h = this._h;
-        if (!h) return resolve();
+        if (!h) {
+          this._closed = true;
+          return resolve();
+        }
         native.stop(h, grace, () => {
           try {
             native.drain(h, this._dispatchFn);
@@ -1394,11 +1434,12 @@ class Server {
           }
           for (const nsp of this._nsps.values()) {
             for (const s of [...nsp.sockets.values()]) s._onclose('server shutting down');
-            nsp._pending.clear();
+            nsp._preConnectSockets.clear();
           }
           const acks = [...this._acks.values()];
           this._acks.clear();
           for (const cb of acks) cb(new Error('socket has been disconnected'));
+          this._closed = true;
           resolve();
         });
       });
@@ -1506,7 +1547,7 @@ class Server {
             this._onDisconnect(batch[i + 1], batch[i + 2], batch[i + 3]);
             break;
           case K_GUARD:
-            this._onGuard(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
+            this._onGuard(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5], batch[i + 6]);
             break;
           case K_RESOLVE:
             this._onResolve(batch[i + 1], batch[i + 2], batch[i + 3]);
@@ -1545,15 +1586,8 @@ class Server {
     if (!nsp) return;
     const json = this._h ? native.socketInfo(this._h, ns, id) : null;
     const info = json ? JSON.parse(json) : null;
-    let socket = null;
-    if (info && nsp._pending.size) {
-      const key = `${info.remote_address}\n${info.url}`;
-      const pending = nsp._pending.get(key);
-      if (pending) {
-        nsp._pending.delete(key);
-        socket = pending.socket;
-      }
-    }
+    let socket = nsp._preConnectSockets.get(id);
+    nsp._preConnectSockets.delete(id);
     if (!socket) socket = new Socket(nsp, id, makeHandshake(info || {}, !!this._opts.tlsCert));
     socket._attach(id, info);
     if (info && info.recovered) {
@@ -1573,7 +1607,7 @@ class Server {
     if (socket) socket._onclose(reason);
   }
 
-  _onGuard(ns, requestId, authJson, remote, url) {
+  _onGuard(ns, requestId, authJson, remote, url, id) {
     const h = this._h;
     const nsp = this._nsps.get(ns);
     if (!nsp) {
@@ -1586,21 +1620,22 @@ class Server {
     } catch {
       /* keep {} */
     }
-    const socket = new Socket(nsp, undefined, makeHandshake({ remote_address: remote, url, auth }, !!this._opts.tlsCert));
+    const socket = new Socket(nsp, id, makeHandshake({ remote_address: remote, url, auth }, !!this._opts.tlsCert));
+    const now = Date.now();
+    for (const [k, s] of nsp._preConnectSockets) if (now - s._preConnectSince > PENDING_TTL) nsp._preConnectSockets.delete(k);
+    socket._preConnectSince = now;
+    nsp._preConnectSockets.set(id, socket);
     nsp._runMiddleware(socket, (err) => {
       if (this._h !== h || this._closing) return;
       if (err) {
+        nsp._preConnectSockets.delete(id);
         const message = err && typeof err === 'object' && err.message !== undefined ? String(err.message) : String(err);
         const data = err && typeof err === 'object' && err.data !== undefined ? JSON.stringify(err.data) : undefined;
         // err.data reaches the client's connect_error as err.data (when it is JSON).
         if (data === undefined || native.refuse(h, requestId, message, data) !== OK) native.decide(h, requestId, false, message);
         return;
       }
-      const key = `${remote}\n${url}`;
-      const now = Date.now();
-      for (const [k, p] of nsp._pending) if (now - p.t > PENDING_TTL) nsp._pending.delete(k);
-      nsp._pending.set(key, { socket, t: now });
-      if (native.decide(h, requestId, true, null) !== OK) nsp._pending.delete(key);
+      if (native.decide(h, requestId, true, null) !== OK) nsp._preConnectSockets.delete(id); // its client left
     });
   }
 

@@ -44,6 +44,9 @@ pub struct wshub_connect_request {
     pub remote_addr: *const c_char,
     /// The request target of the connection's first HTTP request.
     pub url: *const c_char,
+    /// The id the socket gets if it is let in ("" in a namespace resolver's
+    /// request, which comes before there is a socket).
+    pub socket_id: *const c_char,
 }
 
 /// Decides a connect request: call `wshub_connect_decide` exactly once for
@@ -219,11 +222,12 @@ fn decided_by_callback(
         let id = counter.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         pending.lock().insert(id, tx);
-        let strings: [CString; 4] = [
+        let strings: [CString; 5] = [
             c_string(&req.namespace),
             c_string(&req.auth),
             c_string(&req.handshake.remote_addr.to_string()),
             c_string(&req.handshake.url),
+            c_string(&req.socket_id),
         ];
         let ud = ud.clone();
         let queued = dispatcher.push(Box::new(move || {
@@ -233,6 +237,7 @@ fn decided_by_callback(
                 auth_json: strings[1].as_ptr(),
                 remote_addr: strings[2].as_ptr(),
                 url: strings[3].as_ptr(),
+                socket_id: strings[4].as_ptr(),
             };
             unsafe { cb(ud.ptr, &request) };
         }));

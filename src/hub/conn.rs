@@ -274,6 +274,7 @@ impl Conn {
         // Held until the socket is in (or refused): a dynamic namespace stays meanwhile.
         let request = ConnectRequest {
             namespace: name.clone(),
+            socket_id: String::new(),
             auth: auth.as_str().to_string(),
             handshake: session.handshake.clone(),
         };
@@ -318,6 +319,7 @@ impl Conn {
         if !join.skip_guards {
             let request = ConnectRequest {
                 namespace: ns.name.to_string(),
+                socket_id: join.id.to_string(),
                 auth: auth.as_str().to_string(),
                 handshake: session.handshake.clone(),
             };

@@ -46,6 +46,9 @@ pub(crate) type Guard = Arc<dyn Fn(ConnectRequest) -> BoxFuture<Result<(), Conne
 #[derive(Debug, Clone)]
 pub struct ConnectRequest {
     pub namespace: String,
+    /// The id the socket gets if it is let in (as Socket.IO's middlewares
+    /// see it); empty in a namespace resolver's request, which comes first.
+    pub socket_id: String,
     /// The client's `auth` object as raw JSON (`{}` when it sent none).
     pub auth: String,
     pub handshake: Arc<Handshake>,

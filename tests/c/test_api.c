@@ -385,7 +385,7 @@ static void test_dynamic_namespaces(void) {
 
 static wshub_t *guard_hub; /* set before wshub_start */
 static int guard_calls;     /* these four under `shared` */
-static char guard_auth[256], guard_ns[64];
+static char guard_auth[256], guard_ns[64], guard_sid[64];
 static int decided_later;   /* decide_later is done with guard_hub: it may be freed */
 
 static void *decide_later(void *arg) {
@@ -408,6 +408,7 @@ static void admin_guard(void *ud, const wshub_connect_request *req) {
     guard_calls++;
     snprintf(guard_auth, sizeof guard_auth, "%s", req->auth_json);
     snprintf(guard_ns, sizeof guard_ns, "%s", req->name_space);
+    snprintf(guard_sid, sizeof guard_sid, "%s", req->socket_id);
     pthread_mutex_unlock(&shared);
     if (strstr(req->auth_json, "\"token\":\"secret\"")) {
         wshub_connect_decide(guard_hub, req->request_id, true, NULL);
@@ -449,6 +450,7 @@ static void test_connect_guard(void) {
     EXPECT(guard_calls == 1);
     EXPECT(strstr(guard_auth, "\"token\":\"wrong\"") != NULL); /* the guard sees the client's auth */
     EXPECT(strcmp(guard_ns, "/admin") == 0);
+    EXPECT(strlen(guard_sid) == 20); /* the id the socket would have had */
     pthread_mutex_unlock(&shared);
 
     EXPECT(auth_client(port, "/admin", "secret", last, sizeof last) == 0); /* accepted inside the callback */

@@ -41,7 +41,7 @@ typedef struct item {
     int status;
     uint64_t num;    /* GUARD, RESOLVE: request id; ACK, RESPONSE: token */
     wshub_event *ev; /* EVENT, ACK (retained; NULL for an ack without reply) */
-    char *s[4];      /* CONNECT: ns, sid; DISCONNECT: ns, sid, reason; GUARD, RESOLVE: ns, auth, remote, url;
+    char *s[5];      /* CONNECT: ns, sid; DISCONNECT: ns, sid, reason; GUARD, RESOLVE: ns, auth, remote, url, sid;
                         REMOVED: ns;
                         RESPONSE: headers as "name\nvalue\n" pairs, body */
     size_t body_len; /* RESPONSE: the length of s[1] */
@@ -104,7 +104,7 @@ static char *dup_str(const char *s) {
 static void free_item(item *it) {
     int i;
     if (it->ev) wshub_event_free(it->ev);
-    for (i = 0; i < 4; i++) free(it->s[i]);
+    for (i = 0; i < 5; i++) free(it->s[i]);
     free(it);
 }
 
@@ -184,6 +184,7 @@ static void push_request(void *ud, const wshub_connect_request *req, int kind) {
     it->s[1] = dup_str(req->auth_json);
     it->s[2] = dup_str(req->remote_addr);
     it->s[3] = dup_str(req->url);
+    it->s[4] = dup_str(req->socket_id);
     push(ud, it);
 }
 
@@ -323,6 +324,7 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
             v[3] = str_or_undef(env, it->s[1]);
             v[4] = str_or_undef(env, it->s[2]);
             v[5] = str_or_undef(env, it->s[3]);
+            v[6] = str_or_undef(env, it->s[4]);
             break;
         case K_RESPONSE: {
             void *data;

@@ -152,3 +152,13 @@ test('an upgrade the hub does not serve stays the app\'s', { timeout: 30_000 }, 
   });
   assert.match(answer, /app-ws$/);
 });
+
+test('attach(server, opts) merges its options with the constructor\'s (io.engine.opts)', async (t) => {
+  const srv = http.createServer((req, res) => res.writeHead(404).end());
+  const io = new Server({ pingTimeout: 6000 });
+  io.attach(srv, { pingInterval: 24000 });
+  t.after(() => io.close());
+  assert.equal(io.engine.opts.pingTimeout, 6000);
+  assert.equal(io.engine.opts.pingInterval, 24000);
+  assert.deepEqual(io.eio.opts, io.engine.opts);
+});

@@ -66,13 +66,29 @@ test('io.close() with clients connected: everyone is disconnected and the promis
   assert.equal(io.sockets.sockets.size, 0);
   const clientReasons = (await Promise.all(gone)).map(([r]) => r);
   for (const r of clientReasons) assert.match(r, /transport (close|error)|io server disconnect/);
-  // After close, emits are no-ops, and listening again is refused.
+  // After close, emits are no-ops, and a new client cannot connect.
   io.emit('nobody');
   a.socket.emit('nobody');
-  assert.throws(() => io.listen(0), /closed/);
   io.of('/after-close').emit('nobody'); // no error either
-  // A new client cannot connect.
   await assert.rejects(connected(client(t, { port: io.port }), 2000));
+  // listen() again starts a new hub with the same namespaces and handlers, as with socket.io.
+  io.listen(0);
+  t.after(() => io.close());
+  const again = await pair(t, io, '/chat');
+  assert.equal(again.socket.nsp, io.of('/chat'));
+  assert.equal(io.of('/chat').sockets.size, 1);
+});
+
+test('io.close() takes the sockets out at once, before the hub has stopped', async (t) => {
+  const io = startServer(t);
+  const { socket } = await pair(t, io);
+  let during = null;
+  socket.on('disconnect', () => (during = io.sockets.sockets.size));
+  const closing = io.close();
+  assert.equal(during, 0, "'disconnect' fired inside close(), with the socket already gone");
+  assert.throws(() => io.listen(0), /closing/);
+  await closing;
+  assert.deepEqual(io.engine.opts.pingInterval, 25000);
 });
 
 test('the process exits by itself after io.close()', async (t) => {

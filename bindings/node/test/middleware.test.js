@@ -105,3 +105,26 @@ test('many clients through an asynchronous middleware each get their own socket.
   await until(() => io.sockets.sockets.size === 20);
   for (let i = 0; i < 20; i++) assert.equal(io.sockets.sockets.get(clients[i].id).data.who, i);
 });
+
+test('a socket in the middleware has its id and is not connected yet; it waits in _preConnectSockets', async (t) => {
+  const io = startServer(t);
+  const inMiddleware = [];
+  io.use((socket, next) => {
+    inMiddleware.push({
+      id: socket.id,
+      connected: socket.connected,
+      disconnected: socket.disconnected,
+      sockets: io.sockets.sockets.size,
+      waiting: io.sockets._preConnectSockets.size,
+    });
+    setTimeout(next, 10);
+  });
+  const { c, socket } = await pair(t, io);
+  assert.equal(inMiddleware.length, 1);
+  const [seen] = inMiddleware;
+  assert.equal(seen.id, c.id, 'the id it gets once connected');
+  assert.equal(socket.id, c.id);
+  assert.deepEqual([seen.connected, seen.disconnected, seen.sockets, seen.waiting], [false, true, 0, 1]);
+  assert.equal(io.sockets._preConnectSockets.size, 0);
+  assert.equal(socket.connected, true);
+});

@@ -107,6 +107,7 @@ class wshub_connect_request(Structure):
         ("auth_json", c_char_p),
         ("remote_addr", c_char_p),
         ("url", c_char_p),
+        ("socket_id", c_char_p),
     ]
 
 
