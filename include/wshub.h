@@ -616,7 +616,8 @@ wshub_status wshub_disconnect(wshub_t *hub,
  `remote_address`, `url`, `headers` (object, lower-case names), `query`
  (object), `auth` (the client's auth object), `rooms` (array), `raw`
  (true for a plain WebSocket client), `recovered` (true when it took
- over the session of a client that came back, see `recovery_ms`). The
+ over the session of a client that came back, see `recovery_ms`),
+ `transport` ("polling" or "websocket", what carries it now). The
  string is owned by the caller: free it with `wshub_string_free`.
  */
 wshub_status wshub_socket_info(wshub_t *hub,
@@ -667,6 +668,17 @@ wshub_status wshub_on_connection(wshub_t *hub,
                                  wshub_connection_cb callback,
                                  void *userdata,
                                  wshub_free_fn free_userdata);
+
+/*
+ Registers a callback for each socket of `name_space` (NULL: "/") whose
+ connection moves from HTTP long-polling to WebSocket (Engine.IO's
+ upgrade). Any thread.
+ */
+wshub_status wshub_on_upgrade(wshub_t *hub,
+                              const char *name_space,
+                              wshub_connection_cb callback,
+                              void *userdata,
+                              wshub_free_fn free_userdata);
 
 /*
  Registers a callback for each socket that leaves `name_space` (NULL: "/").

@@ -437,6 +437,13 @@ impl Namespace {
         self.0.handlers.write().disconnect.push(Arc::new(handler));
     }
 
+    /// Registers a handler for sockets whose connection moves from polling
+    /// to WebSocket (Engine.IO's upgrade; `Socket::transport` says which
+    /// carries it now).
+    pub fn on_upgrade<F: Fn(Socket) + Send + Sync + 'static>(&self, handler: F) {
+        self.0.handlers.write().upgrade.push(Arc::new(handler));
+    }
+
     /// Adds a connect guard: it sees the client's auth and accepts or refuses.
     ///
     /// ```

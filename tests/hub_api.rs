@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use common::{read_text, read_to_close, tcp, wait_for, Client};
+use common::{polling_connect, read_text, read_to_close, tcp, wait_for, Client};
 use tungstenite::Message;
 use wshub::{AckError, ConnectRefusal, DisconnectReason, Hub, Payload};
 
@@ -433,5 +433,26 @@ fn without_cleanup_a_dynamic_namespace_stays_once_empty() {
     one.close(None).unwrap();
     let _ = read_to_close(tcp(&mut one));
     assert!(removed.recv_timeout(Duration::from_millis(300)).is_err());
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn on_upgrade_runs_when_a_polling_connection_moves_to_websocket() {
+    let hub = hub();
+    let (tx, upgraded) = mpsc::channel();
+    hub.of("/").on_upgrade(move |socket| tx.send((socket.id().to_string(), socket.transport())).unwrap());
+    let seen = Arc::new(parking_lot::Mutex::new(None));
+    let s = seen.clone();
+    hub.on_connect(move |socket| *s.lock() = Some(socket.transport()));
+    let addr = hub.start().unwrap();
+    let (sid, id) = polling_connect(addr);
+    assert!(wait_for(Duration::from_secs(5), || seen.lock().is_some()));
+    assert_eq!(*seen.lock(), Some("polling"));
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}");
+    let (mut ws, _) = tungstenite::connect(url).unwrap();
+    ws.send(Message::text("2probe")).unwrap();
+    assert_eq!(read_text(&mut ws), "3probe");
+    ws.send(Message::text("5")).unwrap();
+    assert_eq!(upgraded.recv_timeout(Duration::from_secs(5)).unwrap(), (id, "websocket"));
     hub.stop(Duration::from_millis(200)).unwrap();
 }

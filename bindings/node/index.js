@@ -50,6 +50,7 @@ const K_ACK = 4;
 const K_RESPONSE = 5;
 const K_RESOLVE = 6;
 const K_REMOVED = 7;
+const K_UPGRADE = 8;
 const STRIDE = 7;
 
 const NO_TIMEOUT = 0xffffffff; // ms: an ack without .timeout() waits until the socket leaves
@@ -719,8 +720,9 @@ class Socket {
       this.handshake.xdomain = !!this.handshake.headers.origin;
       this.request.headers = this.handshake.headers;
       this._raw = !!info.raw;
+      this._transport = info.transport;
     }
-    const early = [...this.rooms]; // joined inside a middleware, before the socket had an id
+    const early = [...this.rooms].filter((r) => r !== id); // joined inside a middleware
     this.rooms = new Set(info && Array.isArray(info.rooms) ? info.rooms : [id]);
     this.connected = true;
     if (early.length) this.join(early);
@@ -828,6 +830,10 @@ class Connection extends EventEmitter {
   }
   get readyState() {
     return this._socket._connClosed ? 'closed' : 'open';
+  }
+  /** What carries the connection now ({ name: 'polling' | 'websocket' }); 'upgrade' fires when it changes. */
+  get transport() {
+    return { name: this._socket._transport || 'polling' };
   }
   get request() {
     return this._socket.request;
@@ -1555,6 +1561,9 @@ class Server {
           case K_REMOVED:
             this._onRemoved(batch[i + 1]);
             break;
+          case K_UPGRADE:
+            this._onUpgrade(batch[i + 1], batch[i + 2]);
+            break;
           case K_RESPONSE:
             if (this._host) this._host.respond(batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
             break;
@@ -1599,6 +1608,15 @@ class Server {
     nsp.sockets.set(id, socket);
     nsp._emitReserved('connection', socket);
     nsp._emitReserved('connect', socket);
+  }
+
+  /** The socket's connection moved from polling to WebSocket. */
+  _onUpgrade(ns, id) {
+    const nsp = this._nsps.get(ns);
+    const socket = nsp && nsp.sockets.get(id);
+    if (!socket || socket._transport === 'websocket') return; // one connection, one upgrade: told once per namespace
+    socket._transport = 'websocket';
+    if (socket._conn) socket._conn.emit('upgrade', socket._conn.transport);
   }
 
   _onDisconnect(ns, id, reason) {

@@ -62,6 +62,8 @@ pub trait Receiver: Send + Sync {
     fn established(&self) -> bool;
     /// The session ended, with this reason (called once, by its owner).
     fn closed(&self, reason: DisconnectReason);
+    /// The session moved from polling to its WebSocket (called once, if ever).
+    fn upgraded(&self) {}
 }
 
 /// The Engine.IO server: the live sessions (by sid, for polling requests and

@@ -409,6 +409,15 @@ impl Outbound {
         Outbound(session.clone())
     }
 
+    /// "websocket" once the session is on its WebSocket, else "polling" (as
+    /// Socket.IO names the transport).
+    pub fn transport_name(&self) -> &'static str {
+        match self.0.transport() {
+            Transport::WebSocket => "websocket",
+            Transport::Polling | Transport::Upgrading => "polling",
+        }
+    }
+
     pub fn protocol(&self) -> Protocol {
         self.0.protocol
     }

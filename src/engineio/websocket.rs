@@ -74,6 +74,7 @@ pub async fn upgrade<S: Stream>(
         return;
     }
     session.set_transport(Transport::WebSocket);
+    session.receiver.upgraded();
     run(&engine, &mut ws, &session, false).await;
 }
 

@@ -327,7 +327,8 @@ pub unsafe extern "C" fn wshub_disconnect(
 /// `remote_address`, `url`, `headers` (object, lower-case names), `query`
 /// (object), `auth` (the client's auth object), `rooms` (array), `raw`
 /// (true for a plain WebSocket client), `recovered` (true when it took
-/// over the session of a client that came back, see `recovery_ms`). The
+/// over the session of a client that came back, see `recovery_ms`),
+/// `transport` ("polling" or "websocket", what carries it now). The
 /// string is owned by the caller: free it with `wshub_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn wshub_socket_info(
@@ -360,6 +361,7 @@ pub unsafe extern "C" fn wshub_socket_info(
             "rooms": socket.rooms(),
             "raw": socket.is_raw(),
             "recovered": socket.recovered(),
+            "transport": socket.transport(),
         });
         *out = owned_c_string(info.to_string());
         Ok(())

@@ -109,14 +109,41 @@ pub unsafe extern "C" fn wshub_on_connection(
 ) -> wshub_status {
     run(|| {
         let (h, ns, cb) = register(hub, name_space, callback)?;
-        let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
-        ns.on_connect(move |socket| {
-            let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
-            let ud = ud.clone();
-            dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr()) }));
-        });
+        ns.on_connect(socket_callback(h, cb, h.keep_userdata(userdata, free_userdata)));
         Ok(())
     })
+}
+
+/// Registers a callback for each socket of `name_space` (NULL: "/") whose
+/// connection moves from HTTP long-polling to WebSocket (Engine.IO's
+/// upgrade). Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_on_upgrade(
+    hub: *mut wshub_t,
+    name_space: *const c_char,
+    callback: wshub_connection_cb,
+    userdata: *mut c_void,
+    free_userdata: wshub_free_fn,
+) -> wshub_status {
+    run(|| {
+        let (h, ns, cb) = register(hub, name_space, callback)?;
+        ns.on_upgrade(socket_callback(h, cb, h.keep_userdata(userdata, free_userdata)));
+        Ok(())
+    })
+}
+
+/// A socket handler that calls `cb` with the socket's id and namespace on the dispatcher.
+fn socket_callback(
+    h: &wshub_t,
+    cb: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char),
+    ud: std::sync::Arc<super::lifecycle::Userdata>,
+) -> impl Fn(crate::Socket) + Send + Sync + 'static {
+    let dispatcher = h.dispatcher.clone();
+    move |socket| {
+        let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
+        let ud = ud.clone();
+        dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr()) }));
+    }
 }
 
 /// Registers a callback for each socket that leaves `name_space` (NULL: "/").

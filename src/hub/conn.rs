@@ -115,6 +115,14 @@ impl engineio::Receiver for Conn {
         self.state.lock().connected_once
     }
 
+    /// Tells the upgrade handlers of each namespace this connection is in.
+    fn upgraded(&self) {
+        let sockets: Vec<_> = self.state.lock().sockets.0.iter().filter(|s| s.is_connected()).cloned().collect();
+        for socket in sockets {
+            socket.namespace.clone().dispatch_upgrade(&Socket(socket));
+        }
+    }
+
     /// Detaches every socket of the closed session, with the session's reason.
     fn closed(&self, reason: DisconnectReason) {
         let sockets = self.state.lock().sockets.take();

@@ -75,6 +75,8 @@ pub(crate) struct Handlers {
     pub any: Option<EventHandler>,
     pub connect: Vec<ConnectHandler>,
     pub disconnect: Vec<DisconnectHandler>,
+    /// Told when a socket's connection moves from polling to WebSocket.
+    pub upgrade: Vec<ConnectHandler>,
     pub guards: Vec<Guard>,
     /// Events other nodes of the cluster send with `server_side_emit`.
     pub server_events: HashMap<String, ServerEventHandler>,
@@ -261,6 +263,13 @@ impl Namespace {
         let handlers = self.handlers.read().connect.clone();
         for h in handlers {
             call_guarded("connect handler", || h(socket.clone()));
+        }
+    }
+
+    pub fn dispatch_upgrade(&self, socket: &Socket) {
+        let handlers = self.handlers.read().upgrade.clone();
+        for h in handlers {
+            call_guarded("upgrade handler", || h(socket.clone()));
         }
     }
 

@@ -154,6 +154,12 @@ impl Socket {
         self.0.session.protocol().is_plain()
     }
 
+    /// The transport that carries the socket's connection now: "polling"
+    /// or "websocket" (see `Namespace::on_upgrade`).
+    pub fn transport(&self) -> &'static str {
+        self.0.session.transport_name()
+    }
+
     pub fn connected(&self) -> bool {
         self.0.connected.load(Ordering::Acquire)
     }

@@ -32,7 +32,7 @@
 
 #include "wshub.h"
 
-enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7 };
+enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7, K_UPGRADE = 8 };
 #define STRIDE 7
 
 typedef struct item {
@@ -41,7 +41,7 @@ typedef struct item {
     int status;
     uint64_t num;    /* GUARD, RESOLVE: request id; ACK, RESPONSE: token */
     wshub_event *ev; /* EVENT, ACK (retained; NULL for an ack without reply) */
-    char *s[5];      /* CONNECT: ns, sid; DISCONNECT: ns, sid, reason; GUARD, RESOLVE: ns, auth, remote, url, sid;
+    char *s[5];      /* CONNECT, UPGRADE: ns, sid; DISCONNECT: ns, sid, reason; GUARD, RESOLVE: ns, auth, remote, url, sid;
                         REMOVED: ns;
                         RESPONSE: headers as "name\nvalue\n" pairs, body */
     size_t body_len; /* RESPONSE: the length of s[1] */
@@ -159,13 +159,17 @@ static void on_event(void *ud, const wshub_event *ev) {
     push(ud, it);
 }
 
-static void on_connection(void *ud, const char *sid, const char *ns) {
-    item *it = new_item(K_CONNECT);
+static void push_socket(void *ud, const char *sid, const char *ns, int kind) {
+    item *it = new_item(kind);
     if (!it) return;
     it->s[0] = dup_str(ns);
     it->s[1] = dup_str(sid);
     push(ud, it);
 }
+
+static void on_connection(void *ud, const char *sid, const char *ns) { push_socket(ud, sid, ns, K_CONNECT); }
+
+static void on_upgrade(void *ud, const char *sid, const char *ns) { push_socket(ud, sid, ns, K_UPGRADE); }
 
 static void on_disconnect(void *ud, const char *sid, const char *ns, const char *reason) {
     item *it = new_item(K_DISCONNECT);
@@ -309,6 +313,7 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
             break;
         }
         case K_CONNECT:
+        case K_UPGRADE:
         case K_DISCONNECT:
             v[1] = str_or_undef(env, it->s[0]);
             v[2] = str_or_undef(env, it->s[1]);
@@ -845,6 +850,7 @@ static napi_value js_register(napi_env env, napi_callback_info info) {
     s = wshub_on(st->hub, ns.p, NULL, on_event, st, NULL);
     if (s == WSHUB_OK) s = wshub_on_connection(st->hub, ns.p, on_connection, st, NULL);
     if (s == WSHUB_OK) s = wshub_on_disconnect(st->hub, ns.p, on_disconnect, st, NULL);
+    if (s == WSHUB_OK) s = wshub_on_upgrade(st->hub, ns.p, on_upgrade, st, NULL);
     free_str(&ns);
     return ret_int(env, s);
 }

@@ -406,3 +406,21 @@ test('socket.conn and socket.client: the request, readyState, a "close" event wi
   assert.equal(socket.conn.readyState, 'closed');
   assert.equal(typeof (await gone)[0], 'string', 'the client is disconnected');
 });
+
+test("socket.conn.transport and its 'upgrade' event: polling first, then WebSocket", async (t) => {
+  const io = startServer(t);
+  const upgraded = [];
+  let first = null;
+  io.on('connection', (socket) => {
+    first = socket.conn.transport.name;
+    socket.conn.on('upgrade', (transport) => upgraded.push([transport.name, socket.conn.transport.name]));
+  });
+  const { c } = await pair(t, io, '/', { transports: ['polling', 'websocket'] });
+  await until(() => upgraded.length === 1, 5000, 'the upgrade');
+  assert.equal(first, 'polling');
+  assert.deepEqual(upgraded, [['websocket', 'websocket']]);
+  assert.equal(c.io.engine.transport.name, 'websocket');
+  // A client on WebSocket from the start never upgrades.
+  const ws = await pair(t, io, '/', { transports: ['websocket'] });
+  assert.equal(ws.socket.conn.transport.name, 'websocket');
+});
