@@ -286,6 +286,35 @@ typedef void (*wshub_namespace_cb)(void *userdata,
                                    const char *name_space);
 
 /*
+ A client asks to open a connection (fields borrowed for the call).
+ */
+typedef struct {
+  /*
+   Pass it to `wshub_connect_decide`; a refusal's message is the body of the 403.
+   */
+  uint64_t request_id;
+  /*
+   The peer's address, e.g. "127.0.0.1:50312".
+   */
+  const char *remote_addr;
+  /*
+   The request target, path and query.
+   */
+  const char *url;
+  /*
+   The request's headers as a JSON object (lower-case names).
+   */
+  const char *headers_json;
+} wshub_handshake_request;
+
+/*
+ Decides a handshake request: call `wshub_connect_decide` exactly once
+ for `request->request_id`, inside the callback or later from any thread.
+ */
+typedef void (*wshub_handshake_cb)(void *userdata,
+                                   const wshub_handshake_request *request);
+
+/*
  One HTTP header: two borrowed NUL-terminated strings.
  */
 typedef struct {
@@ -724,6 +753,18 @@ wshub_status wshub_on_namespace_removed(wshub_t *hub,
                                         wshub_namespace_cb callback,
                                         void *userdata,
                                         wshub_free_fn free_userdata);
+
+/*
+ Decides which requests may open a connection at all (Socket.IO's
+ `allowRequest`): every new Socket.IO or Engine.IO connection, polling or
+ WebSocket, waits until the callback's request is decided with
+ `wshub_connect_decide`; a refused one gets 403 with the message (NULL:
+ "refused") and no session. A second guard replaces the first. Any thread.
+ */
+wshub_status wshub_set_request_guard(wshub_t *hub,
+                                     wshub_handshake_cb callback,
+                                     void *userdata,
+                                     wshub_free_fn free_userdata);
 
 /*
  Accepts (`accept` true) or refuses a pending connect request; a refused

@@ -85,6 +85,7 @@ pub struct Hub {
 struct HubInner {
     config: Config,
     namespaces: Arc<Namespaces>,
+    request_guard: hub::RequestGuardSlot,
     running: Mutex<Option<Running>>,
 }
 
@@ -123,7 +124,8 @@ impl Hub {
         let namespaces =
             Namespaces::new(cluster, config.connection_state_recovery.clone(), config.cleanup_empty_child_namespaces);
         namespaces.get_or_create("/");
-        Ok(Hub { inner: Arc::new(HubInner { config, namespaces, running: Mutex::new(None) }) })
+        let inner = HubInner { config, namespaces, request_guard: Default::default(), running: Mutex::new(None) };
+        Ok(Hub { inner: Arc::new(inner) })
     }
 
     pub fn config(&self) -> &Config {
@@ -180,6 +182,39 @@ impl Hub {
         Fut: Future<Output = Result<(), ConnectRefusal>> + Send + 'static,
     {
         self.inner.namespaces.set_resolver(Arc::new(move |req| Box::pin(resolver(req))));
+    }
+
+    /// Decides which requests may open a connection at all, before any
+    /// namespace (Socket.IO's `allowRequest`): `Err(message)` answers 403
+    /// with that message, and no session is made. It sees every new
+    /// Socket.IO and Engine.IO connection, polling or WebSocket (not the
+    /// raw endpoint's, whose clients pass the main namespace's guards). A
+    /// second one replaces the first.
+    ///
+    /// ```
+    /// let hub = wshub::Hub::builder().build().unwrap();
+    /// hub.allow_request(|hs| match hs.header("cookie") {
+    ///     Some(c) if c.contains("session=") => Ok(()),
+    ///     _ => Err("no session".to_string()),
+    /// });
+    /// ```
+    pub fn allow_request<F>(&self, guard: F)
+    where
+        F: Fn(&Handshake) -> Result<(), String> + Send + Sync + 'static,
+    {
+        *self.inner.request_guard.write() = Some(Arc::new(move |hs| {
+            let verdict = guard(&hs);
+            Box::pin(async move { verdict })
+        }));
+    }
+
+    /// [`Hub::allow_request`] with a guard that decides later.
+    pub fn allow_request_async<F, Fut>(&self, guard: F)
+    where
+        F: Fn(Arc<Handshake>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        *self.inner.request_guard.write() = Some(Arc::new(move |hs| Box::pin(guard(hs))));
     }
 
     /// Calls `handler` with the name of each dynamic namespace that went
@@ -272,6 +307,7 @@ impl Hub {
         let core = Arc::new(HubCore {
             config: cfg.clone(),
             namespaces: self.inner.namespaces.clone(),
+            request_guard: self.inner.request_guard.clone(),
             shutdown: shutdown.clone(),
             runtime: runtime.handle().clone(),
         });

@@ -456,3 +456,26 @@ fn on_upgrade_runs_when_a_polling_connection_moves_to_websocket() {
     assert_eq!(upgraded.recv_timeout(Duration::from_secs(5)).unwrap(), (id, "websocket"));
     hub.stop(Duration::from_millis(200)).unwrap();
 }
+
+#[test]
+fn allow_request_answers_403_before_any_session_over_polling_and_websocket() {
+    let hub = hub();
+    hub.allow_request(|hs| match hs.query_param("token") {
+        Some("ok") => Ok(()),
+        _ => Err("no \"token\"".to_string()),
+    });
+    let addr = hub.start().unwrap();
+    let (status, body) = common::http(addr, "GET", "/socket.io/?EIO=4&transport=polling", "");
+    assert_eq!((status, body.as_str()), (403, r#"{"code":4,"message":"no \"token\""}"#));
+    let refused = tungstenite::connect(format!("ws://{addr}/socket.io/?EIO=4&transport=websocket"));
+    match refused {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    let (status, open) = common::http(addr, "GET", "/socket.io/?EIO=4&transport=polling&token=ok", "");
+    assert_eq!(status, 200, "{open}");
+    let (mut ws, _) =
+        tungstenite::connect(format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&token=ok")).unwrap();
+    assert!(read_text(&mut ws).starts_with("0{\"sid\""));
+    hub.stop(Duration::from_millis(200)).unwrap();
+}

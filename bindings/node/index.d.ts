@@ -101,6 +101,14 @@ export interface ServerOptions {
    * it missed (`socket.recovered`); `skipMiddlewares` (default true) skips `use()` middlewares then.
    */
   connectionStateRecovery?: { maxDisconnectionDuration?: number; skipMiddlewares?: boolean };
+  /**
+   * Decides whether a request may open a connection at all, before any namespace: `callback(err, false)`
+   * answers 403 with `err` as the message. `req` has `method`, `url`, `headers` and `socket.remoteAddress`.
+   */
+  allowRequest?: (
+    req: { method: string; url: string; headers: { [name: string]: string }; socket: { remoteAddress: string; remotePort: number } },
+    callback: (err: string | null | undefined, success: boolean) => void,
+  ) => void;
   /** A dynamic namespace (`io.of(regex)`) goes away once it has no socket left (default false). */
   cleanupEmptyChildNamespaces?: boolean;
   /** Serve the socket.io-client bundle at `<path>/socket.io.js` (default true). */

@@ -51,6 +51,7 @@ const K_RESPONSE = 5;
 const K_RESOLVE = 6;
 const K_REMOVED = 7;
 const K_UPGRADE = 8;
+const K_ALLOW = 9;
 const STRIDE = 7;
 
 const NO_TIMEOUT = 0xffffffff; // ms: an ack without .timeout() waits until the socket leaves
@@ -1188,8 +1189,7 @@ class Server {
     const port_ = Number(port === undefined ? 3000 : port);
     if (!Number.isInteger(port_) || port_ < 0 || port_ > 65535) throw new RangeError(`wshub: bad port ${port}`);
     this._h = native.create(this._config(port_), this._dispatchFn);
-    for (const nsp of this._nsps.values()) nsp._register();
-    this._resolve();
+    this._registerAll();
     this._port = native.start(this._h);
     if (this._unref) native.ref(this._h, false);
     return this;
@@ -1205,8 +1205,7 @@ class Server {
     if (!isHttpServer(server)) return this.listen(server, opts);
     this._create(opts);
     this._h = native.create(this._config(0), this._dispatchFn);
-    for (const nsp of this._nsps.values()) nsp._register();
-    this._resolve();
+    this._registerAll();
     native.startHosted(this._h);
     if (this._unref) native.ref(this._h, false);
     this._httpServer = server;
@@ -1290,6 +1289,13 @@ class Server {
     }
     if (fn) nsp.on('connection', fn);
     return nsp;
+  }
+
+  /** Gives a new hub what the Server has: namespaces, dynamic ones, allowRequest. */
+  _registerAll() {
+    for (const nsp of this._nsps.values()) nsp._register();
+    this._resolve();
+    if (typeof this._opts.allowRequest === 'function') check(native.setRequestGuard(this._h), 'allowRequest');
   }
 
   /** Has the running hub ask _onResolve about namespaces nobody made, once there are parents. */
@@ -1564,6 +1570,9 @@ class Server {
           case K_UPGRADE:
             this._onUpgrade(batch[i + 1], batch[i + 2]);
             break;
+          case K_ALLOW:
+            this._onAllow(batch[i + 2], batch[i + 1], batch[i + 3], batch[i + 4]);
+            break;
           case K_RESPONSE:
             if (this._host) this._host.respond(batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
             break;
@@ -1608,6 +1617,35 @@ class Server {
     nsp.sockets.set(id, socket);
     nsp._emitReserved('connection', socket);
     nsp._emitReserved('connect', socket);
+  }
+
+  /**
+   * opts.allowRequest(req, (err, success) => …) for a request that would open
+   * a connection: refused, the client gets 403 with err as the message.
+   */
+  _onAllow(requestId, remote, url, headersJson) {
+    const h = this._h;
+    let headers = {};
+    try {
+      headers = JSON.parse(headersJson);
+    } catch {
+      /* the hub sends JSON; keep {} */
+    }
+    const address = remote.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+    const peer = { remoteAddress: address, remotePort: Number(remote.slice(remote.lastIndexOf(':') + 1)) };
+    const req = { method: 'GET', url, headers, socket: peer, connection: peer };
+    let answered = false;
+    const answer = (err, success) => {
+      if (answered || this._h !== h || this._closing) return;
+      answered = true;
+      native.decide(h, requestId, !!success, success ? null : err ? String(err.message || err) : 'Forbidden');
+    };
+    try {
+      this._opts.allowRequest(req, answer);
+    } catch (err) {
+      this._reportError(err);
+      answer(err, false);
+    }
   }
 
   /** The socket's connection moved from polling to WebSocket. */

@@ -45,6 +45,29 @@ pub type Connecting = BoxFuture<()>;
 pub trait Handler: Send + Sync + 'static {
     /// A session carrying `protocol` is being opened: what will receive its messages.
     fn receiver(&self, protocol: Protocol) -> Arc<dyn Receiver>;
+    /// Before a Socket.IO or Engine.IO session is opened for this request: a
+    /// future when it must first be allowed (Socket.IO's `allowRequest`);
+    /// its `Err` holds the message of the 403 the client gets.
+    fn allow(&self, _handshake: &Arc<Handshake>) -> Option<BoxFuture<Result<(), String>>> {
+        None
+    }
+}
+
+/// Whether a request may open a session (see `Handler::allow`): `Err` is
+/// the 403 to answer.
+pub async fn allowed(engine: &Engine, req: &Request, handshake: &Arc<Handshake>) -> Result<(), Response> {
+    let Some(decision) = engine.handler.allow(handshake) else { return Ok(()) };
+    let refused = tokio::select! {
+        verdict = decision => verdict.err(),
+        _ = engine.shutdown.cancelled() => Some(ErrorCode::Forbidden.message().to_string()),
+    };
+    match refused {
+        None => Ok(()),
+        Some(message) => {
+            tracing::debug!(peer = %req.remote_addr, message, "a request was not allowed: 403");
+            Err(ErrorCode::Forbidden.response_with(req, &engine.config, &message))
+        }
+    }
 }
 
 /// What receives the messages of one session, in order, from whichever
@@ -133,8 +156,13 @@ impl ErrorCode {
     }
 
     pub fn response(self, req: &Request, cfg: &Config) -> Response {
+        self.response_with(req, cfg, self.message())
+    }
+
+    /// The error with a message of the layer above's (e.g. `allowRequest`'s).
+    pub fn response_with(self, req: &Request, cfg: &Config, message: &str) -> Response {
         let status = if self == ErrorCode::Forbidden { 403 } else { 400 };
-        let body = format!("{{\"code\":{},\"message\":\"{}\"}}", self as u8, self.message());
+        let body = serde_json::json!({ "code": self as u8, "message": message }).to_string();
         Response::new(status).content_type("application/json").cors(req, cfg).body(body.into_bytes())
     }
 }

@@ -7,13 +7,17 @@ use std::sync::Arc;
 
 use super::packet::{self, Frame};
 use super::session::{EngineSession, PollBatch, Protocol, Transport};
-use super::{on_packet, open_session, EioQuery, Engine, ErrorCode};
+use super::{allowed, on_packet, open_session, EioQuery, Engine, ErrorCode};
 use crate::http::{Request, Response};
 use crate::reason::DisconnectReason;
 
 pub async fn handle(engine: &Arc<Engine>, req: &Request, protocol: Protocol, query: EioQuery) -> Response {
     let Some(session) = query.session else {
-        let session = open_session(engine, Arc::new(req.handshake()), protocol, Transport::Polling);
+        let handshake = Arc::new(req.handshake());
+        if let Err(forbidden) = allowed(engine, req, &handshake).await {
+            return forbidden;
+        }
+        let session = open_session(engine, handshake, protocol, Transport::Polling);
         if let Some(admit) = session.receiver.admit(&session) {
             if admit.await.is_err() {
                 return ErrorCode::Forbidden.response(req, &engine.config);

@@ -236,19 +236,14 @@ pub unsafe extern "C" fn wshub_on_namespace_removed(
     })
 }
 
-/// A connect decision made by a foreign callback: the request goes to the
-/// dispatcher with an id, and waits for `wshub_connect_decide` (or for the
-/// hub to stop) under that id.
+/// A connect decision made by a foreign callback (see `ask`).
 fn decided_by_callback(
     h: &wshub_t,
     cb: unsafe extern "C" fn(*mut c_void, *const wshub_connect_request),
     ud: std::sync::Arc<super::lifecycle::Userdata>,
 ) -> impl Fn(crate::ConnectRequest) -> BoxFuture<Result<(), ConnectRefusal>> + Send + Sync + 'static {
-    let (dispatcher, pending, counter) = (h.dispatcher.clone(), h.pending.clone(), h.next_request.clone());
+    let asker = Asker::of(h);
     move |req| {
-        let id = counter.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        pending.lock().insert(id, tx);
         let strings: [CString; 5] = [
             c_string(&req.namespace),
             c_string(&req.auth),
@@ -257,7 +252,7 @@ fn decided_by_callback(
             c_string(&req.socket_id),
         ];
         let ud = ud.clone();
-        let queued = dispatcher.push(Box::new(move || {
+        asker.ask(move |id| {
             let request = wshub_connect_request {
                 request_id: id,
                 name_space: strings[0].as_ptr(),
@@ -267,12 +262,92 @@ fn decided_by_callback(
                 socket_id: strings[4].as_ptr(),
             };
             unsafe { cb(ud.ptr, &request) };
-        }));
-        if !queued {
-            pending.lock().remove(&id);
+        })
+    }
+}
+
+/// Asks a foreign callback for a decision: the request goes to the
+/// dispatcher with an id, and waits for `wshub_connect_decide` (or for the
+/// hub to stop) under that id.
+struct Asker {
+    dispatcher: std::sync::Arc<super::dispatcher::Dispatcher>,
+    pending: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<u64, super::lifecycle::Verdict>>>,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Asker {
+    fn of(h: &wshub_t) -> Asker {
+        Asker { dispatcher: h.dispatcher.clone(), pending: h.pending.clone(), counter: h.next_request.clone() }
+    }
+
+    fn ask(&self, call: impl FnOnce(u64) + Send + 'static) -> BoxFuture<Result<(), ConnectRefusal>> {
+        let id = self.counter.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(id, tx);
+        if !self.dispatcher.push(Box::new(move || call(id))) {
+            self.pending.lock().remove(&id);
         }
         Box::pin(async move { rx.await.unwrap_or_else(|_| Err(ConnectRefusal::new("server shutting down"))) })
     }
+}
+
+/// A client asks to open a connection (fields borrowed for the call).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct wshub_handshake_request {
+    /// Pass it to `wshub_connect_decide`; a refusal's message is the body of the 403.
+    pub request_id: u64,
+    /// The peer's address, e.g. "127.0.0.1:50312".
+    pub remote_addr: *const c_char,
+    /// The request target, path and query.
+    pub url: *const c_char,
+    /// The request's headers as a JSON object (lower-case names).
+    pub headers_json: *const c_char,
+}
+
+/// Decides a handshake request: call `wshub_connect_decide` exactly once
+/// for `request->request_id`, inside the callback or later from any thread.
+pub type wshub_handshake_cb =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, request: *const wshub_handshake_request)>;
+
+/// Decides which requests may open a connection at all (Socket.IO's
+/// `allowRequest`): every new Socket.IO or Engine.IO connection, polling or
+/// WebSocket, waits until the callback's request is decided with
+/// `wshub_connect_decide`; a refused one gets 403 with the message (NULL:
+/// "refused") and no session. A second guard replaces the first. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_set_request_guard(
+    hub: *mut wshub_t,
+    callback: wshub_handshake_cb,
+    userdata: *mut c_void,
+    free_userdata: wshub_free_fn,
+) -> wshub_status {
+    run(|| {
+        let h = usable(hub)?;
+        let cb = callback.ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "callback is NULL"))?;
+        let (ud, asker) = (h.keep_userdata(userdata, free_userdata), Asker::of(h));
+        h.hub.allow_request_async(move |hs| {
+            let headers: serde_json::Map<String, serde_json::Value> =
+                hs.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+            let strings: [CString; 3] = [
+                c_string(&hs.remote_addr.to_string()),
+                c_string(&hs.url),
+                c_string(&serde_json::Value::Object(headers).to_string()),
+            ];
+            let ud = ud.clone();
+            let decision = asker.ask(move |id| {
+                let request = wshub_handshake_request {
+                    request_id: id,
+                    remote_addr: strings[0].as_ptr(),
+                    url: strings[1].as_ptr(),
+                    headers_json: strings[2].as_ptr(),
+                };
+                unsafe { cb(ud.ptr, &request) };
+            });
+            async move { decision.await.map_err(|refusal| refusal.message) }
+        });
+        Ok(())
+    })
 }
 
 /// Accepts (`accept` true) or refuses a pending connect request; a refused

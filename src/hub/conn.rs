@@ -426,4 +426,9 @@ impl engineio::Handler for Connections {
     fn receiver(&self, _protocol: Protocol) -> Arc<dyn engineio::Receiver> {
         Conn::new(self.0.clone())
     }
+
+    fn allow(&self, handshake: &Arc<crate::Handshake>) -> Option<BoxFuture<Result<(), String>>> {
+        let guard = self.0.request_guard.read().clone()?;
+        Some(guard(handshake.clone()))
+    }
 }

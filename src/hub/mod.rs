@@ -40,6 +40,10 @@ pub(crate) type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send 
 pub(crate) type ServerEventHandler = Arc<dyn Fn(ServerEvent) + Send + Sync>;
 pub(crate) use crate::engineio::BoxFuture;
 pub(crate) type Guard = Arc<dyn Fn(ConnectRequest) -> BoxFuture<Result<(), ConnectRefusal>> + Send + Sync>;
+/// Decides whether a request may open a connection at all; `Err` is the 403's message.
+pub(crate) type RequestGuard = Arc<dyn Fn(Arc<Handshake>) -> BoxFuture<Result<(), String>> + Send + Sync>;
+/// Where the hub keeps its request guard: set any time, read by each new connection.
+pub(crate) type RequestGuardSlot = Arc<RwLock<Option<RequestGuard>>>;
 
 /// What a connect guard sees: the namespace, the client's auth payload and
 /// the handshake of its connection.
@@ -307,6 +311,7 @@ fn call_guarded(what: &str, f: impl FnOnce()) {
 pub(crate) struct HubCore {
     pub config: crate::Config,
     pub namespaces: Arc<Namespaces>,
+    pub request_guard: RequestGuardSlot,
     pub shutdown: tokio_util::sync::CancellationToken,
     pub runtime: tokio::runtime::Handle,
 }

@@ -301,6 +301,19 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
         let resp = Response::new(426).header("Sec-WebSocket-Version", "13").body(b"Upgrade Required".to_vec());
         return reject(&mut stream, resp).await;
     };
+    // A new session keeps its handshake; a Socket.IO or Engine.IO one must be
+    // allowed first (`allowRequest`).
+    let handshake = match &dest {
+        WsDest::Open(_) => Some(Arc::new(req.handshake())),
+        WsDest::Upgrade(_) => None,
+    };
+    if let (WsDest::Open(protocol), Some(hs)) = (&dest, &handshake) {
+        if protocol.is_engine_io() {
+            if let Err(forbidden) = engineio::allowed(&server.engine, &req, hs).await {
+                return reject(&mut stream, forbidden).await;
+            }
+        }
+    }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let mut resp = Response::new(101)
         .header("Upgrade", "websocket")
@@ -326,7 +339,8 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
         WsDest::Upgrade(session) => server.runtime.spawn(websocket::upgrade(server.engine.clone(), ws, session, conn)),
         WsDest::Open(protocol) => {
             let engine = &server.engine;
-            let session = engineio::open_session(engine, Arc::new(req.handshake()), protocol, Transport::WebSocket);
+            let handshake = handshake.unwrap_or_else(|| Arc::new(req.handshake()));
+            let session = engineio::open_session(engine, handshake, protocol, Transport::WebSocket);
             server.runtime.spawn(websocket::serve(engine.clone(), ws, session, conn))
         }
     };

@@ -32,7 +32,7 @@
 
 #include "wshub.h"
 
-enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7, K_UPGRADE = 8 };
+enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7, K_UPGRADE = 8, K_ALLOW = 9 };
 #define STRIDE 7
 
 typedef struct item {
@@ -42,7 +42,7 @@ typedef struct item {
     uint64_t num;    /* GUARD, RESOLVE: request id; ACK, RESPONSE: token */
     wshub_event *ev; /* EVENT, ACK (retained; NULL for an ack without reply) */
     char *s[5];      /* CONNECT, UPGRADE: ns, sid; DISCONNECT: ns, sid, reason; GUARD, RESOLVE: ns, auth, remote, url, sid;
-                        REMOVED: ns;
+                        REMOVED: ns; ALLOW: remote, url, headers (JSON);
                         RESPONSE: headers as "name\nvalue\n" pairs, body */
     size_t body_len; /* RESPONSE: the length of s[1] */
 } item;
@@ -196,6 +196,16 @@ static void on_guard(void *ud, const wshub_connect_request *req) { push_request(
 
 static void on_resolve(void *ud, const wshub_connect_request *req) { push_request(ud, req, K_RESOLVE); }
 
+static void on_handshake(void *ud, const wshub_handshake_request *req) {
+    item *it = new_item(K_ALLOW);
+    if (!it) return;
+    it->num = req->request_id;
+    it->s[0] = dup_str(req->remote_addr);
+    it->s[1] = dup_str(req->url);
+    it->s[2] = dup_str(req->headers_json);
+    push(ud, it);
+}
+
 static void on_removed(void *ud, const char *name_space) {
     item *it = new_item(K_REMOVED);
     if (!it) return;
@@ -321,6 +331,12 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
             break;
         case K_REMOVED:
             v[1] = str_or_undef(env, it->s[0]);
+            break;
+        case K_ALLOW:
+            v[1] = str_or_undef(env, it->s[0]);
+            v[2] = num(env, (double)it->num);
+            v[3] = str_or_undef(env, it->s[1]);
+            v[4] = str_or_undef(env, it->s[2]);
             break;
         case K_GUARD:
         case K_RESOLVE:
@@ -881,6 +897,15 @@ static napi_value js_set_resolver(napi_env env, napi_callback_info info) {
     return ret_int(env, s);
 }
 
+/* setRequestGuard(h): allowRequest, asked through K_ALLOW items */
+static napi_value js_set_request_guard(napi_env env, napi_callback_info info) {
+    ARGS(1);
+    hub_state *st = get_state(env, argv[0]);
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    return ret_int(env, wshub_set_request_guard(st->hub, on_handshake, st, NULL));
+}
+
 /* decide(h, requestId, accept, message|null) */
 static napi_value js_decide(napi_env env, napi_callback_info info) {
     ARGS(4);
@@ -1234,6 +1259,7 @@ static napi_value init(napi_env env, napi_value exports) {
         FN("registerNamespace", js_register),
         FN("setGuard", js_set_guard),
         FN("setResolver", js_set_resolver),
+        FN("setRequestGuard", js_set_request_guard),
         FN("decide", js_decide),
         FN("refuse", js_refuse),
         FN("emit", js_emit),

@@ -128,3 +128,26 @@ test('a socket in the middleware has its id and is not connected yet; it waits i
   assert.equal(io.sockets._preConnectSockets.size, 0);
   assert.equal(socket.connected, true);
 });
+
+test('allowRequest: a refused request gets 403 with the message and no session, over polling and WebSocket', async (t) => {
+  const seen = [];
+  const io = startServer(t, {
+    allowRequest: (req, callback) => {
+      seen.push({ url: req.url, header: req.headers['x-pass'], address: req.socket.remoteAddress });
+      setTimeout(() => (req.headers['x-pass'] === 'yes' ? callback(null, true) : callback('no pass', false)), 5);
+    },
+  });
+  const res = await fetch(`http://127.0.0.1:${io.port}/socket.io/?EIO=4&transport=polling`);
+  assert.equal(res.status, 403);
+  assert.deepEqual(await res.json(), { code: 4, message: 'no pass' });
+  const polling = client(t, io, '/', { transports: ['polling'] });
+  await assert.rejects(connected(polling));
+  const ws = client(t, io, '/', { transports: ['websocket'] });
+  await assert.rejects(connected(ws));
+  const ok = await pair(t, io, '/', { extraHeaders: { 'x-pass': 'yes' } });
+  assert.equal(ok.socket.connected, true);
+  assert.ok(seen.length >= 4);
+  assert.match(seen[0].url, /^\/socket\.io\/\?EIO=4&transport=polling/);
+  assert.equal(seen[0].address, '127.0.0.1');
+  assert.equal(io.sockets.sockets.size, 1);
+});
