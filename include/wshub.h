@@ -238,6 +238,7 @@ typedef void (*wshub_connection_cb)(void *userdata,
  A socket left a namespace; `reason` is the Socket.IO server's reason
  string, e.g. "client namespace disconnect", "transport close",
  "ping timeout", "server shutting down" (strings borrowed for the call).
+ `wshub_on_error` gives its callback a message in the same place.
  */
 typedef void (*wshub_disconnect_cb)(void *userdata,
                                     const char *socket_id,
@@ -718,6 +719,18 @@ wshub_status wshub_on_disconnect(wshub_t *hub,
                                  wshub_disconnect_cb callback,
                                  void *userdata,
                                  wshub_free_fn free_userdata);
+
+/*
+ Registers a callback told why a socket's client broke the protocol
+ (`message`, e.g. "Illegal attachments" for a packet that does not
+ decode); its disconnect callback, with "forced close", follows.
+ Any thread.
+ */
+wshub_status wshub_on_error(wshub_t *hub,
+                            const char *name_space,
+                            wshub_disconnect_cb callback,
+                            void *userdata,
+                            wshub_free_fn free_userdata);
 
 /*
  Adds a connect guard to `name_space` (NULL: "/"): every client that asks

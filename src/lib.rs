@@ -473,6 +473,13 @@ impl Namespace {
         self.0.handlers.write().disconnect.push(Arc::new(handler));
     }
 
+    /// Registers a handler told why a socket's client broke the protocol (a
+    /// packet that does not decode, e.g. "Illegal attachments"); the
+    /// socket's disconnect, with "forced close", follows.
+    pub fn on_error<F: Fn(Socket, &str) + Send + Sync + 'static>(&self, handler: F) {
+        self.0.handlers.write().error.push(Arc::new(handler));
+    }
+
     /// Registers a handler for sockets whose connection moves from polling
     /// to WebSocket (Engine.IO's upgrade; `Socket::transport` says which
     /// carries it now).

@@ -479,3 +479,19 @@ fn allow_request_answers_403_before_any_session_over_polling_and_websocket() {
     assert!(read_text(&mut ws).starts_with("0{\"sid\""));
     hub.stop(Duration::from_millis(200)).unwrap();
 }
+
+#[test]
+fn a_packet_that_does_not_decode_tells_on_error_why_then_disconnects_with_forced_close() {
+    let hub = hub();
+    let (tx, told) = mpsc::channel();
+    let tx2 = tx.clone();
+    hub.of("/").on_error(move |socket, message| tx.send(format!("{} error: {message}", socket.id())).unwrap());
+    hub.on_disconnect(move |socket, reason| tx2.send(format!("{} {}", socket.id(), reason.as_str())).unwrap());
+    let addr = hub.start().unwrap();
+    let (mut ws, id) = connect(addr, "/", "");
+    let id = id.unwrap();
+    ws.send(Message::text("45woooot")).unwrap();
+    assert_eq!(told.recv_timeout(Duration::from_secs(5)).unwrap(), format!("{id} error: Illegal attachments"));
+    assert_eq!(told.recv_timeout(Duration::from_secs(5)).unwrap(), format!("{id} forced close"));
+    hub.stop(Duration::from_millis(200)).unwrap();
+}

@@ -52,6 +52,7 @@ const K_RESOLVE = 6;
 const K_REMOVED = 7;
 const K_UPGRADE = 8;
 const K_ALLOW = 9;
+const K_ERROR = 10;
 const STRIDE = 7;
 
 const NO_TIMEOUT = 0xffffffff; // ms: an ack without .timeout() waits until the socket leaves
@@ -1570,6 +1571,9 @@ class Server {
           case K_UPGRADE:
             this._onUpgrade(batch[i + 1], batch[i + 2]);
             break;
+          case K_ERROR:
+            this._onClientError(batch[i + 1], batch[i + 2], batch[i + 3]);
+            break;
           case K_ALLOW:
             this._onAllow(batch[i + 2], batch[i + 1], batch[i + 3], batch[i + 4]);
             break;
@@ -1646,6 +1650,18 @@ class Server {
       this._reportError(err);
       answer(err, false);
     }
+  }
+
+  /**
+   * The socket's client broke the protocol (e.g. "Illegal attachments"): its
+   * 'error' listeners hear it, as with socket.io, before its disconnect.
+   */
+  _onClientError(ns, id, message) {
+    const nsp = this._nsps.get(ns);
+    const socket = nsp && nsp.sockets.get(id);
+    if (!socket) return;
+    const err = new Error(message);
+    if (!socket._emitReserved('error', err)) console.error('Missing error handler on `socket`.\n' + err.stack);
   }
 
   /** The socket's connection moved from polling to WebSocket. */

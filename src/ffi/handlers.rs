@@ -22,6 +22,7 @@ pub type wshub_connection_cb =
 /// A socket left a namespace; `reason` is the Socket.IO server's reason
 /// string, e.g. "client namespace disconnect", "transport close",
 /// "ping timeout", "server shutting down" (strings borrowed for the call).
+/// `wshub_on_error` gives its callback a message in the same place.
 pub type wshub_disconnect_cb = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,
@@ -158,15 +159,44 @@ pub unsafe extern "C" fn wshub_on_disconnect(
 ) -> wshub_status {
     run(|| {
         let (h, ns, cb) = register(hub, name_space, callback)?;
-        let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
-        ns.on_disconnect(move |socket, reason| {
-            let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
-            let reason = c_string(reason.as_str());
-            let ud = ud.clone();
-            dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr(), reason.as_ptr()) }));
-        });
+        let tell = socket_text_callback(h, cb, h.keep_userdata(userdata, free_userdata));
+        ns.on_disconnect(move |socket, reason| tell(socket, reason.as_str()));
         Ok(())
     })
+}
+
+/// Registers a callback told why a socket's client broke the protocol
+/// (`message`, e.g. "Illegal attachments" for a packet that does not
+/// decode); its disconnect callback, with "forced close", follows.
+/// Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_on_error(
+    hub: *mut wshub_t,
+    name_space: *const c_char,
+    callback: wshub_disconnect_cb,
+    userdata: *mut c_void,
+    free_userdata: wshub_free_fn,
+) -> wshub_status {
+    run(|| {
+        let (h, ns, cb) = register(hub, name_space, callback)?;
+        ns.on_error(socket_text_callback(h, cb, h.keep_userdata(userdata, free_userdata)));
+        Ok(())
+    })
+}
+
+/// A socket handler that calls `cb` with the socket's id, its namespace and
+/// a text (a reason, a message) on the dispatcher.
+fn socket_text_callback(
+    h: &wshub_t,
+    cb: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char),
+    ud: std::sync::Arc<super::lifecycle::Userdata>,
+) -> impl Fn(crate::Socket, &str) + Send + Sync + 'static {
+    let dispatcher = h.dispatcher.clone();
+    move |socket, text| {
+        let (id, ns, text) = (c_string(socket.id()), c_string(socket.namespace()), c_string(text));
+        let ud = ud.clone();
+        dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr(), text.as_ptr()) }));
+    }
 }
 
 /// Adds a connect guard to `name_space` (NULL: "/"): every client that asks

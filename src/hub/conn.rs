@@ -47,6 +47,10 @@ impl Joined {
         self.0.iter().find(|s| &*s.namespace.name == namespace && s.is_connected())
     }
 
+    fn connected(&self) -> Vec<Arc<SocketState>> {
+        self.0.iter().filter(|s| s.is_connected()).cloned().collect()
+    }
+
     fn len(&self) -> usize {
         self.0.iter().filter(|s| s.is_connected()).count()
     }
@@ -117,7 +121,7 @@ impl engineio::Receiver for Conn {
 
     /// Tells the upgrade handlers of each namespace this connection is in.
     fn upgraded(&self) {
-        let sockets: Vec<_> = self.state.lock().sockets.0.iter().filter(|s| s.is_connected()).cloned().collect();
+        let sockets = self.state.lock().sockets.connected();
         for socket in sockets {
             socket.namespace.clone().dispatch_upgrade(&Socket(socket));
         }
@@ -137,14 +141,10 @@ impl Conn {
     /// goes on after the call (its guards may take time).
     fn on_packet(&self, session: &Arc<EngineSession>, text: Utf8Bytes) -> Result<Option<Connecting>, DisconnectReason> {
         let core = &self.core;
-        let packet = sio::decode(text).map_err(|e| {
-            tracing::debug!(sid = %session.sid, error = %e, "undecodable Socket.IO packet");
-            DisconnectReason::ParseError
-        })?;
+        let packet = sio::decode(text).map_err(|e| self.violation(session, &e.to_string()))?;
         // (`> 0` first: a plain event need not reach into the config.)
         if packet.attachments > 0 && packet.attachments > core.config.max_attachments {
-            tracing::debug!(sid = %session.sid, n = packet.attachments, "too many attachments");
-            return Err(DisconnectReason::ParseError);
+            return Err(self.violation(session, "too many attachments"));
         }
         // The packet's socket: None for a namespace the client has not joined.
         // A CONNECT to a joined namespace, or any other packet for one not
@@ -152,18 +152,19 @@ impl Conn {
         // reference server closes it.
         let socket = {
             let state = self.state.lock();
-            if state.pending.is_some() {
-                tracing::debug!(sid = %session.sid, "text packet while binary attachments were expected");
-                return Err(DisconnectReason::ParseError);
+            let pending = state.pending.is_some();
+            let socket = state.sockets.get(packet.namespace.as_ref()).cloned();
+            drop(state);
+            if pending {
+                return Err(self.violation(session, "got plaintext data when reconstructing a packet"));
             }
-            state.sockets.get(packet.namespace.as_ref()).cloned()
+            socket
         };
         match packet.kind {
             // Boxed: a connect (with its guards) is rare, and its state must not
             // enlarge the task that every idle connection keeps.
             PacketType::Connect if socket.is_some() => {
-                tracing::debug!(sid = %session.sid, nsp = %packet.namespace, "a second CONNECT to a joined namespace");
-                Err(DisconnectReason::ParseError)
+                Err(self.violation(session, "a second CONNECT to a joined namespace"))
             }
             PacketType::Connect => {
                 let Some(conn) = self.me.upgrade() else { return Ok(None) };
@@ -172,8 +173,7 @@ impl Conn {
             // (Lenient where the client cannot know yet: a namespace the server
             // just disconnected it from, or a DISCONNECT for one it is not in.)
             kind if kind != PacketType::Disconnect && socket.is_none() && !self.was_joined(&packet.namespace) => {
-                tracing::debug!(sid = %session.sid, nsp = %packet.namespace, "a packet for a namespace not joined");
-                Err(DisconnectReason::ParseError)
+                Err(self.violation(session, "a packet for a namespace not joined"))
             }
             PacketType::Disconnect => {
                 if let Some(socket) = socket {
@@ -182,9 +182,9 @@ impl Conn {
                 Ok(None)
             }
             PacketType::Event | PacketType::BinaryEvent => {
-                let data = packet.data.ok_or(DisconnectReason::ParseError)?;
+                let data = packet.data.ok_or_else(|| self.violation(session, "invalid payload"))?;
                 let sio::EventSplit { name, args } =
-                    sio::split_event(data.as_str()).map_err(|_| DisconnectReason::ParseError)?;
+                    sio::split_event(data.as_str()).map_err(|e| self.violation(session, &e.to_string()))?;
                 if packet.attachments > 0 {
                     let name = name.into_owned();
                     let args = sio::event_args(data, args);
@@ -203,7 +203,7 @@ impl Conn {
                 Ok(None)
             }
             PacketType::Ack | PacketType::BinaryAck => {
-                let data = packet.data.ok_or(DisconnectReason::ParseError)?;
+                let data = packet.data.ok_or_else(|| self.violation(session, "invalid payload"))?;
                 if packet.attachments > 0 {
                     self.start_binary(packet.namespace, None, data, packet.ack_id, packet.attachments);
                 } else if let (Some(socket), Some(id)) = (socket, packet.ack_id) {
@@ -211,7 +211,7 @@ impl Conn {
                 }
                 Ok(None)
             }
-            PacketType::ConnectError => Err(DisconnectReason::ParseError),
+            PacketType::ConnectError => Err(self.violation(session, "a client may not send CONNECT_ERROR")),
         }
     }
 
@@ -219,10 +219,10 @@ impl Conn {
     fn on_attachment(&self, session: &EngineSession, data: Bytes) -> Result<(), DisconnectReason> {
         let (complete, socket) = {
             let mut state = self.state.lock();
-            let pending = state.pending.as_mut().ok_or_else(|| {
-                tracing::debug!(sid = %session.sid, "binary message with no packet waiting for it");
-                DisconnectReason::ParseError
-            })?;
+            let Some(pending) = state.pending.as_mut() else {
+                drop(state);
+                return Err(self.violation(session, "got binary data when not reconstructing a packet"));
+            };
             pending.attachments.push(data);
             if pending.attachments.len() < pending.expected {
                 return Ok(());
@@ -239,6 +239,18 @@ impl Conn {
             (None, None) => {}
         }
         Ok(())
+    }
+
+    /// The client broke the Socket.IO protocol: each of its sockets hears why
+    /// (its `error` handlers), and the connection closes with "forced
+    /// close", as the reference server closes it.
+    fn violation(&self, session: &EngineSession, message: &str) -> DisconnectReason {
+        tracing::debug!(sid = %session.sid, message, "a packet broke the Socket.IO protocol");
+        let sockets = self.state.lock().sockets.connected();
+        for socket in sockets {
+            socket.namespace.clone().dispatch_error(&Socket(socket), message);
+        }
+        DisconnectReason::ForcedClose
     }
 
     /// True when the client had a socket in `namespace` that the server disconnected.

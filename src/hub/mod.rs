@@ -37,6 +37,7 @@ use cluster::Adapter;
 pub(crate) type EventHandler = Arc<dyn Fn(Event) + Send + Sync>;
 pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 pub(crate) type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send + Sync>;
+pub(crate) type ErrorHandler = Arc<dyn Fn(Socket, &str) + Send + Sync>;
 pub(crate) type ServerEventHandler = Arc<dyn Fn(ServerEvent) + Send + Sync>;
 pub(crate) use crate::engineio::BoxFuture;
 pub(crate) type Guard = Arc<dyn Fn(ConnectRequest) -> BoxFuture<Result<(), ConnectRefusal>> + Send + Sync>;
@@ -81,6 +82,8 @@ pub(crate) struct Handlers {
     pub disconnect: Vec<DisconnectHandler>,
     /// Told when a socket's connection moves from polling to WebSocket.
     pub upgrade: Vec<ConnectHandler>,
+    /// Told why a socket's client broke the protocol, before it is disconnected.
+    pub error: Vec<ErrorHandler>,
     pub guards: Vec<Guard>,
     /// Events other nodes of the cluster send with `server_side_emit`.
     pub server_events: HashMap<String, ServerEventHandler>,
@@ -274,6 +277,13 @@ impl Namespace {
         let handlers = self.handlers.read().upgrade.clone();
         for h in handlers {
             call_guarded("upgrade handler", || h(socket.clone()));
+        }
+    }
+
+    pub fn dispatch_error(&self, socket: &Socket, message: &str) {
+        let handlers = self.handlers.read().error.clone();
+        for h in handlers {
+            call_guarded("error handler", || h(socket.clone(), message));
         }
     }
 

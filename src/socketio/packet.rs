@@ -45,7 +45,8 @@ pub enum DecodeError {
     Empty,
     #[error("unknown packet type")]
     UnknownType,
-    #[error("bad attachment count")]
+    /// (The reference parser's words, which applications may match.)
+    #[error("Illegal attachments")]
     Attachments,
     #[error("bad ack id")]
     AckId,

@@ -32,7 +32,7 @@
 
 #include "wshub.h"
 
-enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7, K_UPGRADE = 8, K_ALLOW = 9 };
+enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7, K_UPGRADE = 8, K_ALLOW = 9, K_ERROR = 10 };
 #define STRIDE 7
 
 typedef struct item {
@@ -41,7 +41,7 @@ typedef struct item {
     int status;
     uint64_t num;    /* GUARD, RESOLVE: request id; ACK, RESPONSE: token */
     wshub_event *ev; /* EVENT, ACK (retained; NULL for an ack without reply) */
-    char *s[5];      /* CONNECT, UPGRADE: ns, sid; DISCONNECT: ns, sid, reason; GUARD, RESOLVE: ns, auth, remote, url, sid;
+    char *s[5];      /* CONNECT, UPGRADE: ns, sid; DISCONNECT: ns, sid, reason; ERROR: ns, sid, message; GUARD, RESOLVE: ns, auth, remote, url, sid;
                         REMOVED: ns; ALLOW: remote, url, headers (JSON);
                         RESPONSE: headers as "name\nvalue\n" pairs, body */
     size_t body_len; /* RESPONSE: the length of s[1] */
@@ -171,13 +171,21 @@ static void on_connection(void *ud, const char *sid, const char *ns) { push_sock
 
 static void on_upgrade(void *ud, const char *sid, const char *ns) { push_socket(ud, sid, ns, K_UPGRADE); }
 
-static void on_disconnect(void *ud, const char *sid, const char *ns, const char *reason) {
-    item *it = new_item(K_DISCONNECT);
+static void push_socket_text(void *ud, const char *sid, const char *ns, const char *text, int kind) {
+    item *it = new_item(kind);
     if (!it) return;
     it->s[0] = dup_str(ns);
     it->s[1] = dup_str(sid);
-    it->s[2] = dup_str(reason);
+    it->s[2] = dup_str(text);
     push(ud, it);
+}
+
+static void on_disconnect(void *ud, const char *sid, const char *ns, const char *reason) {
+    push_socket_text(ud, sid, ns, reason, K_DISCONNECT);
+}
+
+static void on_error(void *ud, const char *sid, const char *ns, const char *message) {
+    push_socket_text(ud, sid, ns, message, K_ERROR);
 }
 
 static void push_request(void *ud, const wshub_connect_request *req, int kind) {
@@ -325,6 +333,7 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
         case K_CONNECT:
         case K_UPGRADE:
         case K_DISCONNECT:
+        case K_ERROR:
             v[1] = str_or_undef(env, it->s[0]);
             v[2] = str_or_undef(env, it->s[1]);
             v[3] = str_or_undef(env, it->s[2]);
@@ -867,6 +876,7 @@ static napi_value js_register(napi_env env, napi_callback_info info) {
     if (s == WSHUB_OK) s = wshub_on_connection(st->hub, ns.p, on_connection, st, NULL);
     if (s == WSHUB_OK) s = wshub_on_disconnect(st->hub, ns.p, on_disconnect, st, NULL);
     if (s == WSHUB_OK) s = wshub_on_upgrade(st->hub, ns.p, on_upgrade, st, NULL);
+    if (s == WSHUB_OK) s = wshub_on_error(st->hub, ns.p, on_error, st, NULL);
     free_str(&ns);
     return ret_int(env, s);
 }

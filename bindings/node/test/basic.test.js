@@ -424,3 +424,14 @@ test("socket.conn.transport and its 'upgrade' event: polling first, then WebSock
   const ws = await pair(t, io, '/', { transports: ['websocket'] });
   assert.equal(ws.socket.conn.transport.name, 'websocket');
 });
+
+test("a packet that does not decode reaches the socket's 'error' listeners, then it is disconnected with \"forced close\"", async (t) => {
+  const io = startServer(t);
+  const { c, socket } = await pair(t, io, '/', { transports: ['websocket'] });
+  const errors = [];
+  socket.on('error', (err) => errors.push(err.message));
+  const reason = new Promise((resolve) => socket.on('disconnect', resolve));
+  c.io.engine.write('5woooot'); // a BINARY_EVENT without its attachment count
+  assert.equal(await withTimeout(reason), 'forced close');
+  assert.deepEqual(errors, ['Illegal attachments']);
+});
