@@ -1,7 +1,7 @@
 //! The Socket.IO client bundle under the Engine.IO path, served as the Node
 //! server serves it: its package's version as a strong ETag (a matching
 //! `If-None-Match`, strong or weak, gets 304), the CORS headers of polling,
-//! and gzip or deflate for a client that accepts them. A file is compressed
+//! and brotli, gzip or deflate for a client that accepts them. A file is compressed
 //! once per coding and kept (the bundle does not change while a hub runs;
 //! eight files at most).
 
@@ -18,6 +18,7 @@ use crate::http::{Request, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Coding {
+    Brotli,
     Gzip,
     Deflate,
 }
@@ -25,6 +26,7 @@ enum Coding {
 impl Coding {
     fn name(self) -> &'static str {
         match self {
+            Coding::Brotli => "br",
             Coding::Gzip => "gzip",
             Coding::Deflate => "deflate",
         }
@@ -108,6 +110,13 @@ impl Bundle {
 fn compress(data: &[u8], coding: Coding) -> std::io::Result<Vec<u8>> {
     let level = flate2::Compression::best();
     match coding {
+        Coding::Brotli => {
+            // Quality 11, a 4 MiB window: the bundle is compressed once and kept.
+            let mut enc = brotli::CompressorWriter::new(Vec::new(), 64 << 10, 11, 22);
+            enc.write_all(data)?;
+            enc.flush()?;
+            Ok(enc.into_inner())
+        }
         Coding::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
             enc.write_all(data)?;
@@ -130,9 +139,9 @@ fn version_of(dir: &Path) -> Option<String> {
     version.bytes().all(|b| b.is_ascii_alphanumeric() || b".-+".contains(&b)).then(|| version.to_string())
 }
 
-/// The coding of `Accept-Encoding` we serve: the highest q among gzip and
-/// deflate (`*` counts for both), the client's order breaking ties; None
-/// for identity.
+/// The coding of `Accept-Encoding` we serve: the highest q among br, gzip
+/// and deflate (`*` counts for gzip and deflate), the client's order
+/// breaking ties; None for identity.
 fn negotiate(accept: &str) -> Option<Coding> {
     let mut best: Option<(Coding, f32)> = None;
     for item in accept.split(',') {
@@ -143,6 +152,7 @@ fn negotiate(accept: &str) -> Option<Coding> {
             .next()
             .unwrap_or(1.0);
         let codings: &[Coding] = match name.as_str() {
+            "br" => &[Coding::Brotli],
             "gzip" | "x-gzip" => &[Coding::Gzip],
             "deflate" => &[Coding::Deflate],
             "*" => &[Coding::Gzip, Coding::Deflate],
@@ -166,7 +176,9 @@ mod tests {
         assert_eq!(negotiate("gzip,br,deflate"), Some(Coding::Gzip));
         assert_eq!(negotiate("deflate, gzip"), Some(Coding::Deflate));
         assert_eq!(negotiate("gzip;q=0.5, deflate"), Some(Coding::Deflate));
-        assert_eq!(negotiate("br"), None);
+        assert_eq!(negotiate("br"), Some(Coding::Brotli));
+        assert_eq!(negotiate("br;q=0.5, gzip"), Some(Coding::Gzip));
+        assert_eq!(negotiate("identity"), None);
         assert_eq!(negotiate("gzip;q=0"), None);
         assert_eq!(negotiate("*"), Some(Coding::Gzip));
         assert_eq!(negotiate(""), None);
@@ -181,6 +193,9 @@ mod tests {
         assert_eq!(out, data);
         out.clear();
         flate2::read::ZlibDecoder::new(&compress(&data, Coding::Deflate).unwrap()[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+        out.clear();
+        brotli::Decompressor::new(&compress(&data, Coding::Brotli).unwrap()[..], 4096).read_to_end(&mut out).unwrap();
         assert_eq!(out, data);
     }
 }

@@ -50,10 +50,11 @@ describe('client bundle', () => {
     assert.equal(map.headers['content-type'], 'application/json; charset=utf-8');
   });
 
-  test('the bundle is gzip- or deflate-compressed for a client that accepts it, identical once inflated', { timeout: 10_000 }, async () => {
+  test('the bundle is brotli-, gzip- or deflate-compressed for a client that accepts it, identical once inflated', { timeout: 10_000 }, async () => {
     const plain = fs.readFileSync(path.join(DIST, 'socket.io.min.js'));
     const cases = [['gzip,br,deflate', 'gzip', zlib.gunzipSync], ['deflate', 'deflate', zlib.inflateSync],
-      ['br', undefined, (b) => b], ['gzip;q=0', undefined, (b) => b]];
+      ['br', 'br', zlib.brotliDecompressSync], ['br;q=0.5, deflate', 'deflate', zlib.inflateSync],
+      ['gzip;q=0', undefined, (b) => b], ['identity', undefined, (b) => b]];
     for (const [accept, coding, inflate] of cases) {
       const res = await httpRequest(srv.port, { path: '/socket.io/socket.io.min.js', headers: { 'Accept-Encoding': accept } });
       assert.equal(res.status, 200, accept);
