@@ -1064,6 +1064,7 @@ class Server {
     this._parentNsps = new Map(); // matcher (name, auth, next) -> ParentNamespace, in the order made
     this._parentsFromRegExp = new Map(); // RegExp -> ParentNamespace (io.of(name) adopts matching names)
     this._resolving = false; // the hub asks _onResolve about namespaces nobody made
+    this._leaving = null; // ids of the sockets that leave in the batch being dispatched (see _dispatch)
     this._acks = new Map();
     this._ackSeq = 0;
     this._unref = false;
@@ -1547,6 +1548,13 @@ class Server {
   }
 
   _dispatch(batch) {
+    // socket.io handles an event on the tick after it arrives, and drops it if
+    // its socket left meanwhile: an event followed, in the same batch, by its
+    // socket's disconnect is dropped here alike.
+    this._leaving = null;
+    for (let i = 0; i < batch.length; i += STRIDE) {
+      if (batch[i] === K_DISCONNECT) (this._leaving || (this._leaving = new Set())).add(batch[i + 2]);
+    }
     for (let i = 0; i < batch.length; i += STRIDE) {
       try {
         switch (batch[i]) {
@@ -1593,7 +1601,7 @@ class Server {
   _onEvent(ns, id, name, json, atts, ackId) {
     const nsp = this._nsps.get(ns);
     const socket = nsp && nsp.sockets.get(id);
-    if (!socket) return;
+    if (!socket || (this._leaving && this._leaving.has(id))) return;
     let args;
     try {
       args = decode(json, atts);

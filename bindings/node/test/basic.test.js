@@ -435,3 +435,29 @@ test("a packet that does not decode reaches the socket's 'error' listeners, then
   assert.equal(await withTimeout(reason), 'forced close');
   assert.deepEqual(errors, ['Illegal attachments']);
 });
+
+test('an event that arrives together with its socket\'s disconnect is dropped, as by socket.io', async (t) => {
+  const io = startServer(t);
+  const got = [];
+  let socket = null;
+  io.on('connection', (s) => {
+    socket = s;
+    s.on('test', () => got.push('test'));
+    s.on('kept', () => got.push('kept'));
+  });
+  // A polling client: one POST carries the event, its attachment and the disconnect.
+  const base = `http://127.0.0.1:${io.port}/socket.io/?EIO=4&transport=polling`;
+  const open = JSON.parse((await (await fetch(base)).text()).slice(1));
+  const url = `${base}&sid=${open.sid}`;
+  await fetch(url, { method: 'POST', body: '40' });
+  await fetch(url); // the CONNECT answer
+  await until(() => socket);
+  await fetch(url, { method: 'POST', body: '42["kept"]' });
+  await until(() => got.length === 1);
+  const gone = new Promise((resolve) => socket.on('disconnect', resolve));
+  const att = Buffer.alloc(10).toString('base64');
+  await fetch(url, { method: 'POST', body: `451-["test",{"_placeholder":true,"num":0}]\x1eb${att}\x1e41` });
+  assert.equal(await withTimeout(gone), 'client namespace disconnect');
+  await sleep(50);
+  assert.deepEqual(got, ['kept']);
+});
