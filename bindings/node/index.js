@@ -1598,9 +1598,14 @@ class Server {
     }
   }
 
-  _onEvent(ns, id, name, json, atts, ackId) {
+  /** The connected socket `id` of namespace `ns`, if there is one. */
+  _socketOf(ns, id) {
     const nsp = this._nsps.get(ns);
-    const socket = nsp && nsp.sockets.get(id);
+    return nsp && nsp.sockets.get(id);
+  }
+
+  _onEvent(ns, id, name, json, atts, ackId) {
+    const socket = this._socketOf(ns, id);
     if (!socket || (this._leaving && this._leaving.has(id))) return;
     let args;
     try {
@@ -1665,8 +1670,7 @@ class Server {
    * 'error' listeners hear it, as with socket.io, before its disconnect.
    */
   _onClientError(ns, id, message) {
-    const nsp = this._nsps.get(ns);
-    const socket = nsp && nsp.sockets.get(id);
+    const socket = this._socketOf(ns, id);
     if (!socket) return;
     const err = new Error(message);
     if (!socket._emitReserved('error', err)) console.error('Missing error handler on `socket`.\n' + err.stack);
@@ -1674,16 +1678,14 @@ class Server {
 
   /** The socket's connection moved from polling to WebSocket. */
   _onUpgrade(ns, id) {
-    const nsp = this._nsps.get(ns);
-    const socket = nsp && nsp.sockets.get(id);
+    const socket = this._socketOf(ns, id);
     if (!socket || socket._transport === 'websocket') return; // one connection, one upgrade: told once per namespace
     socket._transport = 'websocket';
     if (socket._conn) socket._conn.emit('upgrade', socket._conn.transport);
   }
 
   _onDisconnect(ns, id, reason) {
-    const nsp = this._nsps.get(ns);
-    const socket = nsp && nsp.sockets.get(id);
+    const socket = this._socketOf(ns, id);
     if (socket) socket._onclose(reason);
   }
 
