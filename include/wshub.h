@@ -494,6 +494,11 @@ typedef struct {
    `cleanupEmptyChildNamespaces`).
    */
   bool cleanup_empty_child_namespaces;
+  /*
+   Also serve Engine.IO v3 / Socket.IO v2 clients (socket.io-client 2.x)
+   that ask for it with `EIO=3` (default false, as Socket.IO's `allowEIO3`).
+   */
+  bool allow_eio3;
 } wshub_config;
 
 /*

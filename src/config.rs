@@ -104,6 +104,9 @@ pub struct Config {
     pub allow_polling: bool,
     /// Allow the WebSocket transport (and the upgrade to it).
     pub allow_websocket: bool,
+    /// Also speak Engine.IO v3 and Socket.IO v2 to clients that ask for it
+    /// (`EIO=3`: socket.io-client 2.x), as Socket.IO's `allowEIO3` does.
+    pub allow_eio3: bool,
     /// Origins allowed by CORS on the polling transport ("*" allows any);
     /// empty sends no CORS headers (same-origin pages only).
     pub cors_origins: Vec<String>,
@@ -189,6 +192,7 @@ impl Default for Config {
             max_packets_per_poll: 16,
             allow_polling: true,
             allow_websocket: true,
+            allow_eio3: false,
             cors_origins: Vec::new(),
             cors_methods: Vec::new(),
             cors_allowed_headers: Vec::new(),

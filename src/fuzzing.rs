@@ -18,13 +18,15 @@ pub fn engineio_text(data: &[u8]) {
     }
 }
 
-/// A long-polling POST body: several packets joined by 0x1e, `b` + base64 binary.
+/// A long-polling POST body: several packets joined by 0x1e, `b` + base64
+/// binary; and the same bytes as Engine.IO v3's (length-prefixed, text or binary form).
 pub fn polling_payload(data: &[u8]) {
-    if let Ok(packets) = eio::decode_payload(Bytes::copy_from_slice(data)) {
-        for p in packets {
-            if let eio::Packet::Message(msg) = p {
-                socketio_text(msg);
-            }
+    let bytes = Bytes::copy_from_slice(data);
+    let v4 = eio::decode_payload(bytes.clone()).unwrap_or_default();
+    let v3 = crate::engineio::v3::decode_payload(bytes).unwrap_or_default();
+    for p in v4.into_iter().chain(v3) {
+        if let eio::Packet::Message(msg) = p {
+            socketio_text(msg);
         }
     }
 }
@@ -51,6 +53,7 @@ pub fn socketio_with_attachments(data: &[u8]) {
 fn socketio_text(msg: Utf8Bytes) {
     let Ok(packet) = sio::decode(msg) else { return };
     let _ = sio::connect_auth(&packet);
+    let _ = sio::v2_namespace(&packet.namespace);
     let Some(data) = packet.data else { return };
     let args = match sio::split_event(data.as_str()) {
         Ok(split) => split.args,

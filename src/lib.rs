@@ -727,6 +727,11 @@ impl HubBuilder {
         self.config.max_namespaces_per_connection = n;
         self
     }
+    /// Also serve socket.io-client 2.x clients (Engine.IO v3, Socket.IO v2).
+    pub fn allow_eio3(mut self, on: bool) -> Self {
+        self.config.allow_eio3 = on;
+        self
+    }
     pub fn cleanup_empty_child_namespaces(mut self, on: bool) -> Self {
         self.config.cleanup_empty_child_namespaces = on;
         self

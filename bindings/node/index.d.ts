@@ -109,6 +109,8 @@ export interface ServerOptions {
     req: { method: string; url: string; headers: { [name: string]: string }; socket: { remoteAddress: string; remotePort: number } },
     callback: (err: string | null | undefined, success: boolean) => void,
   ) => void;
+  /** Also serve socket.io-client 2.x (Engine.IO v3, Socket.IO v2) clients (default false). */
+  allowEIO3?: boolean;
   /** A dynamic namespace (`io.of(regex)`) goes away once it has no socket left (default false). */
   cleanupEmptyChildNamespaces?: boolean;
   /** Serve the socket.io-client bundle at `<path>/socket.io.js` (default true). */

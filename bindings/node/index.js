@@ -1172,6 +1172,7 @@ class Server {
       allowedOrigins: allowedOrigins(o.allowedOrigins),
       redisUrl: o.redisUrl,
       cleanupEmptyChildNamespaces: o.cleanupEmptyChildNamespaces,
+      allowEIO3: o.allowEIO3,
       ...recovery,
     };
     for (const k of Object.keys(cfg)) if (cfg[k] === undefined || cfg[k] === null) delete cfg[k];

@@ -6,6 +6,10 @@
 //! pong, the session closed when a pong is `ping_timeout` late (the first
 //! other packet received while waiting extends the wait once), and a client
 //! that joins no namespace within `connect_timeout` is let go.
+//!
+//! An Engine.IO v3 client pings instead (the server answers each ping with
+//! a pong in `on_packet`); the session closes when no ping came within
+//! `ping_interval + ping_timeout` of the last one (or of the handshake).
 
 use std::sync::atomic::Ordering;
 
@@ -24,6 +28,8 @@ pub struct Heartbeat {
     extended: bool,
     /// Until a namespace is joined.
     connect_deadline: Option<Instant>,
+    /// Engine.IO v3: when the client's next ping is late (the server never pings).
+    client_ping_deadline: Option<Instant>,
 }
 
 impl Heartbeat {
@@ -35,6 +41,7 @@ impl Heartbeat {
             pong_deadline: None,
             extended: false,
             connect_deadline: Some(session.opened + cfg.connect_timeout),
+            client_ping_deadline: session.eio3.then(|| session.opened + cfg.ping_interval + cfg.ping_timeout),
         }
     }
 
@@ -42,6 +49,13 @@ impl Heartbeat {
     /// for it; another packet extends the wait once. Between pings they need
     /// no attention.
     pub fn on_activity(&mut self, session: &EngineSession, cfg: &Config) {
+        if let Some(deadline) = &mut self.client_ping_deadline {
+            // (Set by `on_packet` for a v3 client's ping.)
+            if session.pong_received.swap(false, Ordering::AcqRel) {
+                *deadline = Instant::now() + cfg.ping_interval + cfg.ping_timeout;
+            }
+            return;
+        }
         if self.pong_deadline.is_none() {
             return;
         }
@@ -66,6 +80,13 @@ impl Heartbeat {
                 return None;
             }
             self.connect_deadline = None;
+        }
+        if let Some(late) = self.client_ping_deadline {
+            if now >= late {
+                session.close(DisconnectReason::PingTimeout);
+                return None;
+            }
+            return Some(self.connect_deadline.map_or(late, |c| c.min(late)));
         }
         match self.pong_deadline {
             Some(late) if now >= late => {

@@ -13,6 +13,7 @@ mod heartbeat;
 pub mod packet;
 pub mod polling;
 pub mod session;
+pub(crate) mod v3;
 pub mod websocket;
 
 use std::collections::HashMap;
@@ -172,6 +173,8 @@ pub struct EioQuery {
     pub transport: Transport,
     /// The live session the request names (`sid`), if any.
     pub session: Option<Arc<EngineSession>>,
+    /// The client speaks Engine.IO v3 (`EIO=3`, with `allow_eio3`).
+    pub eio3: bool,
 }
 
 /// Validates `EIO`, `transport` and `sid` as the reference server does.
@@ -181,9 +184,11 @@ pub fn check_query(engine: &Engine, req: &Request) -> Result<EioQuery, ErrorCode
         Some("websocket") if engine.config.allow_websocket => Transport::WebSocket,
         _ => return Err(ErrorCode::UnknownTransport),
     };
-    if req.query_param("EIO") != Some("4") {
-        return Err(ErrorCode::UnsupportedProtocolVersion);
-    }
+    let eio3 = match req.query_param("EIO") {
+        Some("4") => false,
+        Some("3") if engine.config.allow_eio3 => true,
+        _ => return Err(ErrorCode::UnsupportedProtocolVersion),
+    };
     let session = match req.query_param("sid") {
         // A closed session is gone, except for the noop or the close packet
         // its next GET is owed.
@@ -194,7 +199,7 @@ pub fn check_query(engine: &Engine, req: &Request) -> Result<EioQuery, ErrorCode
         None if req.method != "GET" => return Err(ErrorCode::BadHandshakeMethod),
         None => None,
     };
-    Ok(EioQuery { transport, session })
+    Ok(EioQuery { transport, session, eio3 })
 }
 
 /// Creates a session and registers it. A polling session gets a task of its
@@ -205,11 +210,12 @@ pub fn open_session(
     handshake: Arc<Handshake>,
     protocol: Protocol,
     transport: Transport,
+    eio3: bool,
 ) -> Arc<EngineSession> {
     let sid = crate::sid::generate();
     let cfg = &engine.config;
-    let session =
-        EngineSession::new(sid.clone(), protocol, transport, handshake, engine.handler.receiver(protocol), cfg);
+    let receiver = engine.handler.receiver(protocol);
+    let session = EngineSession::new(sid.clone(), protocol, transport, handshake, receiver, cfg, eio3);
     if protocol.is_engine_io() {
         let upgrades: &[&str] =
             if transport == Transport::Polling && cfg.allow_websocket { &["websocket"] } else { &[] };
@@ -274,8 +280,12 @@ fn forget_session(engine: &Engine, session: &EngineSession) {
 
 /// Handles one decoded packet from either transport.
 pub fn on_packet(session: &Arc<EngineSession>, packet: Packet) -> Result<Option<Connecting>, DisconnectReason> {
-    if let Packet::Pong(_) = packet {
-        session.pong_received.store(true, Ordering::Release);
+    // The client's heartbeat: its pong to the server's ping, or (Engine.IO
+    // v3, where the client pings) its ping.
+    match packet {
+        Packet::Pong(_) if !session.eio3 => session.pong_received.store(true, Ordering::Release),
+        Packet::Ping(_) if session.eio3 => session.pong_received.store(true, Ordering::Release),
+        _ => {}
     }
     if session.opened_by_polling {
         session.activity.notify_one();

@@ -38,6 +38,8 @@ pub enum DecodeError {
     Base64,
     #[error("payload is not valid UTF-8")]
     Utf8,
+    #[error("bad packet length in an Engine.IO v3 payload")]
+    Length,
 }
 
 /// Decodes one text packet (from a WebSocket text frame or a polling payload).

@@ -17,7 +17,7 @@ pub async fn handle(engine: &Arc<Engine>, req: &Request, protocol: Protocol, que
         if let Err(forbidden) = allowed(engine, req, &handshake).await {
             return forbidden;
         }
-        let session = open_session(engine, handshake, protocol, Transport::Polling);
+        let session = open_session(engine, handshake, protocol, Transport::Polling, query.eio3);
         if let Some(admit) = session.receiver.admit(&session) {
             if admit.await.is_err() {
                 return ErrorCode::Forbidden.response(req, &engine.config);
@@ -72,14 +72,20 @@ async fn poll(engine: &Engine, req: &Request, session: &EngineSession) -> Respon
             }
         }
     };
-    Response::new(200)
-        .content_type("text/plain; charset=UTF-8")
-        .cors(req, &engine.config)
-        .body(packet::encode_payload(&frames))
+    Response::new(200).content_type("text/plain; charset=UTF-8").cors(req, &engine.config).body(if session.eio3 {
+        super::v3::encode_payload(&frames)
+    } else {
+        packet::encode_payload(&frames)
+    })
 }
 
 async fn post(engine: &Engine, req: &Request, session: &Arc<EngineSession>) -> Response {
-    let packets = match packet::decode_payload(req.body.clone()) {
+    let decoded = if session.eio3 {
+        super::v3::decode_payload(req.body.clone())
+    } else {
+        packet::decode_payload(req.body.clone())
+    };
+    let packets = match decoded {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(sid = %session.sid, error = %e, "undecodable polling payload");

@@ -115,6 +115,10 @@ pub struct EngineSession {
     policy: SlowConsumerPolicy,
     /// What the layer above does with the session's messages.
     pub receiver: Arc<dyn Receiver>,
+    /// Engine.IO v3 (`allow_eio3`): the client pings, polling payloads are
+    /// length-prefixed, binary WebSocket frames start with the packet type;
+    /// the layer above speaks Socket.IO v2 to it.
+    pub eio3: bool,
 }
 
 /// The result of taking frames for a polling response.
@@ -133,6 +137,7 @@ impl EngineSession {
         handshake: Arc<Handshake>,
         receiver: Arc<dyn Receiver>,
         limits: &Config,
+        eio3: bool,
     ) -> Arc<EngineSession> {
         Arc::new(EngineSession {
             sid,
@@ -157,6 +162,7 @@ impl EngineSession {
             max_bytes: limits.max_queued_bytes,
             policy: limits.slow_consumer,
             receiver,
+            eio3,
         })
     }
 

@@ -229,7 +229,7 @@ async fn finish<S: Stream>(
     // gets ping_timeout for it.
     let rest = poll_fn(|cx| Poll::Ready(session.take_frames(cx))).await;
     if let Some(frames) = rest {
-        let _ = poll_fn(|cx| Poll::Ready(ws.send(cx, |w| write_frames(w, &frames)))).await;
+        let _ = poll_fn(|cx| Poll::Ready(ws.send(cx, |w| write_frames(w, &frames, session.eio3)))).await;
     }
     if owner {
         // Now, not after the close below: a client that does not read must
@@ -259,16 +259,17 @@ fn write_queued<S: Stream>(cx: &mut Context<'_>, ws: &mut WsStream<S>, session: 
             return Ok(());
         }
         let Some(frames) = session.take_frames(cx) else { return Ok(()) };
-        ws.send(cx, |w| write_frames(w, &frames))?;
+        ws.send(cx, |w| write_frames(w, &frames, session.eio3))?;
     }
     cx.waker().wake_by_ref(); // more keeps coming: yield, then go on
     Ok(())
 }
 
-fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Frame>) {
+fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Frame>, eio3: bool) {
     for frame in frames {
         match frame {
             Frame::Text(t) => w.text(t),
+            Frame::Binary(b) if eio3 => w.binary(&super::v3::binary_frame(b)),
             Frame::Binary(b) => w.binary(b),
         }
     }
@@ -296,6 +297,10 @@ fn on_message(session: &Arc<EngineSession>, msg: Message) -> Result<Option<Conne
     let packet = match msg {
         Message::Text(text) => packet::decode_text(text).map_err(|e| {
             tracing::debug!(sid = %session.sid, error = %e, "undecodable Engine.IO packet");
+            DisconnectReason::ParseError
+        })?,
+        Message::Binary(data) if session.eio3 => super::v3::binary_message(data).map_err(|e| {
+            tracing::debug!(sid = %session.sid, error = %e, "undecodable Engine.IO v3 binary packet");
             DisconnectReason::ParseError
         })?,
         Message::Binary(data) => Packet::Binary(data),

@@ -89,6 +89,9 @@ pub struct wshub_config {
     /// it has no socket left (default false, as Socket.IO's
     /// `cleanupEmptyChildNamespaces`).
     pub cleanup_empty_child_namespaces: bool,
+    /// Also serve Engine.IO v3 / Socket.IO v2 clients (socket.io-client 2.x)
+    /// that ask for it with `EIO=3` (default false, as Socket.IO's `allowEIO3`).
+    pub allow_eio3: bool,
 }
 
 /// The defaults (the Socket.IO server's). Any thread.
@@ -126,6 +129,7 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
         cors_methods: std::ptr::null(),
         cors_allowed_headers: std::ptr::null(),
         cleanup_empty_child_namespaces: d.cleanup_empty_child_namespaces,
+        allow_eio3: d.allow_eio3,
     }
 }
 
@@ -171,6 +175,7 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
     cfg.worker_threads = c.worker_threads as usize;
     cfg.allow_polling = c.allow_polling;
     cfg.allow_websocket = c.allow_websocket;
+    cfg.allow_eio3 = c.allow_eio3;
     cfg.slow_consumer = if c.drop_when_full { SlowConsumerPolicy::DropNewest } else { SlowConsumerPolicy::Disconnect };
     cfg.tls_cert = non_empty_str(c.tls_cert, "tls_cert")?.map(Into::into);
     cfg.tls_key = non_empty_str(c.tls_key, "tls_key")?.map(Into::into);

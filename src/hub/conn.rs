@@ -90,6 +90,16 @@ impl Conn {
 
 impl engineio::Receiver for Conn {
     fn admit(&self, session: &Arc<EngineSession>) -> Option<BoxFuture<Result<(), String>>> {
+        if session.eio3 && !session.protocol.is_plain() {
+            // A Socket.IO v2 client is in the main namespace from the start.
+            let conn = self.me.upgrade()?;
+            let auth = Utf8Bytes::from_static("{}");
+            let session = session.clone();
+            return Some(Box::pin(async move {
+                conn.connect_to(session, "/".to_string(), auth).await;
+                Ok(())
+            }));
+        }
         if !session.protocol.is_plain() {
             return None; // a Socket.IO client joins namespaces with packets of its own
         }
@@ -277,8 +287,18 @@ impl Conn {
     }
 
     async fn connect(self: Arc<Self>, session: Arc<EngineSession>, packet: sio::Packet) {
+        let (name, auth) = match session.eio3 {
+            // Socket.IO v2 names its auth as the namespace's query.
+            true => sio::v2_namespace(&packet.namespace),
+            false => (packet.namespace.to_string(), sio::connect_auth(&packet)),
+        };
+        self.connect_to(session, name, auth).await;
+    }
+
+    /// Joins the client to namespace `name` (made by a resolver if need be),
+    /// after its guards, and answers it with CONNECT or CONNECT_ERROR.
+    async fn connect_to(self: Arc<Self>, session: Arc<EngineSession>, name: String, auth: Utf8Bytes) {
         let core = &self.core;
-        let name = packet.namespace.to_string();
         {
             let state = self.state.lock();
             if state.sockets.get(&name).is_some() {
@@ -290,7 +310,6 @@ impl Conn {
                 return;
             }
         }
-        let auth = sio::connect_auth(&packet);
         // Held until the socket is in (or refused): a dynamic namespace stays meanwhile.
         let request = ConnectRequest {
             namespace: name.clone(),
@@ -308,10 +327,12 @@ impl Conn {
             },
             _ = session.closed.cancelled() => return,
         };
-        let join = Joining::of(&ns, &auth);
+        let join = Joining::of(&ns, &auth, &session);
         match self.join_namespace(&session, &ns, join, auth).await {
             Ok((socket, answered)) => {
-                if !answered {
+                if session.eio3 {
+                    session.push([sio::encode_connect_v2(&name)]);
+                } else if !answered {
                     session.push([sio::encode_connect(&name, &socket.id, socket.pid.as_deref())]);
                 }
                 ns.dispatch_connect(&Socket(socket));
@@ -409,7 +430,15 @@ struct Joining {
 }
 
 impl Joining {
-    fn of(ns: &Namespace, auth: &Utf8Bytes) -> Joining {
+    fn of(ns: &Namespace, auth: &Utf8Bytes, session: &EngineSession) -> Joining {
+        if session.eio3 {
+            // Socket.IO v2's ids: the session's in the main namespace, "<namespace>#<sid>" elsewhere; no recovery.
+            let id = match &*ns.name {
+                "/" => session.sid.clone(),
+                name => Arc::from(format!("{name}#{}", session.sid)),
+            };
+            return Joining { id, pid: None, claim: None, skip_guards: false };
+        }
         let Some(recovery) = &ns.recovery else {
             return Joining { id: crate::sid::generate(), pid: None, claim: None, skip_guards: false };
         };

@@ -281,12 +281,12 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
     let dest = if let Some(protocol) = engine_endpoint(cfg, &req.path) {
         match engineio::check_query(&server.engine, &req) {
             Ok(EioQuery { transport: Transport::WebSocket, session: Some(session), .. }) => WsDest::Upgrade(session),
-            Ok(EioQuery { transport: Transport::WebSocket, .. }) => WsDest::Open(protocol),
+            Ok(EioQuery { transport: Transport::WebSocket, eio3, .. }) => WsDest::Open(protocol, eio3),
             Ok(_) => return reject(&mut stream, ErrorCode::BadRequest.response(&req, cfg)).await,
             Err(code) => return reject(&mut stream, code.response(&req, cfg)).await,
         }
     } else if cfg.raw_path.as_deref() == Some(req.path.as_str()) {
-        WsDest::Open(Protocol::Raw)
+        WsDest::Open(Protocol::Raw, false)
     } else {
         return reject(&mut stream, Response::not_found()).await;
     };
@@ -304,10 +304,10 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
     // A new session keeps its handshake; a Socket.IO or Engine.IO one must be
     // allowed first (`allowRequest`).
     let handshake = match &dest {
-        WsDest::Open(_) => Some(Arc::new(req.handshake())),
+        WsDest::Open(..) => Some(Arc::new(req.handshake())),
         WsDest::Upgrade(_) => None,
     };
-    if let (WsDest::Open(protocol), Some(hs)) = (&dest, &handshake) {
+    if let (WsDest::Open(protocol, _), Some(hs)) = (&dest, &handshake) {
         if protocol.is_engine_io() {
             if let Err(forbidden) = engineio::allowed(&server.engine, &req, hs).await {
                 return reject(&mut stream, forbidden).await;
@@ -321,7 +321,7 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
         .header("Sec-WebSocket-Accept", accept);
     // permessage-deflate when this endpoint allows it and the client offers it.
     let deflate_cfg = match dest {
-        WsDest::Open(Protocol::Raw) => cfg.raw_per_message_deflate.as_ref(),
+        WsDest::Open(Protocol::Raw, _) => cfg.raw_per_message_deflate.as_ref(),
         _ => cfg.per_message_deflate.as_ref(),
     };
     let offers = req.headers.iter().filter(|(k, _)| k == "sec-websocket-extensions").map(|(_, v)| v.as_str());
@@ -337,10 +337,10 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
     // session keeps its handshake copy.
     match dest {
         WsDest::Upgrade(session) => server.runtime.spawn(websocket::upgrade(server.engine.clone(), ws, session, conn)),
-        WsDest::Open(protocol) => {
+        WsDest::Open(protocol, eio3) => {
             let engine = &server.engine;
             let handshake = handshake.unwrap_or_else(|| Arc::new(req.handshake()));
-            let session = engineio::open_session(engine, handshake, protocol, Transport::WebSocket);
+            let session = engineio::open_session(engine, handshake, protocol, Transport::WebSocket, eio3);
             server.runtime.spawn(websocket::serve(engine.clone(), ws, session, conn))
         }
     };
@@ -350,8 +350,9 @@ async fn upgrade<S: Stream>(conn: Counted, mut stream: S, req: Request, leftover
 enum WsDest {
     /// A polling session's upgrade.
     Upgrade(Arc<EngineSession>),
-    /// A new session: Socket.IO, plain Engine.IO, or the raw endpoint.
-    Open(Protocol),
+    /// A new session: Socket.IO, plain Engine.IO, or the raw endpoint; true
+    /// for an Engine.IO v3 client.
+    Open(Protocol, bool),
 }
 
 async fn reject<S: Stream>(stream: &mut S, resp: Response) {

@@ -353,6 +353,31 @@ pub fn encode_connect(namespace: &str, sid: &str, pid: Option<&str>) -> Frame {
     Frame::text(out)
 }
 
+/// Socket.IO v2's CONNECT answer (an Engine.IO v3 client): no payload.
+pub fn encode_connect_v2(namespace: &str) -> Frame {
+    let mut out = String::new();
+    header(&mut out, '0', 0, namespace, None);
+    Frame::text(out)
+}
+
+/// A Socket.IO v2 CONNECT's namespace and auth: v2 clients put their
+/// `query` after the name ("/chat?token=abc"); it becomes the auth object,
+/// as Socket.IO's server reads it.
+pub fn v2_namespace(namespace: &str) -> (String, Utf8Bytes) {
+    let Some((name, query)) = namespace.split_once('?') else {
+        return (namespace.to_string(), Utf8Bytes::from_static("{}"));
+    };
+    let auth: serde_json::Map<String, serde_json::Value> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (crate::http::percent_decode(k), serde_json::Value::String(crate::http::percent_decode(v)))
+        })
+        .collect();
+    (name.to_string(), Utf8Bytes::from(serde_json::Value::Object(auth).to_string()))
+}
+
 /// A CONNECT_ERROR with a message (and optional raw JSON `data`).
 pub fn encode_connect_error(namespace: &str, message: &str, data: Option<&str>) -> Frame {
     let mut out = String::new();

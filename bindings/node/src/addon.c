@@ -647,6 +647,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (get_u32(env, cfg, "workerThreads", &u)) c.worker_threads = u;
     if (get_bool(env, cfg, "allowPolling", &b)) c.allow_polling = b;
     if (get_bool(env, cfg, "allowWebsocket", &b)) c.allow_websocket = b;
+    if (get_bool(env, cfg, "allowEIO3", &b)) c.allow_eio3 = b;
     if (get_bool(env, cfg, "dropWhenFull", &b)) c.drop_when_full = b;
     if (get_u32(env, cfg, "recoveryMs", &u)) c.recovery_ms = u;
     if (get_bool(env, cfg, "recoverySkipGuards", &b)) c.recovery_skip_guards = b;

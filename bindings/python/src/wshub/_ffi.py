@@ -145,6 +145,7 @@ class wshub_config(Structure):
         ("cors_methods", c_char_p),
         ("cors_allowed_headers", c_char_p),
         ("cleanup_empty_child_namespaces", c_bool),
+        ("allow_eio3", c_bool),
     ]
 
 
