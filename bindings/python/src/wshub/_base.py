@@ -237,7 +237,7 @@ class _Pending:
 
     __slots__ = ("namespace", "key", "ops", "environ", "created")
 
-    def __init__(self, namespace: str, key: tuple[str, str, str], environ: dict[str, Any]) -> None:
+    def __init__(self, namespace: str, key: tuple[str, str], environ: dict[str, Any]) -> None:
         self.namespace = namespace
         self.key = key
         self.ops: list[Callable[[], None]] = []
@@ -303,7 +303,8 @@ class _ServerBase:
         self._py_of: dict[str, str] = {}   # hub socket id -> Python sid
         self._hub_of: dict[str, str] = {}  # Python sid -> hub socket id
         self._pending: dict[str, _Pending] = {}
-        self._pending_by_key: dict[tuple[str, str, str], collections.deque[str]] = {}
+        # (namespace, the hub's id for the socket) -> the Python sid its connect handler saw
+        self._pending_by_key: dict[tuple[str, str], collections.deque[str]] = {}
         self._acks: dict[int, _AckSlot] = {}
         self._ack_ids = itertools.count(1)
         self._dispatcher_ident: Optional[int] = None
@@ -612,13 +613,13 @@ class _ServerBase:
             p.ops.append(op)
             return True
 
-    def _new_pending(self, ns: str, remote: str, url: str, environ: dict[str, Any]) -> str:
+    def _new_pending(self, ns: str, hub_sid: str, environ: dict[str, Any]) -> str:
         sid = secrets.token_urlsafe(15)
         now = time.monotonic()
         with self._lock:
             for old in [k for k, p in self._pending.items() if now - p.created > PENDING_TTL]:
                 self._drop_pending_locked(old)
-            self._pending[sid] = _Pending(ns, (ns, remote, url), environ)
+            self._pending[sid] = _Pending(ns, (ns, hub_sid), environ)
         return sid
 
     def _drop_pending_locked(self, sid: str) -> None:
@@ -722,7 +723,7 @@ class _ServerBase:
             return
         try:
             environ = build_environ(remote, url, scheme="https" if self._tls else "http")
-            sid = self._new_pending(ns, remote, url, environ)
+            sid = self._new_pending(ns, req.socket_id.decode("utf-8"), environ)
             self._connect(request_id, ns, sid, environ, auth if auth != {} else None)
         except BaseException:  # noqa: BLE001
             log.exception("wshub: error handling a connect request")
@@ -763,10 +764,9 @@ class _ServerBase:
             self._live.add((ns, hub_sid))
         if not self._pending_by_key:
             return
-        info = self._socket_info(ns, hub_sid)
-        if info is None:
-            return
-        key = (ns, str(info.get("remote_address", "")), str(info.get("url", "")))
+        # The guard's request named the id the socket got: no lookup, and no
+        # race with a client that is gone again already.
+        key = (ns, hub_sid)
         with self._lock:
             queue = self._pending_by_key.get(key)
             if not queue:

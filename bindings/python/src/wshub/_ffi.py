@@ -149,6 +149,17 @@ class wshub_config(Structure):
     ]
 
 
+class wshub_handshake_request(Structure):
+    """A client asks to open a connection (fields borrowed for the call)."""
+
+    _fields_ = [
+        ("request_id", c_uint64),
+        ("remote_addr", c_char_p),
+        ("url", c_char_p),
+        ("headers_json", c_char_p),
+    ]
+
+
 class wshub_header(Structure):
     """One HTTP header: two borrowed NUL-terminated strings."""
 
@@ -193,6 +204,8 @@ wshub_free_fn = CFUNCTYPE(None, c_void_p)
 wshub_connection_cb = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
 wshub_disconnect_cb = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p, c_char_p)
 wshub_guard_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_connect_request))
+wshub_namespace_cb = CFUNCTYPE(None, c_void_p, c_char_p)
+wshub_handshake_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_handshake_request))
 wshub_respond_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_http_response))
 wshub_relay_cb = CFUNCTYPE(None, c_void_p, c_uint32, c_uint16, POINTER(c_uint8), c_uintptr)
 
@@ -274,6 +287,11 @@ _fn("wshub_on", wshub_status, [wshub_t_p, c_char_p, c_char_p, wshub_event_cb, c_
 _fn("wshub_on_connection", wshub_status, [wshub_t_p, c_char_p, wshub_connection_cb, c_void_p, wshub_free_fn])
 _fn("wshub_on_disconnect", wshub_status, [wshub_t_p, c_char_p, wshub_disconnect_cb, c_void_p, wshub_free_fn])
 _fn("wshub_set_guard", wshub_status, [wshub_t_p, c_char_p, wshub_guard_cb, c_void_p, wshub_free_fn])
+_fn("wshub_on_upgrade", wshub_status, [wshub_t_p, c_char_p, wshub_connection_cb, c_void_p, wshub_free_fn])
+_fn("wshub_on_error", wshub_status, [wshub_t_p, c_char_p, wshub_disconnect_cb, c_void_p, wshub_free_fn])
+_fn("wshub_set_namespace_resolver", wshub_status, [wshub_t_p, wshub_guard_cb, c_void_p, wshub_free_fn])
+_fn("wshub_on_namespace_removed", wshub_status, [wshub_t_p, wshub_namespace_cb, c_void_p, wshub_free_fn])
+_fn("wshub_set_request_guard", wshub_status, [wshub_t_p, wshub_handshake_cb, c_void_p, wshub_free_fn])
 _fn("wshub_connect_decide", wshub_status, [wshub_t_p, c_uint64, c_bool, c_char_p])
 _fn("wshub_connect_refuse", wshub_status, [wshub_t_p, c_uint64, c_char_p, c_char_p, _u])
 _fn("wshub_config_default", wshub_config, [])
