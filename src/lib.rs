@@ -112,12 +112,14 @@ impl Hub {
     pub fn new(config: Config) -> Result<Hub, Error> {
         config.validate()?;
         let cluster: Option<Arc<dyn adapter::Adapter>> = match &config.redis_url {
-            Some(url) => Some(adapter::RedisAdapter::new(
-                url,
-                &config.redis_prefix,
-                config.redis_sharded,
-                config.cluster_timeout,
-            )?),
+            Some(url) => {
+                let protocol = match (config.redis_streams, config.redis_sharded) {
+                    (true, _) => adapter::Protocol::Streams { max_len: config.redis_stream_max_len },
+                    (false, true) => adapter::Protocol::Sharded,
+                    (false, false) => adapter::Protocol::Classic,
+                };
+                Some(adapter::RedisAdapter::new(url, &config.redis_prefix, protocol, config.cluster_timeout)?)
+            }
             None => None,
         };
         let namespaces = Arc::new(Namespaces::new(cluster, config.connection_state_recovery.clone()));
@@ -648,6 +650,16 @@ impl HubBuilder {
     /// The sharded protocol (Redis 7 sharded pub/sub; see `Config::redis_sharded`).
     pub fn redis_sharded(mut self, sharded: bool) -> Self {
         self.config.redis_sharded = sharded;
+        self
+    }
+    /// The streams protocol (`@socket.io/redis-streams-adapter`; see `Config::redis_streams`).
+    pub fn redis_streams(mut self, streams: bool) -> Self {
+        self.config.redis_streams = streams;
+        self
+    }
+    /// About how many entries the cluster's stream keeps (see `Config::redis_stream_max_len`).
+    pub fn redis_stream_max_len(mut self, entries: usize) -> Self {
+        self.config.redis_stream_max_len = entries;
         self
     }
     pub fn cluster_timeout(mut self, timeout: Duration) -> Self {

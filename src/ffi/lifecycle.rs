@@ -85,6 +85,13 @@ pub struct wshub_config {
     /// Comma-separated request headers a CORS preflight allows (NULL or "":
     /// those the browser asks for).
     pub cors_allowed_headers: *const c_char,
+    /// With `redis_url`: speak @socket.io/redis-streams-adapter's protocol
+    /// (a Redis stream; with recovery on, clients recover on any hub of the
+    /// cluster). Default false: @socket.io/redis-adapter's classic one.
+    pub redis_streams: bool,
+    /// With `redis_streams`: about how many entries the stream keeps
+    /// (0: the default, 10,000).
+    pub redis_stream_max_len: u32,
 }
 
 /// The defaults (the Socket.IO server's). Any thread.
@@ -121,6 +128,8 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
         recovery_max_bytes: 0,
         cors_methods: std::ptr::null(),
         cors_allowed_headers: std::ptr::null(),
+        redis_streams: false,
+        redis_stream_max_len: 0,
     }
 }
 
@@ -172,6 +181,10 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
         cfg.allowed_origins = list;
     }
     cfg.redis_url = non_empty_str(c.redis_url, "redis_url")?.map(String::from);
+    cfg.redis_streams = c.redis_streams;
+    if c.redis_stream_max_len > 0 {
+        cfg.redis_stream_max_len = c.redis_stream_max_len as usize;
+    }
     cfg.per_message_deflate = c.per_message_deflate.then(DeflateConfig::default);
     cfg.raw_per_message_deflate = c.raw_per_message_deflate.then(DeflateConfig::default);
     cfg.connection_state_recovery = (c.recovery_ms > 0).then(|| {

@@ -10,7 +10,7 @@
 
 pub(crate) mod cluster;
 mod conn;
-mod recovery;
+pub(crate) mod recovery;
 mod socket;
 mod target;
 
@@ -108,6 +108,19 @@ impl Namespace {
         })
     }
 
+    /// The cluster's log, when recovery is on and the cluster keeps one:
+    /// then the log, not this node, numbers and keeps the broadcasts and
+    /// the sessions (see `cluster::Log`).
+    pub fn recovery_log(&self) -> Option<&dyn cluster::Log> {
+        self.recovery.as_ref()?;
+        self.cluster.as_deref()?.log()
+    }
+
+    /// Whether connection state recovery is on in this namespace.
+    pub fn recovers(&self) -> bool {
+        self.recovery.is_some()
+    }
+
     /// Whether a room, or a socket (a room of one), of that name is here.
     pub fn has_room(&self, room: &str) -> bool {
         let reg = self.registry.read();
@@ -142,17 +155,20 @@ impl Namespace {
     /// two connects raced for one claim, and the other one won.
     /// `connect` (its CONNECT answer) is queued right after the missed
     /// packets, in the same push, so a long-poll gets them all at once.
+    ///
+    /// `restore` (called under the lock) gives what the session gets back:
+    /// from this node's store, or from the cluster's log.
     pub fn insert_restoring(
         &self,
         socket: &Arc<SocketState>,
-        claim: &recovery::Claim,
+        restore: impl FnOnce() -> Option<recovery::Restored>,
         connect: crate::engineio::packet::Frame,
     ) -> bool {
         let mut reg = self.registry.write();
         if reg.sockets.contains_key(&socket.id) {
             return false;
         }
-        let restored = self.recovery.as_ref().and_then(|r| r.restore(claim));
+        let restored = restore();
         reg.sockets.insert(socket.id.clone(), socket.clone());
         if let Some(restored) = restored {
             for room in restored.rooms {
