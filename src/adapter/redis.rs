@@ -282,9 +282,16 @@ async fn publisher(
     let command = if adapter.protocol == Protocol::Sharded { "SPUBLISH" } else { "PUBLISH" };
     let mut failing = false;
     let mut batch = Vec::with_capacity(BATCH);
+    // A PING when idle finds a dead connection (Redis restarted) before a
+    // message or a query does: the manager reconnects meanwhile.
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
     loop {
         tokio::select! {
             n = queue.recv_many(&mut batch, BATCH) => if n == 0 { return },
+            _ = heartbeat.tick() => {
+                let _ = redis::cmd("PING").query_async::<String>(&mut conn).await;
+                continue;
+            }
             _ = core.shutdown.cancelled() => return,
         }
         let mut pipe = redis::pipe();

@@ -182,15 +182,9 @@ async fn missed_after(
     let mut missed = Vec::new();
     let mut start = streams::next_id(offset);
     loop {
-        let entries: Vec<Entry> = redis::cmd("XRANGE")
-            .arg(&adapter.prefix)
-            .arg(&start)
-            .arg(&last.text)
-            .arg("COUNT")
-            .arg(RANGE_COUNT)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut range = redis::pipe();
+        range.cmd("XRANGE").arg(&adapter.prefix).arg(&start).arg(&last.text).arg("COUNT").arg(RANGE_COUNT);
+        let (entries,): (Vec<Entry>,) = query_retrying(&mut conn, &range).await.map_err(|e| e.to_string())?;
         let full = entries.len() == RANGE_COUNT;
         for (id, fields) in entries {
             start = streams::next_id(streams::parse_id(&id).ok_or("a stream id that is not one")?);
@@ -211,6 +205,22 @@ fn publishing_conn(adapter: &RedisAdapter) -> Option<ConnectionManager> {
     adapter.link()?.conn.lock().clone()
 }
 
+/// A query of the publishing connection, sent once more if the connection
+/// had dropped: the first command after Redis came back is the one that
+/// finds the old connection dead (the manager reconnects then).
+async fn query_retrying<T: redis::FromRedisValue>(
+    conn: &mut ConnectionManager,
+    pipe: &redis::Pipeline,
+) -> redis::RedisResult<T> {
+    match pipe.query_async(conn).await {
+        Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+            tokio::time::sleep(MIN_BACKOFF).await;
+            pipe.query_async(conn).await
+        }
+        answer => answer,
+    }
+}
+
 impl Log for RedisAdapter {
     fn broadcast(&self, scope: &Scope, event: &str, args: &Payload) {
         self.send(&Outbound::Broadcast { scope, event, args });
@@ -221,11 +231,11 @@ impl Log for RedisAdapter {
         let Some(mut conn) = link.conn.lock().clone() else {
             return tracing::warn!("Redis is not reachable: a disconnected socket's session is not kept");
         };
-        let mut set = redis::cmd("SET");
-        set.arg(streams::session_key(pid)).arg(streams::encode_session(pid, session));
-        set.arg("PX").arg(ttl.as_millis().max(1) as u64);
+        let mut set = redis::pipe();
+        set.cmd("SET").arg(streams::session_key(pid)).arg(streams::encode_session(pid, session));
+        set.arg("PX").arg(ttl.as_millis().max(1) as u64).ignore();
         link.runtime.spawn(async move {
-            if let Err(e) = set.exec_async(&mut conn).await {
+            if let Err(e) = query_retrying::<()>(&mut conn, &set).await {
                 tracing::warn!(error = %e, "cannot keep a disconnected socket's session in Redis");
             }
         });
@@ -241,7 +251,7 @@ impl Log for RedisAdapter {
             let mut take = redis::pipe();
             take.atomic().cmd("GET").arg(&key).cmd("DEL").arg(&key).ignore();
             take.cmd("XRANGE").arg(&stream).arg(&offset).arg(&offset);
-            let (saved, at_offset): (Option<Vec<u8>>, Vec<Entry>) = match take.query_async(&mut conn).await {
+            let (saved, at_offset): (Option<Vec<u8>>, Vec<Entry>) = match query_retrying(&mut conn, &take).await {
                 Ok(answer) => answer,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read a saved session from Redis: the client gets a fresh one");

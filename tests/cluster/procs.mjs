@@ -70,17 +70,28 @@ export function startListening(cmd, args, env, name) {
   });
 }
 
-/** A wshub test server (examples/test_server.rs) in the cluster of `redisUrl`. */
-export function startWshub(redisUrl, { sharded = false } = {}) {
-  const bin = path.join(REPO_ROOT, 'target', 'debug', 'examples', 'test_server');
-  if (!fs.existsSync(bin)) throw new Error(`build it first: cargo build --example test_server (${bin})`);
-  return startListening(bin, [], { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0' }, 'wshub');
+/**
+ * The cluster settings of a test server: the protocol (`sharded`, or
+ * `streams` with its `maxLen`) and connection state recovery (`recoveryMs`).
+ */
+function clusterEnv(redisUrl, { sharded = false, streams = false, maxLen, recoveryMs } = {}) {
+  const env = { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0', REDIS_STREAMS: streams ? '1' : '0' };
+  if (maxLen) env.REDIS_STREAM_MAX_LEN = String(maxLen);
+  if (recoveryMs) env.WSHUB_RECOVERY_MS = String(recoveryMs);
+  return env;
 }
 
-/** A Node Socket.IO server with @socket.io/redis-adapter (tests/cluster/node_server.mjs). */
-export function startNode(redisUrl, { sharded = false } = {}) {
+/** A wshub test server (examples/test_server.rs) in the cluster of `redisUrl`. */
+export function startWshub(redisUrl, opts = {}) {
+  const bin = path.join(REPO_ROOT, 'target', 'debug', 'examples', 'test_server');
+  if (!fs.existsSync(bin)) throw new Error(`build it first: cargo build --example test_server (${bin})`);
+  return startListening(bin, [], clusterEnv(redisUrl, opts), 'wshub');
+}
+
+/** A Node Socket.IO server with a Redis adapter (tests/cluster/node_server.mjs). */
+export function startNode(redisUrl, opts = {}) {
   const script = path.join(REPO_ROOT, 'tests/cluster/node_server.mjs');
-  return startListening(process.execPath, [script], { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0' }, 'node');
+  return startListening(process.execPath, [script], clusterEnv(redisUrl, opts), 'node');
 }
 
 /** A redis-server on `port` (a free one by default), without persistence. */
@@ -104,10 +115,11 @@ export async function startRedis(port) {
 }
 
 /** Waits until `n` nodes subscribe to namespace `/` (the protocol's own node count). */
-export async function countNodes(redisUrl, n, { sharded = false } = {}) {
+export async function countNodes(redisUrl, n, { sharded = false, streams = false } = {}) {
   const client = createClient({ url: redisUrl });
   await client.connect();
-  const query = sharded ? ['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#'] : ['PUBSUB', 'NUMSUB', 'socket.io-request#/#'];
+  const query = sharded ? ['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#']
+    : streams ? ['PUBSUB', 'NUMSUB', 'socket.io#/#'] : ['PUBSUB', 'NUMSUB', 'socket.io-request#/#'];
   try {
     await waitUntil(async () => (await client.sendCommand(query))[1], {
       ms: 10_000, what: `${n} nodes subscribed`, accept: (v) => v === n,
