@@ -39,6 +39,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define BROADCAST 3
+
+#define FETCH_SOCKETS 7
+
+#define SERVER_SIDE_EMIT 9
+
 /*
  Accept the client's WebSocket (`code` 0, no data).
  */
@@ -447,6 +453,17 @@ typedef struct {
    those the browser asks for).
    */
   const char *cors_allowed_headers;
+  /*
+   With `redis_url`: speak @socket.io/redis-streams-adapter's protocol
+   (a Redis stream; with recovery on, clients recover on any hub of the
+   cluster). Default false: @socket.io/redis-adapter's classic one.
+   */
+  bool redis_streams;
+  /*
+   With `redis_streams`: about how many entries the stream keeps
+   (0: the default, 10,000).
+   */
+  uint32_t redis_stream_max_len;
 } wshub_config;
 
 /*

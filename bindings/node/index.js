@@ -1111,6 +1111,8 @@ class Server {
       tlsKey: o.tlsKey,
       allowedOrigins: allowedOrigins(o.allowedOrigins),
       redisUrl: o.redisUrl,
+      redisStreams: o.redisStreams,
+      redisStreamMaxLen: o.redisStreamMaxLen,
       ...recovery,
     };
     for (const k of Object.keys(cfg)) if (cfg[k] === undefined || cfg[k] === null) delete cfg[k];

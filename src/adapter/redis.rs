@@ -106,7 +106,7 @@ pub(crate) struct RedisAdapter {
     pub(super) prefix: String,
     protocol: Protocol,
     pub(super) client: redis::Client,
-    requests_timeout: Duration,
+    pub(super) requests_timeout: Duration,
     link: Mutex<Option<Link>>,
     fetches: Arc<Mutex<HashMap<String, Fetch>>>,
 }

@@ -14,7 +14,7 @@
 
 use std::future::ready;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
@@ -38,6 +38,9 @@ type Entry = (String, Vec<Vec<u8>>);
 
 /// A recovering socket waiting for the reader (see `Log::resume`).
 pub(super) struct Job {
+    /// When it was asked: a job that waits longer than the cluster's
+    /// timeout (Redis gone) gets `None`, its client a fresh session.
+    asked: Instant,
     namespace: String,
     offset: (u64, u64),
     rooms: Vec<String>,
@@ -82,12 +85,15 @@ pub(super) async fn read(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut job
         }
     };
     let mut waiting: Vec<Job> = Vec::new();
+    let timeout = adapter.requests_timeout;
     let mut failing = false;
     loop {
         // A socket whose offset this node has not read up to yet waits for it.
         let (ready, later): (Vec<Job>, Vec<Job>) = waiting.drain(..).partition(|j| j.offset <= last.id);
+        let (expired, later): (Vec<Job>, Vec<Job>) = later.into_iter().partition(|j| j.asked.elapsed() > timeout);
         waiting = later;
-        for Job { namespace, offset, rooms, resume } in ready {
+        expired.into_iter().for_each(|j| (j.resume)(None));
+        for Job { namespace, offset, rooms, resume, .. } in ready {
             let missed = missed_after(&adapter, &namespace, offset, &rooms, &last).await;
             if let Err(e) = &missed {
                 tracing::warn!(error = %e, "cannot read what a recovering socket missed: it gets a fresh session");
@@ -267,7 +273,7 @@ impl Log for RedisAdapter {
 
     fn resume(&self, namespace: &str, offset: &str, rooms: Vec<String>, resume: Resume) {
         let (Some(offset), Some(link)) = (streams::parse_id(offset), self.link()) else { return resume(None) };
-        let job = Job { namespace: namespace.to_string(), offset, rooms, resume };
+        let job = Job { asked: Instant::now(), namespace: namespace.to_string(), offset, rooms, resume };
         if let Err(mpsc::error::SendError(job)) = link.reader.send(job) {
             (job.resume)(None); // the hub is stopping
         }

@@ -165,7 +165,8 @@ impl Namespace {
         connect: crate::engineio::packet::Frame,
     ) -> bool {
         let mut reg = self.registry.write();
-        if reg.sockets.contains_key(&socket.id) {
+        // Gone already (its connection closed while the restore was read): never a member.
+        if reg.sockets.contains_key(&socket.id) || !socket.is_connected() {
             return false;
         }
         let restored = restore();
