@@ -19,7 +19,8 @@ fn main() {
     if let Ok(url) = std::env::var("REDIS_URL") {
         let sharded = std::env::var("REDIS_SHARDED").is_ok_and(|v| v == "1");
         let streams = std::env::var("REDIS_STREAMS").is_ok_and(|v| v == "1");
-        builder = builder.redis_url(&url).redis_sharded(sharded).redis_streams(streams);
+        let cluster = std::env::var("REDIS_CLUSTER").is_ok_and(|v| v == "1");
+        builder = builder.redis_url(&url).redis_cluster(cluster).redis_sharded(sharded).redis_streams(streams);
         if let Some(n) = std::env::var("REDIS_STREAM_MAX_LEN").ok().and_then(|n| n.parse().ok()) {
             builder = builder.redis_stream_max_len(n);
         }

@@ -454,6 +454,11 @@ typedef struct {
    */
   const char *cors_allowed_headers;
   /*
+   `redis_url` names nodes of a Redis Cluster (comma-separated; the
+   others are found from them). Default false: one Redis server.
+   */
+  bool redis_cluster;
+  /*
    With `redis_url`: speak @socket.io/redis-streams-adapter's protocol
    (a Redis stream; with recovery on, clients recover on any hub of the
    cluster). Default false: @socket.io/redis-adapter's classic one.

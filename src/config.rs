@@ -158,6 +158,12 @@ pub struct Config {
     /// also that of `@socket.io/redis-emitter`). Every node of a cluster
     /// must use the same.
     pub redis_sharded: bool,
+    /// `redis_url` is one node of a Redis Cluster (or several, comma-separated:
+    /// `redis://10.0.0.1:7000,redis://10.0.0.2:7000`), from which the hub
+    /// finds the others; each command goes to the master of its slot, and a
+    /// failover is followed. Any protocol works; the sharded one spreads
+    /// its channels over the shards.
+    pub redis_cluster: bool,
     /// Speak `@socket.io/redis-streams-adapter`'s protocol instead: a Redis
     /// stream named `redis_prefix` carries the broadcasts, and with
     /// connection state recovery on, its entry ids are the offsets and the
@@ -214,6 +220,7 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "socket.io".into(),
             redis_sharded: false,
+            redis_cluster: false,
             redis_streams: false,
             redis_stream_max_len: 10_000,
             cluster_timeout: Duration::from_secs(5),

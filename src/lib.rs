@@ -118,7 +118,8 @@ impl Hub {
                     (false, true) => adapter::Protocol::Sharded,
                     (false, false) => adapter::Protocol::Classic,
                 };
-                Some(adapter::RedisAdapter::new(url, &config.redis_prefix, protocol, config.cluster_timeout)?)
+                let (cluster, prefix, timeout) = (config.redis_cluster, &config.redis_prefix, config.cluster_timeout);
+                Some(adapter::RedisAdapter::new(url, cluster, prefix, protocol, timeout)?)
             }
             None => None,
         };
@@ -650,6 +651,11 @@ impl HubBuilder {
     /// The sharded protocol (Redis 7 sharded pub/sub; see `Config::redis_sharded`).
     pub fn redis_sharded(mut self, sharded: bool) -> Self {
         self.config.redis_sharded = sharded;
+        self
+    }
+    /// `redis_url` names nodes of a Redis Cluster (see `Config::redis_cluster`).
+    pub fn redis_cluster(mut self, cluster: bool) -> Self {
+        self.config.redis_cluster = cluster;
         self
     }
     /// The streams protocol (`@socket.io/redis-streams-adapter`; see `Config::redis_streams`).

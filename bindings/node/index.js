@@ -1111,6 +1111,7 @@ class Server {
       tlsKey: o.tlsKey,
       allowedOrigins: allowedOrigins(o.allowedOrigins),
       redisUrl: o.redisUrl,
+      redisCluster: o.redisCluster,
       redisStreams: o.redisStreams,
       redisStreamMaxLen: o.redisStreamMaxLen,
       ...recovery,

@@ -8,6 +8,7 @@ mod message;
 pub(crate) use message::{Kind, Outbound};
 pub(crate) mod msgpack;
 mod redis;
+mod redis_conn;
 pub(crate) mod sharded;
 mod stream_reader;
 pub(crate) mod streams;

@@ -4,8 +4,9 @@
 //! `@socket.io/redis-streams-adapter` (`streams.rs`: a Redis stream read by
 //! `stream_reader.rs`, which is also the log of connection state recovery).
 //!
-//! Two Redis connections per hub, as the Node adapter uses, both redis-rs
-//! `ConnectionManager`s, which reconnect by themselves:
+//! Two Redis connections per hub, as the Node adapter uses, both of
+//! `redis_conn.rs` (to one server or to a Redis Cluster), which reconnect by
+//! themselves:
 //! - one publishes: messages go through a queue bounded in bytes to one task
 //!   that writes them in pipelined batches, in order, so an emit never blocks
 //!   the thread that makes it;
@@ -23,12 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ProtocolVersion, PushInfo, PushKind, Value};
+use redis::{PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::classic::{self, Channels};
 use super::message::{Answer, Inbound, Kind, Opts, Outbound};
+use super::redis_conn::{subscribers, Conn, Listen, Options, Server};
 use super::streams::Route;
 use super::{local_remote_socket, sharded, stream_reader, streams, Adapter, Log, RemoteSocket, Scope, ServerEvent};
 use crate::hub::{BoxFuture, HubCore, Namespace, Target};
@@ -40,8 +41,6 @@ use crate::Error;
 const MAX_QUEUED_BYTES: usize = 32 << 20;
 /// Messages written to Redis in one pipelined batch, at most.
 const BATCH: usize = 256;
-pub(super) const MIN_BACKOFF: Duration = Duration::from_millis(100);
-pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Which of the Node adapters' protocols this node speaks (every node of a
@@ -72,7 +71,7 @@ pub(super) struct Link {
     queued: Arc<AtomicUsize>,
     /// The publishing connection, once Redis answered (for counting nodes,
     /// and the streams protocol's queries).
-    pub(super) conn: Arc<Mutex<Option<ConnectionManager>>>,
+    pub(super) conn: Arc<Mutex<Option<Conn>>>,
     /// Streams protocol: what the stream's reader is asked to do.
     pub(super) reader: mpsc::UnboundedSender<stream_reader::Job>,
     pub(super) runtime: tokio::runtime::Handle,
@@ -105,21 +104,27 @@ pub(crate) struct RedisAdapter {
     /// Of channels, and the stream's name.
     pub(super) prefix: String,
     protocol: Protocol,
-    pub(super) client: redis::Client,
+    pub(super) server: Server,
     pub(super) requests_timeout: Duration,
     link: Mutex<Option<Link>>,
     fetches: Arc<Mutex<HashMap<String, Fetch>>>,
 }
 
 impl RedisAdapter {
-    /// Checks the URL; nothing connects before `start`.
-    pub fn new(url: &str, prefix: &str, protocol: Protocol, timeout: Duration) -> Result<Arc<RedisAdapter>, Error> {
-        let client = redis::Client::open(url).map_err(|e| Error::Config(format!("redis_url {url:?}: {e}")))?;
+    /// Checks the URL (with `cluster`, nodes of a Redis Cluster); nothing connects before `start`.
+    pub fn new(
+        url: &str,
+        cluster: bool,
+        prefix: &str,
+        protocol: Protocol,
+        timeout: Duration,
+    ) -> Result<Arc<RedisAdapter>, Error> {
+        let server = Server::open(url, cluster)?;
         Ok(Arc::new(RedisAdapter {
             uid: random_id(),
             prefix: prefix.to_string(),
             protocol,
-            client,
+            server,
             requests_timeout: timeout,
             link: Mutex::new(None),
             fetches: Arc::new(Mutex::new(HashMap::new())),
@@ -240,8 +245,10 @@ impl Adapter for RedisAdapter {
         Box::pin(async move {
             let conn = link.conn.lock().clone();
             let Some(mut conn) = conn else { return Err(Error::Cluster("Redis is not reachable".into())) };
-            let (_, nodes): (String, usize) =
+            let answer: Value =
                 count.query_async(&mut conn).await.map_err(|e| Error::Cluster(format!("counting the nodes: {e}")))?;
+            let nodes =
+                subscribers(&answer).ok_or_else(|| Error::Cluster(format!("counting the nodes: {answer:?}")))?;
             if nodes <= 1 {
                 return Ok(local);
             }
@@ -277,7 +284,7 @@ async fn publisher(
     link: Link,
     core: Arc<HubCore>,
 ) {
-    let Some(mut conn) = connect(&adapter.client, manager_config(), &core, "publish").await else { return };
+    let Some(mut conn) = adapter.server.connect(Options::commands(), &core, "publish").await else { return };
     *link.conn.lock() = Some(conn.clone());
     let command = if adapter.protocol == Protocol::Sharded { "SPUBLISH" } else { "PUBLISH" };
     let mut failing = false;
@@ -294,22 +301,24 @@ async fn publisher(
             }
             _ = core.shutdown.cancelled() => return,
         }
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::with_capacity(batch.len());
         for route in &batch {
             link.queued.fetch_sub(route.len(), Ordering::AcqRel);
+            let mut cmd = redis::cmd(if matches!(route, Route::Append(_)) { "XADD" } else { command });
             match (route, adapter.protocol) {
-                (Route::Publish(channel, message), _) => pipe.cmd(command).arg(channel).arg(message).ignore(),
+                (Route::Publish(channel, message), _) => cmd.arg(channel).arg(message),
                 (Route::Append(fields), Protocol::Streams { max_len }) => {
-                    let xadd = pipe.cmd("XADD").arg(&adapter.prefix).arg("MAXLEN").arg("~").arg(max_len).arg("*");
+                    cmd.arg(&adapter.prefix).arg("MAXLEN").arg("~").arg(max_len).arg("*");
                     for (field, value) in fields {
-                        xadd.arg(*field).arg(value);
+                        cmd.arg(*field).arg(value);
                     }
-                    xadd.ignore()
+                    &mut cmd
                 }
                 (Route::Append(_), _) => continue, // only the streams protocol appends
             };
+            commands.push(cmd);
         }
-        match pipe.query_async::<()>(&mut conn).await {
+        match conn.run_in_order(commands).await {
             Ok(()) if std::mem::replace(&mut failing, false) => tracing::info!("publishing to Redis again"),
             Ok(()) => {}
             Err(e) => {
@@ -324,35 +333,6 @@ async fn publisher(
     }
 }
 
-pub(super) fn manager_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(2)
-        .set_max_delay(MAX_BACKOFF)
-}
-
-/// The first connection, retried with backoff until it works or the hub stops.
-pub(super) async fn connect(
-    client: &redis::Client,
-    config: ConnectionManagerConfig,
-    core: &HubCore,
-    what: &str,
-) -> Option<ConnectionManager> {
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        match client.get_connection_manager_with_config(config.clone()).await {
-            Ok(conn) => return Some(conn),
-            Err(e) => tracing::warn!(error = %e, "cannot reach Redis to {what}; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = core.shutdown.cancelled() => return None,
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
 /// A namespace this node listens to.
 struct Watched {
     ns: Arc<Namespace>,
@@ -362,13 +342,9 @@ struct Watched {
 /// Keeps the subscriptions (the connection manager renews them after a
 /// reconnection) and hands what arrives to the hub.
 async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mpsc::UnboundedReceiver<Subscription>) {
-    // Pushes (subscription messages) need RESP3.
-    let info = adapter.client.get_connection_info().clone();
-    let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-    let Ok(client) = redis::Client::open(info.set_redis_settings(resp3)) else { return };
     let (push_tx, mut pushes) = mpsc::unbounded_channel::<PushInfo>();
-    let config = manager_config().set_push_sender(push_tx).set_automatic_resubscription();
-    let Some(mut conn) = connect(&client, config, &core, "subscribe").await else { return };
+    let options = Options { pushes: Some(push_tx), ..Options::commands() };
+    let Some(mut conn) = adapter.server.connect(options, &core, "subscribe").await else { return };
     let mut watched: Vec<Watched> = Vec::new();
     for ns in core.namespaces.all() {
         adapter.watch(&mut conn, &mut watched, ns).await;
@@ -399,9 +375,9 @@ async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mp
                 }
                 Subscription::Room { namespace, room, exists } => {
                     let channel = sharded::sub_channel(&adapter.prefix, &namespace, &room);
-                    let verb = if exists { "SSUBSCRIBE" } else { "SUNSUBSCRIBE" };
-                    if let Err(e) = redis::cmd(verb).arg(&channel).exec_async(&mut conn).await {
-                        tracing::warn!(error = %e, channel, "cannot {verb}");
+                    let how = if exists { Listen::Shard } else { Listen::ShardLeave };
+                    if let Err(e) = conn.listen(how, &channel).await {
+                        tracing::warn!(error = %e, channel, "cannot {how:?}");
                     }
                 }
             },
@@ -418,21 +394,25 @@ async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mp
 
 impl RedisAdapter {
     /// Subscribes to a namespace's channels.
-    async fn watch(&self, conn: &mut ConnectionManager, watched: &mut Vec<Watched>, ns: Arc<Namespace>) {
+    async fn watch(&self, conn: &mut Conn, watched: &mut Vec<Watched>, ns: Arc<Namespace>) {
         let classic = Channels::new(&self.prefix, &ns.name);
-        let result = if self.cluster_messages() {
+        // One channel per command: in a Redis Cluster, shard channels of
+        // different slots cannot share an SSUBSCRIBE.
+        let listens: Vec<(Listen, String)> = if self.cluster_messages() {
+            let how = if self.protocol == Protocol::Sharded { Listen::Shard } else { Listen::Channel };
             let answers = sharded::sub_channel(&self.prefix, &ns.name, &self.uid);
-            let channels = [sharded::channel(&self.prefix, &ns.name), answers];
-            let verb = if self.protocol == Protocol::Sharded { "SSUBSCRIBE" } else { "SUBSCRIBE" };
-            redis::cmd(verb).arg(&channels).exec_async(conn).await
+            vec![(how, sharded::channel(&self.prefix, &ns.name)), (how, answers)]
         } else {
             let specific = format!("{}{}#", classic.response, self.uid);
-            let channels = [classic.request.as_str(), classic.response.as_str(), specific.as_str()];
-            match conn.psubscribe(classic.broadcast_pattern()).await {
-                Ok(()) => conn.subscribe(&channels).await,
-                Err(e) => Err(e),
-            }
+            let channels = [classic.request.clone(), classic.response.clone(), specific];
+            std::iter::once((Listen::Pattern, classic.broadcast_pattern()))
+                .chain(channels.into_iter().map(|c| (Listen::Channel, c)))
+                .collect()
         };
+        let mut result = Ok(());
+        for (how, channel) in &listens {
+            result = result.and(conn.listen(*how, channel).await);
+        }
         if let Err(e) = result {
             // The connection manager subscribes again to what it knows of once Redis is back.
             tracing::warn!(error = %e, namespace = %ns.name, "cannot subscribe to the namespace's channels");

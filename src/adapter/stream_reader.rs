@@ -16,11 +16,11 @@ use std::future::ready;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use super::message::{Kind, Outbound};
-use super::redis::{connect, manager_config, target_of, RedisAdapter, MAX_BACKOFF, MIN_BACKOFF};
+use super::redis::{target_of, RedisAdapter};
+use super::redis_conn::{pause, Conn, Options, MIN_BACKOFF};
 use super::streams::{self, Route};
 use super::{Log, Missed, Resume, SavedSession, Scope};
 use crate::hub::{BoxFuture, HubCore};
@@ -62,8 +62,8 @@ impl Position {
 pub(super) async fn read(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut jobs: mpsc::UnboundedReceiver<Job>) {
     // A read cut short by a job leaves its XREAD blocked on the connection
     // (the next one waits behind it): the timeout covers two blocks.
-    let config = manager_config().set_response_timeout(Some(BLOCK * 2 + Duration::from_secs(2)));
-    let Some(mut conn) = connect(&adapter.client, config, &core, "read the stream").await else { return };
+    let options = Options { response_timeout: BLOCK * 2 + Duration::from_secs(2), pushes: None };
+    let Some(mut conn) = adapter.server.connect(options, &core, "read the stream").await else { return };
     let stream = adapter.prefix.clone();
     let mut backoff = MIN_BACKOFF;
     // Where this node starts: the stream's end now (what came before, it did not send).
@@ -127,16 +127,6 @@ pub(super) async fn read(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut job
             Some(job) = jobs.recv() => waiting.push(job),
             _ = core.shutdown.cancelled() => return,
         }
-    }
-}
-
-/// Waits `backoff` (doubled for next time); true when the hub stops meanwhile.
-async fn pause(core: &HubCore, backoff: &mut Duration) -> bool {
-    let wait = *backoff;
-    *backoff = (*backoff * 2).min(MAX_BACKOFF);
-    tokio::select! {
-        _ = tokio::time::sleep(wait) => false,
-        _ = core.shutdown.cancelled() => true,
     }
 }
 
@@ -207,17 +197,14 @@ async fn missed_after(
     }
 }
 
-fn publishing_conn(adapter: &RedisAdapter) -> Option<ConnectionManager> {
+fn publishing_conn(adapter: &RedisAdapter) -> Option<Conn> {
     adapter.link()?.conn.lock().clone()
 }
 
 /// A query of the publishing connection, sent once more if the connection
 /// had dropped: the first command after Redis came back is the one that
 /// finds the old connection dead (the manager reconnects then).
-async fn query_retrying<T: redis::FromRedisValue>(
-    conn: &mut ConnectionManager,
-    pipe: &redis::Pipeline,
-) -> redis::RedisResult<T> {
+async fn query_retrying<T: redis::FromRedisValue>(conn: &mut Conn, pipe: &redis::Pipeline) -> redis::RedisResult<T> {
     match pipe.query_async(conn).await {
         Err(e) if e.is_connection_dropped() || e.is_io_error() => {
             tokio::time::sleep(MIN_BACKOFF).await;
@@ -253,11 +240,17 @@ impl Log for RedisAdapter {
         };
         let (key, stream, offset) = (streams::session_key(pid), self.prefix.clone(), offset.to_string());
         Box::pin(async move {
-            // GET and DEL in one transaction, as the Node adapter (GETDEL needs Redis 6.2).
+            // GET and DEL in one transaction, as the Node adapter (GETDEL needs
+            // Redis 6.2); the stream apart, since in a Redis Cluster its slot differs.
             let mut take = redis::pipe();
             take.atomic().cmd("GET").arg(&key).cmd("DEL").arg(&key).ignore();
-            take.cmd("XRANGE").arg(&stream).arg(&offset).arg(&offset);
-            let (saved, at_offset): (Option<Vec<u8>>, Vec<Entry>) = match query_retrying(&mut conn, &take).await {
+            let mut at = redis::pipe();
+            at.cmd("XRANGE").arg(&stream).arg(&offset).arg(&offset);
+            let answers = match query_retrying(&mut conn, &take).await {
+                Ok((saved,)) => query_retrying(&mut conn, &at).await.map(|(at_offset,)| (saved, at_offset)),
+                Err(e) => Err(e),
+            };
+            let (saved, at_offset): (Option<Vec<u8>>, Vec<Entry>) = match answers {
                 Ok(answer) => answer,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read a saved session from Redis: the client gets a fresh one");

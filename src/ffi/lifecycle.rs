@@ -85,6 +85,9 @@ pub struct wshub_config {
     /// Comma-separated request headers a CORS preflight allows (NULL or "":
     /// those the browser asks for).
     pub cors_allowed_headers: *const c_char,
+    /// `redis_url` names nodes of a Redis Cluster (comma-separated; the
+    /// others are found from them). Default false: one Redis server.
+    pub redis_cluster: bool,
     /// With `redis_url`: speak @socket.io/redis-streams-adapter's protocol
     /// (a Redis stream; with recovery on, clients recover on any hub of the
     /// cluster). Default false: @socket.io/redis-adapter's classic one.
@@ -128,6 +131,7 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
         recovery_max_bytes: 0,
         cors_methods: std::ptr::null(),
         cors_allowed_headers: std::ptr::null(),
+        redis_cluster: false,
         redis_streams: false,
         redis_stream_max_len: 0,
     }
@@ -181,6 +185,7 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
         cfg.allowed_origins = list;
     }
     cfg.redis_url = non_empty_str(c.redis_url, "redis_url")?.map(String::from);
+    cfg.redis_cluster = c.redis_cluster;
     cfg.redis_streams = c.redis_streams;
     if c.redis_stream_max_len > 0 {
         cfg.redis_stream_max_len = c.redis_stream_max_len as usize;

@@ -603,6 +603,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (get_u32(env, cfg, "recoveryMs", &u)) c.recovery_ms = u;
     if (get_bool(env, cfg, "recoverySkipGuards", &b)) c.recovery_skip_guards = b;
     if (get_u32(env, cfg, "recoveryMaxBytes", &u)) c.recovery_max_bytes = u;
+    if (get_bool(env, cfg, "redisCluster", &b)) c.redis_cluster = b;
     if (get_bool(env, cfg, "redisStreams", &b)) c.redis_streams = b;
     if (get_u32(env, cfg, "redisStreamMaxLen", &u)) c.redis_stream_max_len = u;
     host.p = path.p = raw_path.p = static_dir.p = bundle.p = cors.p = NULL;

@@ -283,6 +283,7 @@ class _ServerBase:
         tls_key: Optional[PathLike] = None,
         allowed_origins: Union[str, Sequence[str], None] = None,
         redis_url: Optional[str] = None,
+        redis_cluster: bool = False,
         redis_streams: bool = False,
         redis_stream_max_len: Optional[int] = None,
         connection_state_recovery: Optional[Mapping[str, Any]] = None,
@@ -375,6 +376,8 @@ class _ServerBase:
             cfg.redis_url = s(redis_url)
             # @socket.io/redis-streams-adapter's protocol instead: with
             # connection_state_recovery, clients recover on any hub.
+            # redis_url names nodes of a Redis Cluster (comma-separated).
+            cfg.redis_cluster = bool(redis_cluster)
             cfg.redis_streams = bool(redis_streams)
             if redis_stream_max_len is not None:
                 if not 0 < int(redis_stream_max_len) < 2**32:

@@ -143,6 +143,7 @@ class wshub_config(Structure):
         ("recovery_max_bytes", c_uint32),
         ("cors_methods", c_char_p),
         ("cors_allowed_headers", c_char_p),
+        ("redis_cluster", c_bool),
         ("redis_streams", c_bool),
         ("redis_stream_max_len", c_uint32),
     ]
