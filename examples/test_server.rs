@@ -15,6 +15,10 @@ fn main() {
     // Sanitizer builds run many times slower: they stretch the heartbeat
     // (tests/TEST_SERVER.md) so that a slow machine is not a ping timeout.
     let scale: u64 = std::env::var("WSHUB_TEST_HEARTBEAT_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
+    // RUST_LOG (e.g. `wshub=debug`): the hub's log on stderr, which the cluster tests show when they fail.
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     let mut builder = Hub::builder();
     if let Ok(url) = std::env::var("REDIS_URL") {
         let sharded = std::env::var("REDIS_SHARDED").is_ok_and(|v| v == "1");

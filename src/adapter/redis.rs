@@ -383,8 +383,21 @@ async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mp
             },
             _ = heartbeat.tick() => {
                 let alive = redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok();
-                if alive && std::mem::take(&mut lost) {
-                    tracing::info!("subscribed to Redis again");
+                if alive && lost {
+                    // The connection renews what it subscribed to, but after a
+                    // Redis Cluster failover a shard channel's new master may
+                    // be missed: subscribe again (until it works).
+                    let mut again = Ok(());
+                    for w in &watched {
+                        again = again.and(adapter.listen(&mut conn, &w.ns).await);
+                    }
+                    match again {
+                        Ok(()) => {
+                            lost = false;
+                            tracing::info!("subscribed to Redis again");
+                        }
+                        Err(e) => tracing::debug!(error = %e, "subscribing again; retrying"),
+                    }
                 }
             }
             _ = core.shutdown.cancelled() => return,
@@ -395,10 +408,20 @@ async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mp
 impl RedisAdapter {
     /// Subscribes to a namespace's channels.
     async fn watch(&self, conn: &mut Conn, watched: &mut Vec<Watched>, ns: Arc<Namespace>) {
+        if let Err(e) = self.listen(conn, &ns).await {
+            // The connection subscribes again to what it knows of once Redis is back.
+            tracing::warn!(error = %e, namespace = %ns.name, "cannot subscribe to the namespace's channels");
+        }
         let classic = Channels::new(&self.prefix, &ns.name);
-        // One channel per command: in a Redis Cluster, shard channels of
-        // different slots cannot share an SSUBSCRIBE.
-        let listens: Vec<(Listen, String)> = if self.cluster_messages() {
+        watched.push(Watched { ns, classic });
+    }
+
+    /// Subscribes to a namespace's channels (sharded: its rooms' too), one
+    /// channel per command: in a Redis Cluster, shard channels of different
+    /// slots cannot share an SSUBSCRIBE. Subscribing again is harmless.
+    async fn listen(&self, conn: &mut Conn, ns: &Namespace) -> redis::RedisResult<()> {
+        let classic = Channels::new(&self.prefix, &ns.name);
+        let mut listens: Vec<(Listen, String)> = if self.cluster_messages() {
             let how = if self.protocol == Protocol::Sharded { Listen::Shard } else { Listen::Channel };
             let answers = sharded::sub_channel(&self.prefix, &ns.name, &self.uid);
             vec![(how, sharded::channel(&self.prefix, &ns.name)), (how, answers)]
@@ -409,15 +432,15 @@ impl RedisAdapter {
                 .chain(channels.into_iter().map(|c| (Listen::Channel, c)))
                 .collect()
         };
+        if self.protocol == Protocol::Sharded {
+            let rooms = ns.joined_rooms().into_iter();
+            listens.extend(rooms.map(|room| (Listen::Shard, sharded::sub_channel(&self.prefix, &ns.name, &room))));
+        }
         let mut result = Ok(());
         for (how, channel) in &listens {
             result = result.and(conn.listen(*how, channel).await);
         }
-        if let Err(e) = result {
-            // The connection manager subscribes again to what it knows of once Redis is back.
-            tracing::warn!(error = %e, namespace = %ns.name, "cannot subscribe to the namespace's channels");
-        }
-        watched.push(Watched { ns, classic });
+        result
     }
 
     fn on_message(self: &Arc<Self>, watched: &[Watched], channel: &str, payload: &[u8]) {

@@ -94,6 +94,7 @@ pub(super) async fn read(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut job
         waiting = later;
         expired.into_iter().for_each(|j| (j.resume)(None));
         for Job { namespace, offset, rooms, resume, .. } in ready {
+            tracing::trace!(?offset, last = %last.text, "resuming a session");
             let missed = missed_after(&adapter, &namespace, offset, &rooms, &last).await;
             if let Err(e) = &missed {
                 tracing::warn!(error = %e, "cannot read what a recovering socket missed: it gets a fresh session");
@@ -110,10 +111,13 @@ pub(super) async fn read(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut job
                         tracing::info!("reading the cluster's stream again");
                     }
                     backoff = MIN_BACKOFF;
+                    let mut read = 0;
                     for (id, fields) in streams.into_iter().flatten().flat_map(|(_, entries)| entries) {
                         on_entry(&adapter, &core, &id, &fields);
                         last = Position::of(id);
+                        read += 1;
                     }
+                    tracing::trace!(read, last = %last.text, "read the cluster's stream");
                 }
                 Err(e) => {
                     if !std::mem::replace(&mut failing, true) {
@@ -240,10 +244,12 @@ impl Log for RedisAdapter {
         };
         let (key, stream, offset) = (streams::session_key(pid), self.prefix.clone(), offset.to_string());
         Box::pin(async move {
-            // GET and DEL in one transaction, as the Node adapter (GETDEL needs
-            // Redis 6.2); the stream apart, since in a Redis Cluster its slot differs.
+            // Taken once, whoever asks at the same time: GETDEL (Redis 6.2; the
+            // Node adapter sends GET and DEL in a MULTI, which a Redis Cluster
+            // aborts with MOVED while a failover moves the key's slot). The
+            // stream apart: in a Redis Cluster its slot differs.
             let mut take = redis::pipe();
-            take.atomic().cmd("GET").arg(&key).cmd("DEL").arg(&key).ignore();
+            take.cmd("GETDEL").arg(&key);
             let mut at = redis::pipe();
             at.cmd("XRANGE").arg(&stream).arg(&offset).arg(&offset);
             let answers = match query_retrying(&mut conn, &take).await {

@@ -133,6 +133,11 @@ impl Namespace {
         reg.rooms.keys().chain(reg.sockets.keys()).map(|r| r.to_string()).collect()
     }
 
+    /// The rooms joined here (socket ids left out).
+    pub fn joined_rooms(&self) -> Vec<String> {
+        self.registry.read().rooms.keys().map(|r| r.to_string()).collect()
+    }
+
     pub fn dispatch_server_event(&self, event: ServerEvent) {
         let handler = self.handlers.read().server_events.get(event.name()).cloned();
         if let Some(handler) = handler {

@@ -33,7 +33,7 @@ export function freePort() {
 function track(child, name) {
   live.add(child);
   let log = '';
-  const append = (chunk) => { log = (log + chunk).slice(-32 * 1024); };
+  const append = (chunk) => { log = (log + chunk).slice(-256 * 1024); };
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
   const exited = new Promise((resolve) => child.on('exit', resolve));
@@ -96,11 +96,11 @@ export function startNode(redisUrl, opts = {}) {
 }
 
 /** A redis-server on `port` (a free one by default), without persistence. */
-export async function startRedis(port) {
+export async function startRedis(port, extraArgs = []) {
   port ??= await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wshub-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const proc = track(child, 'redis');
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -113,6 +113,104 @@ export async function startRedis(port) {
     await new Promise((r) => setTimeout(r, 50));
   }
   return { ...proc, port, url: `redis://127.0.0.1:${port}` };
+}
+
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose Redis Cluster bus port (port + 10000) is free too. */
+async function freeClusterPort() {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10000 <= 65535 && await portIsFree(port + 10000)) return port;
+  }
+}
+
+/**
+ * A Redis Cluster of `masters` masters with one replica each, on free
+ * loopback ports (`redis-server --cluster-enabled yes`, then
+ * `redis-cli --cluster create`); a node that stops answering fails over
+ * after about a second (`cluster-node-timeout` 1000 ms). `url` lists every node.
+ */
+export async function startRedisCluster({ masters = 3 } = {}) {
+  const ports = [];
+  for (let i = 0; i < masters * 2; i++) ports.push(await freeClusterPort());
+  const nodes = await Promise.all(ports.map((port) => startRedis(port, [
+    '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000',
+    // A replica that never synced cannot take over: sync at once (the default waits 5 s).
+    '--repl-diskless-sync-delay', '0',
+  ])));
+  const addrs = ports.map((p) => `127.0.0.1:${p}`);
+  await new Promise((resolve, reject) => {
+    const cli = spawn('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    cli.stdout.on('data', (c) => { out += c; });
+    cli.stderr.on('data', (c) => { out += c; });
+    cli.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster create (${code}):\n${out}`))));
+  });
+  const cluster = {
+    nodes,
+    url: nodes.map((n) => n.url).join(','),
+    /** `CLUSTER <args>` asked of a live node. */
+    async ask(...args) {
+      for (const node of cluster.nodes) {
+        const client = createClient({ url: node.url, socket: { reconnectStrategy: false } });
+        client.on('error', () => {});
+        try {
+          await client.connect();
+          return await client.sendCommand(['CLUSTER', ...args]);
+        } catch {
+          // that node is down: ask the next
+        } finally {
+          await client.disconnect().catch(() => {});
+        }
+      }
+      throw new Error('no node of the Redis Cluster answers');
+    },
+    /** The node that is master of the slot of `key` (a key or a shard channel). */
+    async masterOf(key) {
+      const slot = await cluster.ask('KEYSLOT', key);
+      const lines = String(await cluster.ask('NODES')).trim().split('\n');
+      for (const line of lines) {
+        const [, addr, flags, , , , , , ...ranges] = line.split(' ');
+        if (!flags.split(',').includes('master') || flags.includes('fail')) continue;
+        const inside = ranges.some((r) => {
+          const [lo, hi = lo] = r.split('-').map(Number);
+          return slot >= lo && slot <= hi;
+        });
+        if (inside) return cluster.nodes.find((n) => addr.startsWith(`127.0.0.1:${n.port}@`));
+      }
+      return undefined;
+    },
+    /** Resolves once every slot is served again (after a failover). */
+    async healthy(ms = 15_000) {
+      await waitUntil(async () => /cluster_state:ok/.test(String(await cluster.ask('INFO'))), { ms, what: 'the Redis Cluster serving every slot' });
+    },
+    async stop() {
+      await Promise.all(cluster.nodes.map((n) => n.stop()));
+    },
+  };
+  await cluster.healthy();
+  // Every replica in sync with its master, so that any master may fail over.
+  await Promise.all(nodes.map(async (node) => {
+    const client = createClient({ url: node.url });
+    await client.connect();
+    try {
+      await waitUntil(async () => {
+        const info = await client.info('replication');
+        return /role:master/.test(info) || /master_link_status:up/.test(info);
+      }, { ms: 15_000, what: `replica ${node.port} in sync` });
+    } finally {
+      await client.quit();
+    }
+  }));
+  return cluster;
 }
 
 /** Waits until `n` nodes subscribe to namespace `/` (the protocol's own node count). */

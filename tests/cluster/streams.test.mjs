@@ -11,13 +11,11 @@ import { after, afterEach, before, test } from 'node:test';
 import { createClient } from 'redis';
 import { ack, collect, connected, sleep, unique, waitEvent, waitUntil } from '../js/helpers.mjs';
 import { clientTracker, countNodes, startNode, startRedis, startWshub } from './procs.mjs';
-import { Proxy } from './proxy.mjs';
+import { cut, killAndRestart, proxyTo, RECONNECTING, recoversOnAnotherServer } from './recovery.mjs';
 
 const RECOVERY_MS = 4000;
 const STREAMS = { streams: true, recoveryMs: RECOVERY_MS };
 const WS = { transports: ['websocket'] };
-/** A client that reconnects at once (through the proxy) when its transport closes. */
-const RECONNECTING = { ...WS, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200, randomizationFactor: 0 };
 
 let redis;
 let wshubA;
@@ -26,6 +24,7 @@ let node;
 const proxies = [];
 const clients = clientTracker();
 const clientsOf = (server) => clients.of(server);
+const env = { clients, proxies };
 
 before(async () => {
   redis = await startRedis();
@@ -45,12 +44,6 @@ afterEach(async () => {
 after(async () => {
   await Promise.all([wshubA, wshubB, node, redis].filter(Boolean).map((p) => p.stop()));
 });
-
-async function proxyTo(server) {
-  const p = await Proxy.start(server.port);
-  proxies.push(p);
-  return p;
-}
 
 test('broadcasts cross between wshub hubs and a Node server, both ways, binary included', async () => {
   const a = await clientsOf(wshubA).connect('/', WS);
@@ -110,78 +103,25 @@ test('fetchSockets and server-side emits with acks go over pub/sub, across serve
   assert.deepEqual([...answers].sort(), ['wshub got it', 'wshub got it']);
 });
 
-/**
- * A client of `first` (through a proxy) in a room, a sender on `senderServer`
- * emitting 1,000 room events; `loseAndMove(proxy, second)` takes the
- * client's path away mid-stream and points it at `second`. The client must
- * get all 1,000, once, in order, recovered, with its id and room.
- */
-async function recoversOnAnotherServer(first, second, senderServer, loseAndMove) {
-  const room = unique();
-  const proxy = await proxyTo(first);
-  const c = clients.of({ url: proxy.url }).socket('/', RECONNECTING);
-  await connected(c);
-  const id = c.id;
-  await ack(c, 'join', room);
-  const got = collect(c, 'room-msg');
-  let drops = 0;
-  c.on('disconnect', () => { drops += 1; });
-  const sender = await clientsOf(senderServer).connect('/', WS);
-  const COUNT = 1000;
-  for (let i = 0; i < COUNT; i++) {
-    sender.emit('to-room', room, i);
-    if (i === 300) await loseAndMove(proxy, second);
-    if (i % 10 === 9) await sleep(3);
-  }
-  await got.waitFor(COUNT, 20_000);
-  await sleep(300); // a duplicate would arrive late
-  const seen = got.map((m) => m[0]);
-  assert.equal(seen.length, COUNT, `exactly ${COUNT} events, got ${seen.length}`);
-  assert.deepEqual(seen, [...Array(COUNT).keys()], 'every event once, in order');
-  assert.equal(drops, 1, 'the connection was lost once');
-  assert.ok(proxy.accepted >= 2, 'the client came back through the proxy');
-  assert.equal(c.recovered, true, 'socket.recovered');
-  assert.equal(c.id, id, 'same id');
-  const rooms = await ack(c, 'rooms');
-  assert.ok(rooms.includes(room) && rooms.includes(id), JSON.stringify(rooms));
-  // It is on the other server now: the first one no longer has it.
-  const onSecond = await ack(await clientsOf(second).connect('/', WS), 'fetch-sockets');
-  assert.ok(onSecond.includes(id));
-}
-
-/** The TCP connection is cut; the client's next one lands on `second`. */
-async function cut(proxy, second) {
-  proxy.target = second.port;
-  proxy.cut();
-}
-
-/** The network path goes away (reconnects are refused), then comes back, to `second`. */
-async function killAndRestart(proxy, second) {
-  await proxy.kill();
-  await sleep(400);
-  proxy.target = second.port;
-  await proxy.restart();
-}
-
 test('a client cut off on one wshub hub recovers on the other: 1,000 events once and in order', async () => {
-  await recoversOnAnotherServer(wshubA, wshubB, wshubA, cut);
+  await recoversOnAnotherServer(env, wshubA, wshubB, wshubA, cut);
 });
 
 test('the same when the network path is killed and restarted, the sender on the other hub', async () => {
-  await recoversOnAnotherServer(wshubA, wshubB, wshubB, killAndRestart);
+  await recoversOnAnotherServer(env, wshubA, wshubB, wshubB, killAndRestart);
 });
 
 test('a client of the Node server recovers on a wshub hub', async () => {
-  await recoversOnAnotherServer(node, wshubA, wshubB, cut);
+  await recoversOnAnotherServer(env, node, wshubA, wshubB, cut);
 });
 
 test('a client of a wshub hub recovers on the Node server', async () => {
-  await recoversOnAnotherServer(wshubB, node, wshubA, killAndRestart);
+  await recoversOnAnotherServer(env, wshubB, node, wshubA, killAndRestart);
 });
 
 test('a client back after maxDisconnectionDuration gets a fresh session, never a partial replay', async () => {
   const room = unique();
-  const proxy = await proxyTo(wshubA);
+  const proxy = await proxyTo(env, wshubA);
   const c = clients.of({ url: proxy.url }).socket('/', RECONNECTING);
   await connected(c);
   const id = c.id;
@@ -243,5 +183,5 @@ test('Redis killed and restarted under the hubs: they keep serving and read the 
     return got.some((m) => m[0] === 'after the restart');
   }, { ms: 20_000, what: 'a broadcast after the Redis restart' });
   // And recovery works across hubs again.
-  await recoversOnAnotherServer(wshubA, wshubB, wshubA, cut);
+  await recoversOnAnotherServer(env, wshubA, wshubB, wshubA, cut);
 });
