@@ -77,7 +77,7 @@ for (const protocol of ['sharded', 'streams']) {
       await cluster?.stop();
     });
 
-    test('broadcasts and room emits cross between the hubs, both ways', async () => {
+    test('broadcasts, room emits and fetchSockets cross between the hubs, both ways', async () => {
       const a = await clients.of(hubA).connect('/', WS);
       const b = await clients.of(hubB).connect('/', WS);
       await crosses(a, b, 'to-all', { text: 'a broadcast from A to B' });
@@ -89,6 +89,9 @@ for (const protocol of ['sharded', 'streams']) {
       const atOutsider = collect(outsider, 'room-msg');
       await crosses(a, member, 'room-msg', { room, text: 'a room emit from A to a member on B' });
       assert.equal(atOutsider.length, 0);
+      // The nodes are counted over every node of the Redis Cluster (PUBSUB NUMSUB, summed).
+      const everyone = await ack(a, 'fetch-sockets');
+      assert.ok(Array.isArray(everyone) && [a, b, member, outsider].every((s) => everyone.includes(s.id)), JSON.stringify(everyone));
     });
 
     test('a master fails over mid-test: the hubs follow its replica', async () => {
