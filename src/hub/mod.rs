@@ -10,7 +10,7 @@
 
 pub(crate) mod cluster;
 mod conn;
-pub(crate) mod recovery;
+mod recovery;
 mod socket;
 mod target;
 
