@@ -3,15 +3,18 @@
 // and Node servers share one cluster. REDIS_URL and PORT from the environment
 // (REDIS_SHARDED=1: the sharded adapter, Redis 7 sharded pub/sub;
 // REDIS_STREAMS=1: @socket.io/redis-streams-adapter, REDIS_STREAM_MAX_LEN its
-// maxLen; WSHUB_RECOVERY_MS: connection state recovery, sessions kept that long);
+// maxLen; REDIS_CLUSTER=1: REDIS_URL lists nodes of a Redis Cluster;
+// WSHUB_RECOVERY_MS: connection state recovery, sessions kept that long);
 // prints `LISTENING <port>` once it listens.
 import http from 'node:http';
 import { Server } from 'socket.io';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 
-const pub = createClient({ url: process.env.REDIS_URL });
+const pub = process.env.REDIS_CLUSTER === '1'
+  ? createCluster({ rootNodes: process.env.REDIS_URL.split(',').map((url) => ({ url })) })
+  : createClient({ url: process.env.REDIS_URL });
 const sub = pub.duplicate();
 for (const c of [pub, sub]) c.on('error', () => { /* reconnects by itself */ });
 await Promise.all([pub.connect(), sub.connect()]);

@@ -1,5 +1,8 @@
-// wshub hubs on a real Redis Cluster (`redis_cluster`): three masters with
-// one replica each, started here on free loopback ports. The sharded protocol
+// wshub hubs and a Node Socket.IO server (node-redis `createCluster`) on a
+// real Redis Cluster (`redis_cluster`): three masters with one replica each,
+// started here on free loopback ports. (After the failover only the wshub
+// hubs are checked: the Node server's node-redis 4 cluster client carried
+// nothing either way once its master was gone, in our runs.) The sharded protocol
 // (shard channels spread over the masters) and the streams protocol (the
 // stream on one master, sessions on others) carry broadcasts and room emits
 // both ways, and go on after the master that holds their channel or stream
@@ -8,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { ack, collect, sleep, unique, waitUntil } from '../js/helpers.mjs';
-import { clientTracker, startRedisCluster, startWshub } from './procs.mjs';
+import { clientTracker, startNode, startRedisCluster, startWshub } from './procs.mjs';
 import { cut, recoversOnAnotherServer } from './recovery.mjs';
 
 const WS = { transports: ['websocket'] };
@@ -55,6 +58,7 @@ for (const protocol of ['sharded', 'streams']) {
     let cluster;
     let hubA;
     let hubB;
+    let node;
     const proxies = [];
     const clients = clientTracker();
     const env = { clients, proxies };
@@ -64,7 +68,11 @@ for (const protocol of ['sharded', 'streams']) {
 
     before(async () => {
       cluster = await startRedisCluster();
-      [hubA, hubB] = await Promise.all([startWshub(cluster.url, opts), startWshub(cluster.url, opts)]);
+      [hubA, hubB, node] = await Promise.all([
+        startWshub(cluster.url, opts),
+        startWshub(cluster.url, opts),
+        startNode(cluster.url, opts),
+      ]);
     });
 
     afterEach(async () => {
@@ -73,15 +81,18 @@ for (const protocol of ['sharded', 'streams']) {
     });
 
     after(async () => {
-      await Promise.all([hubA, hubB].filter(Boolean).map((p) => p.stop()));
+      await Promise.all([hubA, hubB, node].filter(Boolean).map((p) => p.stop()));
       await cluster?.stop();
     });
 
     test('broadcasts, room emits and fetchSockets cross between the hubs, both ways', async () => {
       const a = await clients.of(hubA).connect('/', WS);
       const b = await clients.of(hubB).connect('/', WS);
+      const n = await clients.of(node).connect('/', WS);
       await crosses(a, b, 'to-all', { text: 'a broadcast from A to B' });
       await crosses(b, a, 'to-all', { text: 'a broadcast from B to A' });
+      await crosses(a, n, 'to-all', { text: 'a broadcast from wshub to Node' });
+      await crosses(n, a, 'to-all', { text: 'a broadcast from Node to wshub' });
       const room = unique();
       const member = await clients.of(hubB).connect('/', WS);
       const outsider = await clients.of(hubB).connect('/', WS);
@@ -105,7 +116,7 @@ for (const protocol of ['sharded', 'streams']) {
       } finally {
         clearInterval(ticker);
       }
-      await showingLogs([hubA, hubB], async () => {
+      await showingLogs([hubA, hubB, node], async () => {
         await crosses(a, b, 'to-all', { text: 'a broadcast from A to B after the failover' });
         await crosses(b, a, 'to-all', { text: 'a broadcast from B to A after the failover' });
         const room = unique();
