@@ -15,10 +15,26 @@ fn main() {
     // Sanitizer builds run many times slower: they stretch the heartbeat
     // (tests/TEST_SERVER.md) so that a slow machine is not a ping timeout.
     let scale: u64 = std::env::var("WSHUB_TEST_HEARTBEAT_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
+    // RUST_LOG (e.g. `wshub=debug`): the hub's log on stderr, which the cluster tests show when they fail.
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     let mut builder = Hub::builder();
     if let Ok(url) = std::env::var("REDIS_URL") {
         let sharded = std::env::var("REDIS_SHARDED").is_ok_and(|v| v == "1");
-        builder = builder.redis_url(&url).redis_sharded(sharded).cluster_timeout(Duration::from_millis(2000));
+        let streams = std::env::var("REDIS_STREAMS").is_ok_and(|v| v == "1");
+        let cluster = std::env::var("REDIS_CLUSTER").is_ok_and(|v| v == "1");
+        builder = builder.redis_url(&url).redis_cluster(cluster).redis_sharded(sharded).redis_streams(streams);
+        if let Some(n) = std::env::var("REDIS_STREAM_MAX_LEN").ok().and_then(|n| n.parse().ok()) {
+            builder = builder.redis_stream_max_len(n);
+        }
+        builder = builder.cluster_timeout(Duration::from_millis(2000));
+    }
+    // Optional: connection state recovery, kept this many milliseconds.
+    if let Some(ms) = std::env::var("WSHUB_RECOVERY_MS").ok().and_then(|ms| ms.parse().ok()) {
+        let recovery =
+            wshub::RecoveryConfig { max_disconnection_duration: Duration::from_millis(ms), ..Default::default() };
+        builder = builder.connection_state_recovery(Some(recovery));
     }
     // Optional: https/wss, and an origin allow-list (comma-separated).
     if let (Ok(cert), Ok(key)) = (std::env::var("WSHUB_TLS_CERT"), std::env::var("WSHUB_TLS_KEY")) {

@@ -39,6 +39,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define BROADCAST 3
+
+#define FETCH_SOCKETS 7
+
+#define SERVER_SIDE_EMIT 9
+
 /*
  Accept the client's WebSocket (`code` 0, no data).
  */
@@ -499,6 +505,22 @@ typedef struct {
    that ask for it with `EIO=3` (default false, as Socket.IO's `allowEIO3`).
    */
   bool allow_eio3;
+  /*
+   `redis_url` names nodes of a Redis Cluster (comma-separated; the
+   others are found from them). Default false: one Redis server.
+   */
+  bool redis_cluster;
+  /*
+   With `redis_url`: speak @socket.io/redis-streams-adapter's protocol
+   (a Redis stream; with recovery on, clients recover on any hub of the
+   cluster). Default false: @socket.io/redis-adapter's classic one.
+   */
+  bool redis_streams;
+  /*
+   With `redis_streams`: about how many entries the stream keeps
+   (0: the default, 10,000).
+   */
+  uint32_t redis_stream_max_len;
 } wshub_config;
 
 /*

@@ -164,6 +164,22 @@ pub struct Config {
     /// also that of `@socket.io/redis-emitter`). Every node of a cluster
     /// must use the same.
     pub redis_sharded: bool,
+    /// `redis_url` is one node of a Redis Cluster (or several, comma-separated:
+    /// `redis://10.0.0.1:7000,redis://10.0.0.2:7000`), from which the hub
+    /// finds the others; each command goes to the master of its slot, and a
+    /// failover is followed. Any protocol works; the sharded one spreads
+    /// its channels over the shards.
+    pub redis_cluster: bool,
+    /// Speak `@socket.io/redis-streams-adapter`'s protocol instead: a Redis
+    /// stream named `redis_prefix` carries the broadcasts, and with
+    /// connection state recovery on, its entry ids are the offsets and the
+    /// sessions are kept in Redis, so a client recovers on any hub of the
+    /// cluster. Every node of a cluster must use the same.
+    pub redis_streams: bool,
+    /// With `redis_streams`: the stream is trimmed to about this many
+    /// entries (`XADD MAXLEN ~`, the Node adapter's `maxLen`, default
+    /// 10,000); a client that missed more gets a fresh session.
+    pub redis_stream_max_len: usize,
     /// How long a cluster-wide query (`fetch_sockets`) waits for the other nodes.
     pub cluster_timeout: Duration,
 
@@ -212,6 +228,9 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "socket.io".into(),
             redis_sharded: false,
+            redis_cluster: false,
+            redis_streams: false,
+            redis_stream_max_len: 10_000,
             cluster_timeout: Duration::from_secs(5),
 
             worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -265,6 +284,12 @@ impl Config {
             if d.level > 9 {
                 return bad("permessage-deflate level must lie in 0..=9");
             }
+        }
+        if self.redis_streams && self.redis_sharded {
+            return bad("redis_streams and redis_sharded are two protocols: choose one");
+        }
+        if self.redis_stream_max_len == 0 {
+            return bad("redis_stream_max_len must be at least 1");
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key go together: set both or neither");

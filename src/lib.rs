@@ -113,12 +113,15 @@ impl Hub {
     pub fn new(config: Config) -> Result<Hub, Error> {
         config.validate()?;
         let cluster: Option<Arc<dyn adapter::Adapter>> = match &config.redis_url {
-            Some(url) => Some(adapter::RedisAdapter::new(
-                url,
-                &config.redis_prefix,
-                config.redis_sharded,
-                config.cluster_timeout,
-            )?),
+            Some(url) => {
+                let protocol = match (config.redis_streams, config.redis_sharded) {
+                    (true, _) => adapter::Protocol::Streams { max_len: config.redis_stream_max_len },
+                    (false, true) => adapter::Protocol::Sharded,
+                    (false, false) => adapter::Protocol::Classic,
+                };
+                let (cluster, prefix, timeout) = (config.redis_cluster, &config.redis_prefix, config.cluster_timeout);
+                Some(adapter::RedisAdapter::new(url, cluster, prefix, protocol, timeout)?)
+            }
             None => None,
         };
         let namespaces =
@@ -752,6 +755,21 @@ impl HubBuilder {
     /// The sharded protocol (Redis 7 sharded pub/sub; see `Config::redis_sharded`).
     pub fn redis_sharded(mut self, sharded: bool) -> Self {
         self.config.redis_sharded = sharded;
+        self
+    }
+    /// `redis_url` names nodes of a Redis Cluster (see `Config::redis_cluster`).
+    pub fn redis_cluster(mut self, cluster: bool) -> Self {
+        self.config.redis_cluster = cluster;
+        self
+    }
+    /// The streams protocol (`@socket.io/redis-streams-adapter`; see `Config::redis_streams`).
+    pub fn redis_streams(mut self, streams: bool) -> Self {
+        self.config.redis_streams = streams;
+        self
+    }
+    /// About how many entries the cluster's stream keeps (see `Config::redis_stream_max_len`).
+    pub fn redis_stream_max_len(mut self, entries: usize) -> Self {
+        self.config.redis_stream_max_len = entries;
         self
     }
     pub fn cluster_timeout(mut self, timeout: Duration) -> Self {

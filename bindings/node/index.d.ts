@@ -143,6 +143,12 @@ export interface ServerOptions {
   allowedOrigins?: string | string[];
   /** Redis server of the cluster this server joins, e.g. "redis://127.0.0.1:6379" (wire-compatible with @socket.io/redis-adapter; see docs/SCALING.md). */
   redisUrl?: string;
+  /** `redisUrl` names nodes of a Redis Cluster (comma-separated; the others are found from them). */
+  redisCluster?: boolean;
+  /** With `redisUrl`: speak @socket.io/redis-streams-adapter's protocol (a Redis stream); with `connectionStateRecovery`, clients recover on any server of the cluster. */
+  redisStreams?: boolean;
+  /** With `redisStreams`: about how many entries the stream keeps (default 10,000, as the Node adapter's `maxLen`). */
+  redisStreamMaxLen?: number;
 }
 
 export interface Handshake {

@@ -1173,6 +1173,9 @@ class Server {
       redisUrl: o.redisUrl,
       cleanupEmptyChildNamespaces: o.cleanupEmptyChildNamespaces,
       allowEIO3: o.allowEIO3,
+      redisCluster: o.redisCluster,
+      redisStreams: o.redisStreams,
+      redisStreamMaxLen: o.redisStreamMaxLen,
       ...recovery,
     };
     for (const k of Object.keys(cfg)) if (cfg[k] === undefined || cfg[k] === null) delete cfg[k];

@@ -8,8 +8,13 @@ mod message;
 pub(crate) use message::{Kind, Outbound};
 pub(crate) mod msgpack;
 mod redis;
+mod redis_conn;
 pub(crate) mod sharded;
+mod stream_reader;
+pub(crate) mod streams;
 
-pub(crate) use self::redis::RedisAdapter;
+pub(crate) use self::redis::{Protocol, RedisAdapter};
 
-pub(crate) use crate::hub::cluster::{local_remote_socket, Adapter, RemoteSocket, Reply, Scope, ServerEvent};
+pub(crate) use crate::hub::cluster::{
+    local_remote_socket, Adapter, Log, Missed, RemoteSocket, Reply, Resume, SavedSession, Scope, ServerEvent,
+};

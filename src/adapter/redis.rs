@@ -1,9 +1,12 @@
 //! The Redis adapter: wshub's side of `@socket.io/redis-adapter`, on the
 //! hub's runtime, in its classic protocol (`classic.rs`, the default) or its
-//! sharded one (`sharded.rs`, Redis 7 SPUBLISH/SSUBSCRIBE).
+//! sharded one (`sharded.rs`, Redis 7 SPUBLISH/SSUBSCRIBE), and of
+//! `@socket.io/redis-streams-adapter` (`streams.rs`: a Redis stream read by
+//! `stream_reader.rs`, which is also the log of connection state recovery).
 //!
-//! Two Redis connections per hub, as the Node adapter uses, both redis-rs
-//! `ConnectionManager`s, which reconnect by themselves:
+//! Two Redis connections per hub, as the Node adapter uses, both of
+//! `redis_conn.rs` (to one server or to a Redis Cluster), which reconnect by
+//! themselves:
 //! - one publishes: messages go through a queue bounded in bytes to one task
 //!   that writes them in pipelined batches, in order, so an emit never blocks
 //!   the thread that makes it;
@@ -21,13 +24,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ProtocolVersion, PushInfo, PushKind, Value};
+use redis::{PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::classic::{self, Channels};
 use super::message::{Answer, Inbound, Kind, Opts, Outbound};
-use super::{local_remote_socket, sharded, Adapter, RemoteSocket, Scope, ServerEvent};
+use super::redis_conn::{subscribers, Conn, Listen, Options, Server};
+use super::streams::Route;
+use super::{local_remote_socket, sharded, stream_reader, streams, Adapter, Log, RemoteSocket, Scope, ServerEvent};
 use crate::hub::{BoxFuture, HubCore, Namespace, Target};
 use crate::socketio::payload::Payload;
 use crate::Error;
@@ -37,13 +41,18 @@ use crate::Error;
 const MAX_QUEUED_BYTES: usize = 32 << 20;
 /// Messages written to Redis in one pipelined batch, at most.
 const BATCH: usize = 256;
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-struct Outgoing {
-    channel: String,
-    message: Vec<u8>,
+/// Which of the Node adapters' protocols this node speaks (every node of a
+/// cluster speaks the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Classic,
+    Sharded,
+    /// The streams adapter, its stream trimmed to about `max_len` entries.
+    Streams {
+        max_len: usize,
+    },
 }
 
 /// What the subscribing task is asked to do.
@@ -56,23 +65,27 @@ enum Subscription {
 
 /// The running side of one `start`: the queues into the two tasks.
 #[derive(Clone)]
-struct Link {
-    publish: mpsc::UnboundedSender<Outgoing>,
+pub(super) struct Link {
+    publish: mpsc::UnboundedSender<Route>,
     subscriptions: mpsc::UnboundedSender<Subscription>,
     queued: Arc<AtomicUsize>,
-    /// The publishing connection, once Redis answered (for counting nodes).
-    conn: Arc<Mutex<Option<ConnectionManager>>>,
+    /// The publishing connection, once Redis answered (for counting nodes,
+    /// and the streams protocol's queries).
+    pub(super) conn: Arc<Mutex<Option<Conn>>>,
+    /// Streams protocol: what the stream's reader is asked to do.
+    pub(super) reader: mpsc::UnboundedSender<stream_reader::Job>,
+    pub(super) runtime: tokio::runtime::Handle,
 }
 
 impl Link {
-    fn send(&self, (channel, message): (String, Vec<u8>)) {
-        let len = message.len();
+    fn send(&self, route: Route) {
+        let len = route.len();
         if self.queued.fetch_add(len, Ordering::AcqRel) + len > MAX_QUEUED_BYTES {
             self.queued.fetch_sub(len, Ordering::AcqRel);
-            tracing::warn!(channel, "Redis is not keeping up: a cluster message was dropped");
+            tracing::warn!("Redis is not keeping up: a cluster message was dropped");
             return;
         }
-        if self.publish.send(Outgoing { channel, message }).is_err() {
+        if self.publish.send(route).is_err() {
             self.queued.fetch_sub(len, Ordering::AcqRel); // the hub stopped
         }
     }
@@ -87,72 +100,87 @@ struct Fetch {
 
 pub(crate) struct RedisAdapter {
     /// This node's id in the cluster.
-    uid: String,
-    prefix: String,
-    sharded: bool,
-    client: redis::Client,
-    requests_timeout: Duration,
+    pub(super) uid: String,
+    /// Of channels, and the stream's name.
+    pub(super) prefix: String,
+    protocol: Protocol,
+    pub(super) server: Server,
+    pub(super) requests_timeout: Duration,
     link: Mutex<Option<Link>>,
     fetches: Arc<Mutex<HashMap<String, Fetch>>>,
 }
 
 impl RedisAdapter {
-    /// Checks the URL; nothing connects before `start`.
-    pub fn new(url: &str, prefix: &str, sharded: bool, timeout: Duration) -> Result<Arc<RedisAdapter>, Error> {
-        let client = redis::Client::open(url).map_err(|e| Error::Config(format!("redis_url {url:?}: {e}")))?;
+    /// Checks the URL (with `cluster`, nodes of a Redis Cluster); nothing connects before `start`.
+    pub fn new(
+        url: &str,
+        cluster: bool,
+        prefix: &str,
+        protocol: Protocol,
+        timeout: Duration,
+    ) -> Result<Arc<RedisAdapter>, Error> {
+        let server = Server::open(url, cluster)?;
         Ok(Arc::new(RedisAdapter {
             uid: random_id(),
             prefix: prefix.to_string(),
-            sharded,
-            client,
+            protocol,
+            server,
             requests_timeout: timeout,
             link: Mutex::new(None),
             fetches: Arc::new(Mutex::new(HashMap::new())),
         }))
     }
 
-    fn link(&self) -> Option<Link> {
+    pub(super) fn link(&self) -> Option<Link> {
         self.link.lock().clone()
     }
 
-    fn send(&self, out: &Outbound) {
+    pub(super) fn send(&self, out: &Outbound) {
         if let Some(link) = self.link() {
             link.send(self.encode(out));
         }
     }
 
-    fn encode(&self, out: &Outbound) -> (String, Vec<u8>) {
-        if self.sharded {
-            sharded::encode(&self.prefix, &self.uid, out)
-        } else {
-            classic::encode(&Channels::new(&self.prefix, out.namespace()), &self.uid, out)
-        }
+    fn encode(&self, out: &Outbound) -> Route {
+        let (channel, message) = match self.protocol {
+            Protocol::Streams { .. } => return streams::encode(&self.prefix, &self.uid, out),
+            Protocol::Sharded => sharded::encode(&self.prefix, &self.uid, out),
+            Protocol::Classic => classic::encode(&Channels::new(&self.prefix, out.namespace()), &self.uid, out),
+        };
+        Route::Publish(channel, message)
+    }
+
+    /// Whether requests and their answers carry `{uid, nsp, type, data}`
+    /// (socket.io-adapter's `ClusterAdapter`) on the namespace's channels.
+    fn cluster_messages(&self) -> bool {
+        self.protocol != Protocol::Classic
     }
 
     /// Answers request `request_id` of node `to`, in namespace `ns`.
     fn answer(&self, ns: &str, to: Option<&str>, request_id: &str, answer: &Answer) {
         let Some(link) = self.link() else { return };
-        let out = if self.sharded {
-            let Some(out) =
-                to.and_then(|to| sharded::encode_answer(&self.prefix, &self.uid, ns, to, request_id, answer))
-            else {
-                return;
-            };
-            out
-        } else {
-            classic::encode_answer(&Channels::new(&self.prefix, ns), request_id, answer)
+        let encode = match self.protocol {
+            Protocol::Classic => {
+                let (channel, message) = classic::encode_answer(&Channels::new(&self.prefix, ns), request_id, answer);
+                return link.send(Route::Publish(channel, message));
+            }
+            Protocol::Sharded => sharded::encode_answer,
+            Protocol::Streams { .. } => streams::encode_answer,
         };
-        link.send(out);
+        if let Some((channel, message)) = to.and_then(|to| encode(&self.prefix, &self.uid, ns, to, request_id, answer))
+        {
+            link.send(Route::Publish(channel, message));
+        }
     }
 
     /// The channel whose subscribers are the nodes of namespace `ns`, and how to count them.
     fn node_count(&self, ns: &str) -> redis::Cmd {
         let mut cmd = redis::cmd("PUBSUB");
-        if self.sharded {
-            cmd.arg("SHARDNUMSUB").arg(sharded::channel(&self.prefix, ns));
-        } else {
-            cmd.arg("NUMSUB").arg(Channels::new(&self.prefix, ns).request);
-        }
+        match self.protocol {
+            Protocol::Sharded => cmd.arg("SHARDNUMSUB").arg(sharded::channel(&self.prefix, ns)),
+            Protocol::Streams { .. } => cmd.arg("NUMSUB").arg(sharded::channel(&self.prefix, ns)),
+            Protocol::Classic => cmd.arg("NUMSUB").arg(Channels::new(&self.prefix, ns).request),
+        };
         cmd
     }
 }
@@ -165,9 +193,14 @@ impl Adapter for RedisAdapter {
     fn start(self: Arc<Self>, core: &Arc<HubCore>) {
         let (publish, publish_rx) = mpsc::unbounded_channel();
         let (subscriptions, subscriptions_rx) = mpsc::unbounded_channel();
-        let link = Link { publish, subscriptions, queued: Arc::default(), conn: Arc::default() };
+        let (reader, jobs) = mpsc::unbounded_channel();
+        let runtime = core.runtime.clone();
+        let link = Link { publish, subscriptions, queued: Arc::default(), conn: Arc::default(), reader, runtime };
         *self.link.lock() = Some(link.clone());
-        core.runtime.spawn(publisher(self.client.clone(), self.sharded, publish_rx, link, core.clone()));
+        core.runtime.spawn(publisher(self.clone(), publish_rx, link, core.clone()));
+        if let Protocol::Streams { .. } = self.protocol {
+            core.runtime.spawn(stream_reader::read(self.clone(), core.clone(), jobs));
+        }
         core.runtime.spawn(subscriber(self, core.clone(), subscriptions_rx));
     }
 
@@ -178,8 +211,8 @@ impl Adapter for RedisAdapter {
     }
 
     fn room_changed(&self, namespace: &str, room: &str, exists: bool) {
-        if !self.sharded {
-            return; // the classic protocol listens to every room with one pattern
+        if self.protocol != Protocol::Sharded {
+            return; // the others listen to every room on one channel or pattern
         }
         if let Some(link) = self.link() {
             let (namespace, room) = (namespace.to_string(), room.to_string());
@@ -212,8 +245,10 @@ impl Adapter for RedisAdapter {
         Box::pin(async move {
             let conn = link.conn.lock().clone();
             let Some(mut conn) = conn else { return Err(Error::Cluster("Redis is not reachable".into())) };
-            let (_, nodes): (String, usize) =
+            let answer: Value =
                 count.query_async(&mut conn).await.map_err(|e| Error::Cluster(format!("counting the nodes: {e}")))?;
+            let nodes =
+                subscribers(&answer).ok_or_else(|| Error::Cluster(format!("counting the nodes: {answer:?}")))?;
             if nodes <= 1 {
                 return Ok(local);
             }
@@ -236,68 +271,65 @@ impl Adapter for RedisAdapter {
     fn server_side_emit(&self, namespace: &str, event: &str, args: &Payload) {
         self.send(&Outbound::ServerSideEmit { namespace, event, args });
     }
+
+    fn log(&self) -> Option<&dyn Log> {
+        matches!(self.protocol, Protocol::Streams { .. }).then_some(self as &dyn Log)
+    }
 }
 
 /// Writes queued messages to Redis, in order, in pipelined batches.
 async fn publisher(
-    client: redis::Client,
-    sharded: bool,
-    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    adapter: Arc<RedisAdapter>,
+    mut queue: mpsc::UnboundedReceiver<Route>,
     link: Link,
     core: Arc<HubCore>,
 ) {
-    let Some(mut conn) = connect(&client, manager_config(), &core, "publish").await else { return };
+    let Some(mut conn) = adapter.server.connect(Options::commands(), &core, "publish").await else { return };
     *link.conn.lock() = Some(conn.clone());
-    let command = if sharded { "SPUBLISH" } else { "PUBLISH" };
+    let command = if adapter.protocol == Protocol::Sharded { "SPUBLISH" } else { "PUBLISH" };
     let mut failing = false;
     let mut batch = Vec::with_capacity(BATCH);
+    // A PING when idle finds a dead connection (Redis restarted) before a
+    // message or a query does: the manager reconnects meanwhile.
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
     loop {
         tokio::select! {
             n = queue.recv_many(&mut batch, BATCH) => if n == 0 { return },
+            _ = heartbeat.tick() => {
+                let _ = redis::cmd("PING").query_async::<String>(&mut conn).await;
+                continue;
+            }
             _ = core.shutdown.cancelled() => return,
         }
-        let mut pipe = redis::pipe();
-        for m in batch.drain(..) {
-            link.queued.fetch_sub(m.message.len(), Ordering::AcqRel);
-            pipe.cmd(command).arg(m.channel).arg(m.message).ignore();
+        let mut commands = Vec::with_capacity(batch.len());
+        for route in &batch {
+            link.queued.fetch_sub(route.len(), Ordering::AcqRel);
+            let mut cmd = redis::cmd(if matches!(route, Route::Append(_)) { "XADD" } else { command });
+            match (route, adapter.protocol) {
+                (Route::Publish(channel, message), _) => cmd.arg(channel).arg(message),
+                (Route::Append(fields), Protocol::Streams { max_len }) => {
+                    cmd.arg(&adapter.prefix).arg("MAXLEN").arg("~").arg(max_len).arg("*");
+                    for (field, value) in fields {
+                        cmd.arg(*field).arg(value);
+                    }
+                    &mut cmd
+                }
+                (Route::Append(_), _) => continue, // only the streams protocol appends
+            };
+            commands.push(cmd);
         }
-        match pipe.query_async::<()>(&mut conn).await {
+        match conn.run_in_order(commands).await {
             Ok(()) if std::mem::replace(&mut failing, false) => tracing::info!("publishing to Redis again"),
             Ok(()) => {}
-            Err(e) if !std::mem::replace(&mut failing, true) => {
-                tracing::warn!(error = %e, "cannot publish to Redis: cluster messages are lost until it is back")
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(error = %e, "cannot publish to Redis: cluster messages are lost until it is back")
+                }
+                // The stream will not hand this node's own broadcasts back: its sockets get them now, without offsets.
+                batch.iter().for_each(|route| stream_reader::deliver_unlogged(&adapter, &core, route));
             }
-            Err(_) => {}
         }
-    }
-}
-
-fn manager_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(2)
-        .set_max_delay(MAX_BACKOFF)
-}
-
-/// The first connection, retried with backoff until it works or the hub stops.
-async fn connect(
-    client: &redis::Client,
-    config: ConnectionManagerConfig,
-    core: &HubCore,
-    what: &str,
-) -> Option<ConnectionManager> {
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        match client.get_connection_manager_with_config(config.clone()).await {
-            Ok(conn) => return Some(conn),
-            Err(e) => tracing::warn!(error = %e, "cannot reach Redis to {what}; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = core.shutdown.cancelled() => return None,
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        batch.clear();
     }
 }
 
@@ -310,13 +342,9 @@ struct Watched {
 /// Keeps the subscriptions (the connection manager renews them after a
 /// reconnection) and hands what arrives to the hub.
 async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mpsc::UnboundedReceiver<Subscription>) {
-    // Pushes (subscription messages) need RESP3.
-    let info = adapter.client.get_connection_info().clone();
-    let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-    let Ok(client) = redis::Client::open(info.set_redis_settings(resp3)) else { return };
     let (push_tx, mut pushes) = mpsc::unbounded_channel::<PushInfo>();
-    let config = manager_config().set_push_sender(push_tx).set_automatic_resubscription();
-    let Some(mut conn) = connect(&client, config, &core, "subscribe").await else { return };
+    let options = Options { pushes: Some(push_tx), ..Options::commands() };
+    let Some(mut conn) = adapter.server.connect(options, &core, "subscribe").await else { return };
     let mut watched: Vec<Watched> = Vec::new();
     for ns in core.namespaces.all() {
         adapter.watch(&mut conn, &mut watched, ns).await;
@@ -347,16 +375,29 @@ async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mp
                 }
                 Subscription::Room { namespace, room, exists } => {
                     let channel = sharded::sub_channel(&adapter.prefix, &namespace, &room);
-                    let verb = if exists { "SSUBSCRIBE" } else { "SUNSUBSCRIBE" };
-                    if let Err(e) = redis::cmd(verb).arg(&channel).exec_async(&mut conn).await {
-                        tracing::warn!(error = %e, channel, "cannot {verb}");
+                    let how = if exists { Listen::Shard } else { Listen::ShardLeave };
+                    if let Err(e) = conn.listen(how, &channel).await {
+                        tracing::warn!(error = %e, channel, "cannot {how:?}");
                     }
                 }
             },
             _ = heartbeat.tick() => {
                 let alive = redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok();
-                if alive && std::mem::take(&mut lost) {
-                    tracing::info!("subscribed to Redis again");
+                if alive && lost {
+                    // The connection renews what it subscribed to, but after a
+                    // Redis Cluster failover a shard channel's new master may
+                    // be missed: subscribe again (until it works).
+                    let mut again = Ok(());
+                    for w in &watched {
+                        again = again.and(adapter.listen(&mut conn, &w.ns).await);
+                    }
+                    match again {
+                        Ok(()) => {
+                            lost = false;
+                            tracing::info!("subscribed to Redis again");
+                        }
+                        Err(e) => tracing::debug!(error = %e, "subscribing again; retrying"),
+                    }
                 }
             }
             _ = core.shutdown.cancelled() => return,
@@ -366,29 +407,44 @@ async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mp
 
 impl RedisAdapter {
     /// Subscribes to a namespace's channels.
-    async fn watch(&self, conn: &mut ConnectionManager, watched: &mut Vec<Watched>, ns: Arc<Namespace>) {
-        let classic = Channels::new(&self.prefix, &ns.name);
-        let result = if self.sharded {
-            let answers = sharded::sub_channel(&self.prefix, &ns.name, &self.uid);
-            let channels = [sharded::channel(&self.prefix, &ns.name), answers];
-            redis::cmd("SSUBSCRIBE").arg(&channels).exec_async(conn).await
-        } else {
-            let specific = format!("{}{}#", classic.response, self.uid);
-            let channels = [classic.request.as_str(), classic.response.as_str(), specific.as_str()];
-            match conn.psubscribe(classic.broadcast_pattern()).await {
-                Ok(()) => conn.subscribe(&channels).await,
-                Err(e) => Err(e),
-            }
-        };
-        if let Err(e) = result {
-            // The connection manager subscribes again to what it knows of once Redis is back.
+    async fn watch(&self, conn: &mut Conn, watched: &mut Vec<Watched>, ns: Arc<Namespace>) {
+        if let Err(e) = self.listen(conn, &ns).await {
+            // The connection subscribes again to what it knows of once Redis is back.
             tracing::warn!(error = %e, namespace = %ns.name, "cannot subscribe to the namespace's channels");
         }
+        let classic = Channels::new(&self.prefix, &ns.name);
         watched.push(Watched { ns, classic });
     }
 
+    /// Subscribes to a namespace's channels (sharded: its rooms' too), one
+    /// channel per command: in a Redis Cluster, shard channels of different
+    /// slots cannot share an SSUBSCRIBE. Subscribing again is harmless.
+    async fn listen(&self, conn: &mut Conn, ns: &Namespace) -> redis::RedisResult<()> {
+        let classic = Channels::new(&self.prefix, &ns.name);
+        let mut listens: Vec<(Listen, String)> = if self.cluster_messages() {
+            let how = if self.protocol == Protocol::Sharded { Listen::Shard } else { Listen::Channel };
+            let answers = sharded::sub_channel(&self.prefix, &ns.name, &self.uid);
+            vec![(how, sharded::channel(&self.prefix, &ns.name)), (how, answers)]
+        } else {
+            let specific = format!("{}{}#", classic.response, self.uid);
+            let channels = [classic.request.clone(), classic.response.clone(), specific];
+            std::iter::once((Listen::Pattern, classic.broadcast_pattern()))
+                .chain(channels.into_iter().map(|c| (Listen::Channel, c)))
+                .collect()
+        };
+        if self.protocol == Protocol::Sharded {
+            let rooms = ns.joined_rooms().into_iter();
+            listens.extend(rooms.map(|room| (Listen::Shard, sharded::sub_channel(&self.prefix, &ns.name, &room))));
+        }
+        let mut result = Ok(());
+        for (how, channel) in &listens {
+            result = result.and(conn.listen(*how, channel).await);
+        }
+        result
+    }
+
     fn on_message(self: &Arc<Self>, watched: &[Watched], channel: &str, payload: &[u8]) {
-        let decoded = if self.sharded {
+        let decoded = if self.cluster_messages() {
             // Requests, room broadcasts and the answers to this node all carry their kind.
             let Some(w) = watched.iter().find(|w| channel.starts_with(&*sharded::channel(&self.prefix, &w.ns.name)))
             else {
@@ -431,7 +487,7 @@ impl RedisAdapter {
     }
 
     /// Does what another node asked, on this node's sockets.
-    fn handle(self: &Arc<Self>, ns: &Arc<Namespace>, m: Inbound) {
+    pub(super) fn handle(self: &Arc<Self>, ns: &Arc<Namespace>, m: Inbound) {
         let from = m.uid.as_deref();
         match m.kind {
             Kind::Broadcast { opts, event, args } => {
@@ -515,7 +571,7 @@ impl RedisAdapter {
 }
 
 /// The local sockets a message from another node is about.
-fn target_of(ns: &Arc<Namespace>, opts: &Opts) -> Target {
+pub(super) fn target_of(ns: &Arc<Namespace>, opts: &Opts) -> Target {
     let mut t = Target::new(ns.clone()).local();
     for r in &opts.rooms {
         t = t.to(r);

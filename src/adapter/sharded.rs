@@ -17,13 +17,13 @@ use super::classic::packet_data;
 use super::message::{opts_json, sockets_from, sockets_json, Answer, Inbound, Kind, Opts, Outbound};
 use super::msgpack;
 
-const BROADCAST: u8 = 3;
+pub const BROADCAST: u8 = 3;
 const SOCKETS_JOIN: u8 = 4;
 const SOCKETS_LEAVE: u8 = 5;
 const DISCONNECT_SOCKETS: u8 = 6;
-const FETCH_SOCKETS: u8 = 7;
+pub const FETCH_SOCKETS: u8 = 7;
 const FETCH_SOCKETS_RESPONSE: u8 = 8;
-const SERVER_SIDE_EMIT: u8 = 9;
+pub const SERVER_SIDE_EMIT: u8 = 9;
 const SERVER_SIDE_EMIT_RESPONSE: u8 = 10;
 const BROADCAST_CLIENT_COUNT: u8 = 11;
 const BROADCAST_ACK: u8 = 12;
@@ -53,8 +53,9 @@ struct Message {
     data: Data,
 }
 
+/// The `data` of a message, whatever its type.
 #[derive(Deserialize, Default)]
-struct Data {
+pub struct Data {
     #[serde(rename = "requestId")]
     request_id: Option<String>,
     #[serde(default)]
@@ -69,10 +70,16 @@ struct Data {
 /// Decodes any message of the protocol (JSON when it starts with `{`).
 pub fn decode(msg: &[u8]) -> Result<Inbound, String> {
     let (m, attachments): (Message, _) = msgpack::read(msg)?;
-    let d = m.data;
+    let kind = kind_of(m.kind, m.data, attachments);
+    Ok(Inbound { uid: m.uid, namespace: m.nsp.unwrap_or_else(|| "/".to_string()), kind })
+}
+
+/// What a message of type `kind` with `data` asks (the streams adapter
+/// carries the same `data`, in a stream entry's field).
+pub fn kind_of(kind: u8, d: Data, attachments: Vec<Bytes>) -> Kind {
     let request_id = d.request_id.unwrap_or_default();
     let event = |packet: Option<&RawValue>| packet.and_then(|p| msgpack::event_and_args(p, attachments.clone()));
-    let kind = match m.kind {
+    match kind {
         BROADCAST => match event(d.packet.as_deref().and_then(packet_data)) {
             Some((event, args)) if request_id.is_empty() => Kind::Broadcast { opts: d.opts, event, args },
             Some((event, args)) => Kind::BroadcastWithAck { request_id, opts: d.opts, event, args },
@@ -92,13 +99,17 @@ pub fn decode(msg: &[u8]) -> Result<Inbound, String> {
         // Heartbeats belong to the adapters that count nodes by them; this
         // one counts subscribers, as the Node sharded adapter does.
         _ => Kind::Other,
-    };
-    Ok(Inbound { uid: m.uid, namespace: m.nsp.unwrap_or_else(|| "/".to_string()), kind })
+    }
+}
+
+/// `{uid, nsp, type, data}`: a message of the protocol.
+pub fn envelope(uid: &str, namespace: &str, kind: u8, data: Value) -> Value {
+    json!({ "uid": uid, "nsp": namespace, "type": kind, "data": data })
 }
 
 /// `{uid, nsp, type, data}` as JSON, or MessagePack when binary is inside.
 fn message(uid: &str, namespace: &str, kind: u8, data: Value, attachments: &[Bytes]) -> Vec<u8> {
-    let m = json!({ "uid": uid, "nsp": namespace, "type": kind, "data": data });
+    let m = envelope(uid, namespace, kind, data);
     if attachments.is_empty() {
         m.to_string().into_bytes()
     } else {
@@ -106,13 +117,15 @@ fn message(uid: &str, namespace: &str, kind: u8, data: Value, attachments: &[Byt
     }
 }
 
-/// A request of this node: the channel it goes to, and its bytes.
-pub fn encode(prefix: &str, uid: &str, out: &Outbound) -> (String, Vec<u8>) {
-    let ns = out.namespace();
+/// A message's type, `data` and the binary attachments its placeholders name.
+pub type Body<'a> = (u8, Value, &'a [Bytes]);
+
+/// The type and `data` of a request of this node.
+pub fn body<'a>(out: &'a Outbound) -> Body<'a> {
     let none: &[Bytes] = &[];
-    let (kind, data, attachments) = match out {
+    match out {
         Outbound::Broadcast { scope, event, args } => {
-            let packet = json!({ "type": 2, "data": msgpack::event_array(event, args), "nsp": ns });
+            let packet = json!({ "type": 2, "data": msgpack::event_array(event, args), "nsp": scope.namespace });
             (BROADCAST, json!({ "packet": packet, "opts": opts_json(scope) }), args.attachments())
         }
         Outbound::Join { scope, rooms } => (SOCKETS_JOIN, json!({ "opts": opts_json(scope), "rooms": rooms }), none),
@@ -126,7 +139,13 @@ pub fn encode(prefix: &str, uid: &str, out: &Outbound) -> (String, Vec<u8>) {
         Outbound::ServerSideEmit { event, args, .. } => {
             (SERVER_SIDE_EMIT, json!({ "packet": msgpack::event_array(event, args) }), args.attachments())
         }
-    };
+    }
+}
+
+/// A request of this node: the channel it goes to, and its bytes.
+pub fn encode(prefix: &str, uid: &str, out: &Outbound) -> (String, Vec<u8>) {
+    let ns = out.namespace();
+    let (kind, data, attachments) = body(out);
     // A broadcast to one room (not a socket id) goes to that room's channel.
     let channel = match out {
         Outbound::Broadcast { scope, .. } => match scope.rooms.as_slice() {
@@ -138,18 +157,11 @@ pub fn encode(prefix: &str, uid: &str, out: &Outbound) -> (String, Vec<u8>) {
     (channel, message(uid, ns, kind, data, attachments))
 }
 
-/// This node's answer to request `request_id` of node `to` (`None` for the
-/// classic protocol's own queries, never asked in this one).
-pub fn encode_answer(
-    prefix: &str,
-    uid: &str,
-    namespace: &str,
-    to: &str,
-    request_id: &str,
-    answer: &Answer,
-) -> Option<(String, Vec<u8>)> {
+/// The type and `data` of this node's answer to request `request_id`
+/// (`None` for the classic protocol's own queries, never asked in this one).
+pub fn answer_body<'a>(request_id: &str, answer: &'a Answer) -> Option<Body<'a>> {
     let none: &[Bytes] = &[];
-    let (kind, data, attachments) = match answer {
+    Some(match answer {
         Answer::Fetched(sockets) => {
             (FETCH_SOCKETS_RESPONSE, json!({ "requestId": request_id, "sockets": sockets_json(sockets) }), none)
         }
@@ -162,9 +174,20 @@ pub fn encode_answer(
         Answer::BroadcastAck(a) => {
             (BROADCAST_ACK, json!({ "requestId": request_id, "packet": msgpack::first_arg(a) }), a.attachments())
         }
-        // Classic-only queries: never asked in this protocol.
         Answer::SocketIds(_) | Answer::AllRooms(_) => return None,
-    };
+    })
+}
+
+/// This node's answer to request `request_id` of node `to`, on `to`'s channel.
+pub fn encode_answer(
+    prefix: &str,
+    uid: &str,
+    namespace: &str,
+    to: &str,
+    request_id: &str,
+    answer: &Answer,
+) -> Option<(String, Vec<u8>)> {
+    let (kind, data, attachments) = answer_body(request_id, answer)?;
     Some((sub_channel(prefix, namespace, to), message(uid, namespace, kind, data, attachments)))
 }
 

@@ -92,6 +92,16 @@ pub struct wshub_config {
     /// Also serve Engine.IO v3 / Socket.IO v2 clients (socket.io-client 2.x)
     /// that ask for it with `EIO=3` (default false, as Socket.IO's `allowEIO3`).
     pub allow_eio3: bool,
+    /// `redis_url` names nodes of a Redis Cluster (comma-separated; the
+    /// others are found from them). Default false: one Redis server.
+    pub redis_cluster: bool,
+    /// With `redis_url`: speak @socket.io/redis-streams-adapter's protocol
+    /// (a Redis stream; with recovery on, clients recover on any hub of the
+    /// cluster). Default false: @socket.io/redis-adapter's classic one.
+    pub redis_streams: bool,
+    /// With `redis_streams`: about how many entries the stream keeps
+    /// (0: the default, 10,000).
+    pub redis_stream_max_len: u32,
 }
 
 /// The defaults (the Socket.IO server's). Any thread.
@@ -130,6 +140,9 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
         cors_allowed_headers: std::ptr::null(),
         cleanup_empty_child_namespaces: d.cleanup_empty_child_namespaces,
         allow_eio3: d.allow_eio3,
+        redis_cluster: false,
+        redis_streams: false,
+        redis_stream_max_len: 0,
     }
 }
 
@@ -183,6 +196,11 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
         cfg.allowed_origins = list;
     }
     cfg.redis_url = non_empty_str(c.redis_url, "redis_url")?.map(String::from);
+    cfg.redis_cluster = c.redis_cluster;
+    cfg.redis_streams = c.redis_streams;
+    if c.redis_stream_max_len > 0 {
+        cfg.redis_stream_max_len = c.redis_stream_max_len as usize;
+    }
     cfg.per_message_deflate = c.per_message_deflate.then(DeflateConfig::default);
     cfg.raw_per_message_deflate = c.raw_per_message_deflate.then(DeflateConfig::default);
     cfg.connection_state_recovery = (c.recovery_ms > 0).then(|| {

@@ -39,7 +39,50 @@ pub(crate) trait Adapter: Send + Sync {
     /// The sockets of the other nodes, appended to `local`.
     fn fetch_sockets(&self, scope: &Scope, local: Vec<RemoteSocket>) -> BoxFuture<Result<Vec<RemoteSocket>, Error>>;
     fn server_side_emit(&self, namespace: &str, event: &str, args: &Payload);
+    /// The cluster's log of broadcasts, if it keeps one.
+    fn log(&self) -> Option<&dyn Log> {
+        None
+    }
 }
+
+/// A cluster that keeps an ordered log of its broadcasts (a Redis stream):
+/// with connection state recovery on, the log gives the offsets and keeps
+/// the sessions, so a client that lost its connection may come back on any
+/// node. Every node then sends a logged broadcast in the log's order, its
+/// own ones included, when its reader gets it back (`Target::emit_logged`).
+pub(crate) trait Log: Send + Sync {
+    /// Appends a broadcast that recovery keeps (this node's sockets get it from the log too).
+    fn broadcast(&self, scope: &Scope, event: &str, args: &Payload);
+    /// Keeps a disconnected socket's session for `ttl`, for any node to restore.
+    fn persist_session(&self, namespace: &str, pid: &str, session: &SavedSession, ttl: std::time::Duration);
+    /// Takes the session `pid` out, if it is kept and `offset` is still in the log.
+    fn take_session(&self, namespace: &str, pid: &str, offset: &str) -> BoxFuture<Option<SavedSession>>;
+    /// Reads what a socket in `rooms` (its id among them) missed after
+    /// `offset`, and calls `resume` with it between two entries of the log
+    /// as this node reads it: what comes after then reaches the socket
+    /// live, so it gets each broadcast once and in order. `resume` gets
+    /// `None` when the log could not be read.
+    fn resume(&self, namespace: &str, offset: &str, rooms: Vec<String>, resume: Resume);
+}
+
+/// A disconnected socket's session, as a cluster's log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SavedSession {
+    pub id: String,
+    /// Its rooms, its own id left out.
+    pub rooms: Vec<String>,
+}
+
+/// A logged broadcast that a recovering socket missed.
+pub(crate) struct Missed {
+    /// Its offset in the log, which the client gets as the last argument.
+    pub offset: String,
+    pub event: String,
+    pub args: Payload,
+}
+
+/// Puts a recovering socket in, with what it missed (see [`Log::resume`]).
+pub(crate) type Resume = Box<dyn FnOnce(Option<Vec<Missed>>) + Send>;
 
 /// A socket of any node of the cluster, as `fetch_sockets` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]

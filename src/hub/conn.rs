@@ -327,7 +327,7 @@ impl Conn {
             },
             _ = session.closed.cancelled() => return,
         };
-        let join = Joining::of(&ns, &auth, &session);
+        let join = Joining::of(&ns, &auth, &session).await;
         match self.join_namespace(&session, &ns, join, auth).await {
             Ok((socket, answered)) => {
                 if session.eio3 {
@@ -379,12 +379,19 @@ impl Conn {
             state.sockets.insert(socket.clone());
             state.connected_once = true;
         }
-        let Some(claim) = &join.claim else {
-            ns.insert(socket.clone());
-            return Ok((socket, false));
-        };
         let connect = sio::encode_connect(&ns.name, &socket.id, socket.pid.as_deref());
-        if !ns.insert_restoring(&socket, claim, connect) {
+        let inserted = match join.claimed {
+            Claimed::Nothing => {
+                ns.insert(socket.clone());
+                return Ok((socket, false));
+            }
+            Claimed::Here(claim) => {
+                let recovery = ns.recovery.as_ref();
+                ns.insert_restoring(&socket, || recovery.and_then(|r| r.restore(&claim)), connect)
+            }
+            Claimed::Logged { offset, rooms } => resume_logged(ns, &socket, offset, rooms, connect).await,
+        };
+        if !inserted {
             // Another connection won the race for this claim: this one is not a member.
             socket.connected.store(false, std::sync::atomic::Ordering::Release);
             return Err(ConnectRefusal::new("this session was recovered by another connection"));
@@ -397,7 +404,7 @@ impl Conn {
     async fn attach_plain(&self, session: &Arc<EngineSession>) -> Result<(), ConnectRefusal> {
         let ns = self.core.namespaces.get_or_create("/");
         let auth = Utf8Bytes::from_static("{}");
-        let join = Joining { id: session.sid.clone(), pid: None, claim: None, skip_guards: false };
+        let join = Joining { id: session.sid.clone(), pid: None, claimed: Claimed::Nothing, skip_guards: false };
         match self.join_namespace(session, &ns, join, auth).await {
             Ok((socket, _)) => {
                 ns.dispatch_connect(&Socket(socket));
@@ -424,40 +431,94 @@ struct Joining {
     id: Arc<str>,
     /// The private session id, with recovery on.
     pid: Option<Arc<str>>,
-    /// A claim `check` accepted; the restore itself happens at insertion.
-    claim: Option<Claim>,
+    claimed: Claimed,
     skip_guards: bool,
 }
 
+/// The saved session a joining socket takes over, if any.
+enum Claimed {
+    Nothing,
+    /// Kept by this node: `check` accepted the claim; the restore itself
+    /// happens at insertion.
+    Here(Claim),
+    /// Taken out of the cluster's log; what it missed after `offset` is read at insertion.
+    Logged {
+        offset: String,
+        rooms: Vec<String>,
+    },
+}
+
 impl Joining {
-    fn of(ns: &Namespace, auth: &Utf8Bytes, session: &EngineSession) -> Joining {
+    async fn of(ns: &Namespace, auth: &Utf8Bytes, session: &EngineSession) -> Joining {
         if session.eio3 {
             // Socket.IO v2's ids: the session's in the main namespace, "<namespace>#<sid>" elsewhere; no recovery.
             let id = match &*ns.name {
                 "/" => session.sid.clone(),
                 name => Arc::from(format!("{name}#{}", session.sid)),
             };
-            return Joining { id, pid: None, claim: None, skip_guards: false };
+            return Joining { id, pid: None, claimed: Claimed::Nothing, skip_guards: false };
         }
         let Some(recovery) = &ns.recovery else {
-            return Joining { id: crate::sid::generate(), pid: None, claim: None, skip_guards: false };
+            return Joining { id: crate::sid::generate(), pid: None, claimed: Claimed::Nothing, skip_guards: false };
         };
-        let claimed = Claim::from_auth(auth.as_str()).and_then(|c| recovery.check(&c).map(|id| (c, id)));
-        match claimed {
-            Some((claim, id)) => Joining {
-                id,
-                pid: Some(claim.pid.clone()),
-                claim: Some(claim),
-                skip_guards: recovery.config.skip_guards,
+        let fresh = || Joining {
+            id: crate::sid::generate(),
+            pid: Some(crate::sid::generate()),
+            claimed: Claimed::Nothing,
+            skip_guards: false,
+        };
+        let Some(claim) = Claim::from_auth(auth.as_str()) else { return fresh() };
+        let skip_guards = recovery.config.skip_guards;
+        let pid = Some(claim.pid.clone());
+        match ns.recovery_log() {
+            Some(log) => match log.take_session(&ns.name, &claim.pid, &claim.offset).await {
+                Some(saved) => Joining {
+                    id: Arc::from(saved.id),
+                    pid,
+                    claimed: Claimed::Logged { offset: claim.offset, rooms: saved.rooms },
+                    skip_guards,
+                },
+                None => fresh(),
             },
-            None => Joining {
-                id: crate::sid::generate(),
-                pid: Some(crate::sid::generate()),
-                claim: None,
-                skip_guards: false,
+            None => match recovery.check(&claim) {
+                Some(id) => Joining { id, pid, claimed: Claimed::Here(claim), skip_guards },
+                None => fresh(),
             },
         }
     }
+}
+
+/// Puts a socket that took over a logged session in, once the log's reader
+/// says what it missed (see `cluster::Log::resume`); false when another
+/// connection won the claim. A log that cannot be read gives a fresh
+/// session under the claimed id, never a partial replay.
+async fn resume_logged(
+    ns: &Arc<Namespace>,
+    socket: &Arc<SocketState>,
+    offset: String,
+    rooms: Vec<String>,
+    connect: crate::engineio::packet::Frame,
+) -> bool {
+    let Some(log) = ns.recovery_log() else { return false };
+    let (done, inserted) = tokio::sync::oneshot::channel();
+    let (namespace, s) = (ns.clone(), socket.clone());
+    let with_id: Vec<String> = rooms.iter().cloned().chain([socket.id.to_string()]).collect();
+    log.resume(
+        &ns.name,
+        &offset,
+        with_id,
+        Box::new(move |missed| {
+            let restored = missed.map(|missed| super::recovery::Restored {
+                rooms: rooms.iter().map(|r| Arc::from(r.as_str())).collect(),
+                missed: missed
+                    .iter()
+                    .map(|m| sio::encode_event_at(&namespace.name, &m.event, &m.args, &m.offset))
+                    .collect(),
+            });
+            let _ = done.send(namespace.insert_restoring(&s, || restored, connect));
+        }),
+    );
+    inserted.await.unwrap_or(false)
 }
 
 /// What the hub gives the Engine.IO layer: a connection for each session it opens.

@@ -136,6 +136,19 @@ impl Namespace {
         }
     }
 
+    /// The cluster's log, when recovery is on and the cluster keeps one:
+    /// then the log, not this node, numbers and keeps the broadcasts and
+    /// the sessions (see `cluster::Log`).
+    pub fn recovery_log(&self) -> Option<&dyn cluster::Log> {
+        self.recovery.as_ref()?;
+        self.cluster.as_deref()?.log()
+    }
+
+    /// Whether connection state recovery is on in this namespace.
+    pub fn recovers(&self) -> bool {
+        self.recovery.is_some()
+    }
+
     /// Whether a room, or a socket (a room of one), of that name is here.
     pub fn has_room(&self, room: &str) -> bool {
         let reg = self.registry.read();
@@ -146,6 +159,11 @@ impl Namespace {
     pub fn room_names(&self) -> Vec<String> {
         let reg = self.registry.read();
         reg.rooms.keys().chain(reg.sockets.keys()).map(|r| r.to_string()).collect()
+    }
+
+    /// The rooms joined here (socket ids left out).
+    pub fn joined_rooms(&self) -> Vec<String> {
+        self.registry.read().rooms.keys().map(|r| r.to_string()).collect()
     }
 
     pub fn dispatch_server_event(&self, event: ServerEvent) {
@@ -170,17 +188,21 @@ impl Namespace {
     /// two connects raced for one claim, and the other one won.
     /// `connect` (its CONNECT answer) is queued right after the missed
     /// packets, in the same push, so a long-poll gets them all at once.
+    ///
+    /// `restore` (called under the lock) gives what the session gets back:
+    /// from this node's store, or from the cluster's log.
     pub fn insert_restoring(
         &self,
         socket: &Arc<SocketState>,
-        claim: &recovery::Claim,
+        restore: impl FnOnce() -> Option<recovery::Restored>,
         connect: crate::engineio::packet::Frame,
     ) -> bool {
         let mut reg = self.registry.write();
-        if reg.sockets.contains_key(&socket.id) {
+        // Gone already (its connection closed while the restore was read): never a member.
+        if reg.sockets.contains_key(&socket.id) || !socket.is_connected() {
             return false;
         }
-        let restored = self.recovery.as_ref().and_then(|r| r.restore(claim));
+        let restored = restore();
         reg.sockets.insert(socket.id.clone(), socket.clone());
         if let Some(restored) = restored {
             for room in restored.rooms {

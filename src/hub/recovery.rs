@@ -36,7 +36,9 @@ pub(crate) struct Restored {
 #[derive(Debug, Clone)]
 pub(crate) struct Claim {
     pub pid: Arc<str>,
-    offset: u64,
+    /// As the client sent it: this store's offsets are hex numbers, a
+    /// cluster log's are its own (see `offset_text`, `cluster::Log`).
+    pub offset: String,
 }
 
 impl Claim {
@@ -50,8 +52,12 @@ impl Claim {
             offset: Option<std::borrow::Cow<'a, str>>,
         }
         let a: Auth<'_> = serde_json::from_str(auth).ok()?;
-        let offset = parse_offset(&a.offset?)?;
-        Some(Claim { pid: Arc::from(&*a.pid?), offset })
+        Some(Claim { pid: Arc::from(&*a.pid?), offset: a.offset?.into_owned() })
+    }
+
+    /// The offset as one of this store's, if it is one.
+    fn local_offset(&self) -> Option<u64> {
+        parse_offset(&self.offset)
     }
 }
 
@@ -128,7 +134,8 @@ impl Recovery {
     pub fn check(&self, claim: &Claim) -> Option<Arc<str>> {
         let mut store = self.store.lock();
         self.prune(&mut store, Instant::now());
-        let usable = claim.offset <= self.last_offset.load(Ordering::Relaxed) && claim.offset >= store.dropped_through;
+        let offset = claim.local_offset()?;
+        let usable = offset <= self.last_offset.load(Ordering::Relaxed) && offset >= store.dropped_through;
         store.sessions.get(&claim.pid).filter(|_| usable).map(|s| s.id.clone())
     }
 
@@ -140,7 +147,7 @@ impl Recovery {
         let now = Instant::now();
         let mut store = self.store.lock();
         self.prune(&mut store, now);
-        let offset = claim.offset;
+        let offset = claim.local_offset()?;
         if offset > self.last_offset.load(Ordering::Relaxed) || offset < store.dropped_through {
             return None;
         }
@@ -225,7 +232,7 @@ mod tests {
     }
 
     fn claim(pid: &str, offset: u64) -> Claim {
-        Claim { pid: Arc::from(pid), offset }
+        Claim { pid: Arc::from(pid), offset: offset_text(offset) }
     }
 
     #[test]
@@ -257,11 +264,12 @@ mod tests {
     fn an_unknown_or_too_old_offset_or_an_expired_session_is_a_fresh_start() {
         let cfg = RecoveryConfig { max_bytes: 300, ..RecoveryConfig::default() };
         let r = Recovery::new(cfg);
-        assert!(Claim::from_auth(r#"{"pid":"p","offset":"zz"}"#).is_none(), "not an offset");
+        r.save(room("p"), room("s"), vec![]);
+        let not_ours = Claim::from_auth(r#"{"pid":"p","offset":"zz"}"#).unwrap();
+        assert!(r.check(&not_ours).is_none(), "not an offset of this store");
         assert!(Claim::from_auth(r#"{"pid":"p"}"#).is_none() && Claim::from_auth("[1]").is_none());
         let parsed = Claim::from_auth(r#"{"token":1,"pid":"p","offset":"1f"}"#).unwrap();
-        assert_eq!((&*parsed.pid, parsed.offset), ("p", 31));
-        r.save(room("p"), room("s"), vec![]);
+        assert_eq!((&*parsed.pid, parsed.local_offset()), ("p", Some(31)));
         assert!(r.restore(&claim("p", 255)).is_none(), "an offset never given");
         r.save(room("p"), room("s"), vec![]);
         let first = r.next_offset();

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tungstenite::Utf8Bytes;
 
+use super::cluster::SavedSession;
 use super::{DisconnectReason, Namespace, Target};
 use crate::engineio::packet::Frames;
 use crate::engineio::session::{Outbound, Protocol};
@@ -93,8 +94,22 @@ impl SocketState {
         // A socket that may come back leaves its id and rooms for it.
         if let (Some(recovery), Some(pid)) = (&self.namespace.recovery, &self.pid) {
             if super::recovery::is_recoverable(reason) {
-                let rooms = self.rooms.lock().iter().cloned().collect();
-                recovery.save(pid.clone(), self.id.clone(), rooms);
+                let rooms: Vec<Arc<str>> = self.rooms.lock().iter().filter(|r| **r != self.id).cloned().collect();
+                match self.namespace.recovery_log() {
+                    Some(log) => {
+                        let session = SavedSession {
+                            id: self.id.to_string(),
+                            rooms: rooms.iter().map(|r| r.to_string()).collect(),
+                        };
+                        log.persist_session(
+                            &self.namespace.name,
+                            pid,
+                            &session,
+                            recovery.config.max_disconnection_duration,
+                        );
+                    }
+                    None => recovery.save(pid.clone(), self.id.clone(), rooms),
+                }
             }
         }
         self.namespace.remove(self);
@@ -167,7 +182,13 @@ impl Socket {
     /// Sends an event to this socket. With connection state recovery, the
     /// event is kept for the client even while it is away (and Ok).
     pub fn emit(&self, event: &str, args: &Payload) -> Result<(), Error> {
-        match &self.0.namespace.recovery {
+        let ns = &self.0.namespace;
+        match &ns.recovery {
+            // The log numbers it, as a broadcast to the room of this socket's id (as in Node).
+            Some(_) if self.0.session.protocol() == Protocol::SocketIo && ns.recovery_log().is_some() => {
+                Target::new(ns.clone()).to(&self.0.id).emit(event, args);
+                Ok(())
+            }
             Some(recovery) if self.0.session.protocol() == Protocol::SocketIo => {
                 self.emit_kept(recovery, event, args);
                 Ok(())

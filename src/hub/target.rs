@@ -157,28 +157,67 @@ impl Target {
     /// Sends an event to every receiver; returns how many got it queued
     /// (a volatile emit does not count the receivers that dropped it).
     /// The packet is encoded once per protocol and the buffer shared.
+    ///
+    /// With connection state recovery on a cluster that keeps a log (the
+    /// Redis streams adapter), a packet that is neither volatile nor local
+    /// goes to the log first, and this node's receivers get it when the
+    /// log hands it back, with its offset: the count is of those receivers.
     pub fn emit(&self, event: &str, args: &Payload) -> usize {
+        if let Some((log, scope)) = self.logged() {
+            let mut receivers = 0;
+            self.for_each(|_| receivers += 1);
+            log.broadcast(&scope, event, args);
+            return receivers;
+        }
+        // With recovery on (and no log), a packet that is neither volatile nor
+        // acked carries an offset (Socket.IO clients only) and is kept here for
+        // those who miss it; with a log, a local packet carries none (as in Node).
+        let recovery = self.ns.recovery.as_ref().filter(|_| !self.volatile && self.ns.recovery_log().is_none());
+        let delivered = match recovery {
+            None => self.deliver(event, args, None, |_| {}),
+            Some(recovery) => {
+                let offset = recovery.next_offset();
+                let except = || self.except_rooms.iter().chain(&self.except_sockets).cloned().collect();
+                let keep = |frames: &Frames| recovery.keep(offset, self.rooms.clone(), except(), frames.clone());
+                self.deliver(event, args, Some(&super::recovery::offset_text(offset)), keep)
+            }
+        };
+        if let Some((cluster, scope)) = self.cluster() {
+            cluster.broadcast(&scope, event, args);
+        }
+        delivered
+    }
+
+    /// A broadcast of the cluster's log, to this node's receivers, with its
+    /// offset in the log (`None` when it could not be logged).
+    pub(crate) fn emit_logged(&self, offset: Option<&str>, event: &str, args: &Payload) -> usize {
+        self.deliver(event, args, offset, |_| {})
+    }
+
+    /// The cluster's log and the scope to hand it, for an emit it numbers.
+    fn logged(&self) -> Option<(&dyn super::cluster::Log, Scope<'_>)> {
+        let log = self.ns.recovery_log().filter(|_| !self.volatile)?;
+        self.cluster().map(|(_, scope)| (log, scope))
+    }
+
+    /// Queues an event for this node's receivers, with `offset` as its last
+    /// argument for the Socket.IO ones; `keep` gets their encoding first,
+    /// under the same lock (see `for_each_after`).
+    fn deliver(&self, event: &str, args: &Payload, offset: Option<&str>, keep: impl FnOnce(&Frames)) -> usize {
         let socketio: OnceCell<Frames> = OnceCell::new();
         let raw: OnceCell<Frames> = OnceCell::new();
         let engine: OnceCell<Frames> = OnceCell::new();
-        // With recovery on, a packet that is neither volatile nor acked carries
-        // an offset (Socket.IO clients only) and is kept for those who miss it.
-        let recovery = self.ns.recovery.as_ref().filter(|_| !self.volatile);
-        let offset = recovery.map(|r| r.next_offset());
         let encode_sio = || match offset {
             None => sio::encode_event(&self.ns.name, event, args, None),
-            Some(offset) => sio::encode_event_at(&self.ns.name, event, args, &super::recovery::offset_text(offset)),
-        };
-        // Kept before any receiver gets it, under the same lock: see `for_each_after`.
-        let keep = || {
-            if let (Some(recovery), Some(offset)) = (recovery, offset) {
-                let frames = socketio.get_or_init(encode_sio).clone();
-                let except = self.except_rooms.iter().chain(&self.except_sockets).cloned().collect();
-                recovery.keep(offset, self.rooms.clone(), except, frames);
-            }
+            Some(offset) => sio::encode_event_at(&self.ns.name, event, args, offset),
         };
         let mut delivered = 0;
-        self.for_each_after(keep, |s| {
+        let first = || {
+            if offset.is_some() {
+                keep(socketio.get_or_init(encode_sio));
+            }
+        };
+        self.for_each_after(first, |s| {
             let frames = match s.session.protocol() {
                 Protocol::SocketIo => socketio.get_or_init(encode_sio),
                 Protocol::Raw => raw.get_or_init(|| rawws::encode_event(event, args, Protocol::Raw)),
@@ -190,9 +229,6 @@ impl Target {
                 delivered += 1;
             }
         });
-        if let Some((cluster, scope)) = self.cluster() {
-            cluster.broadcast(&scope, event, args);
-        }
         delivered
     }
 

@@ -33,7 +33,7 @@ export function freePort() {
 function track(child, name) {
   live.add(child);
   let log = '';
-  const append = (chunk) => { log = (log + chunk).slice(-32 * 1024); };
+  const append = (chunk) => { log = (log + chunk).slice(-256 * 1024); };
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
   const exited = new Promise((resolve) => child.on('exit', resolve));
@@ -70,25 +70,37 @@ export function startListening(cmd, args, env, name) {
   });
 }
 
-/** A wshub test server (examples/test_server.rs) in the cluster of `redisUrl`. */
-export function startWshub(redisUrl, { sharded = false } = {}) {
-  const bin = path.join(REPO_ROOT, 'target', 'debug', 'examples', 'test_server');
-  if (!fs.existsSync(bin)) throw new Error(`build it first: cargo build --example test_server (${bin})`);
-  return startListening(bin, [], { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0' }, 'wshub');
+/**
+ * The cluster settings of a test server: the protocol (`sharded`, or
+ * `streams` with its `maxLen`) and connection state recovery (`recoveryMs`).
+ */
+function clusterEnv(redisUrl, { sharded = false, streams = false, maxLen, recoveryMs, redisCluster = false } = {}) {
+  const env = { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0', REDIS_STREAMS: streams ? '1' : '0' };
+  if (redisCluster) env.REDIS_CLUSTER = '1';
+  if (maxLen) env.REDIS_STREAM_MAX_LEN = String(maxLen);
+  if (recoveryMs) env.WSHUB_RECOVERY_MS = String(recoveryMs);
+  return env;
 }
 
-/** A Node Socket.IO server with @socket.io/redis-adapter (tests/cluster/node_server.mjs). */
-export function startNode(redisUrl, { sharded = false } = {}) {
+/** A wshub test server (examples/test_server.rs) in the cluster of `redisUrl`. */
+export function startWshub(redisUrl, opts = {}) {
+  const bin = path.join(REPO_ROOT, 'target', 'debug', 'examples', 'test_server');
+  if (!fs.existsSync(bin)) throw new Error(`build it first: cargo build --example test_server (${bin})`);
+  return startListening(bin, [], clusterEnv(redisUrl, opts), 'wshub');
+}
+
+/** A Node Socket.IO server with a Redis adapter (tests/cluster/node_server.mjs). */
+export function startNode(redisUrl, opts = {}) {
   const script = path.join(REPO_ROOT, 'tests/cluster/node_server.mjs');
-  return startListening(process.execPath, [script], { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0' }, 'node');
+  return startListening(process.execPath, [script], clusterEnv(redisUrl, opts), 'node');
 }
 
 /** A redis-server on `port` (a free one by default), without persistence. */
-export async function startRedis(port) {
+export async function startRedis(port, extraArgs = []) {
   port ??= await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wshub-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const proc = track(child, 'redis');
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -103,11 +115,110 @@ export async function startRedis(port) {
   return { ...proc, port, url: `redis://127.0.0.1:${port}` };
 }
 
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose Redis Cluster bus port (port + 10000) is free too. */
+async function freeClusterPort() {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10000 <= 65535 && await portIsFree(port + 10000)) return port;
+  }
+}
+
+/**
+ * A Redis Cluster of `masters` masters with one replica each, on free
+ * loopback ports (`redis-server --cluster-enabled yes`, then
+ * `redis-cli --cluster create`); a node that stops answering fails over
+ * after about a second (`cluster-node-timeout` 1000 ms). `url` lists every node.
+ */
+export async function startRedisCluster({ masters = 3 } = {}) {
+  const ports = [];
+  for (let i = 0; i < masters * 2; i++) ports.push(await freeClusterPort());
+  const nodes = await Promise.all(ports.map((port) => startRedis(port, [
+    '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000',
+    // A replica that never synced cannot take over: sync at once (the default waits 5 s).
+    '--repl-diskless-sync-delay', '0',
+  ])));
+  const addrs = ports.map((p) => `127.0.0.1:${p}`);
+  await new Promise((resolve, reject) => {
+    const cli = spawn('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    cli.stdout.on('data', (c) => { out += c; });
+    cli.stderr.on('data', (c) => { out += c; });
+    cli.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster create (${code}):\n${out}`))));
+  });
+  const cluster = {
+    nodes,
+    url: nodes.map((n) => n.url).join(','),
+    /** `CLUSTER <args>` asked of a live node. */
+    async ask(...args) {
+      for (const node of cluster.nodes) {
+        const client = createClient({ url: node.url, socket: { reconnectStrategy: false } });
+        client.on('error', () => {});
+        try {
+          await client.connect();
+          return await client.sendCommand(['CLUSTER', ...args]);
+        } catch {
+          // that node is down: ask the next
+        } finally {
+          await client.disconnect().catch(() => {});
+        }
+      }
+      throw new Error('no node of the Redis Cluster answers');
+    },
+    /** The node that is master of the slot of `key` (a key or a shard channel). */
+    async masterOf(key) {
+      const slot = await cluster.ask('KEYSLOT', key);
+      const lines = String(await cluster.ask('NODES')).trim().split('\n');
+      for (const line of lines) {
+        const [, addr, flags, , , , , , ...ranges] = line.split(' ');
+        if (!flags.split(',').includes('master') || flags.includes('fail')) continue;
+        const inside = ranges.some((r) => {
+          const [lo, hi = lo] = r.split('-').map(Number);
+          return slot >= lo && slot <= hi;
+        });
+        if (inside) return cluster.nodes.find((n) => addr.startsWith(`127.0.0.1:${n.port}@`));
+      }
+      return undefined;
+    },
+    /** Resolves once every slot is served again (after a failover). */
+    async healthy(ms = 15_000) {
+      await waitUntil(async () => /cluster_state:ok/.test(String(await cluster.ask('INFO'))), { ms, what: 'the Redis Cluster serving every slot' });
+    },
+    async stop() {
+      await Promise.all(cluster.nodes.map((n) => n.stop()));
+    },
+  };
+  await cluster.healthy();
+  // Every replica in sync with its master, so that any master may fail over.
+  await Promise.all(nodes.map(async (node) => {
+    const client = createClient({ url: node.url });
+    await client.connect();
+    try {
+      await waitUntil(async () => {
+        const info = await client.info('replication');
+        return /role:master/.test(info) || /master_link_status:up/.test(info);
+      }, { ms: 15_000, what: `replica ${node.port} in sync` });
+    } finally {
+      await client.quit();
+    }
+  }));
+  return cluster;
+}
+
 /** Waits until `n` nodes subscribe to namespace `/` (the protocol's own node count). */
-export async function countNodes(redisUrl, n, { sharded = false } = {}) {
+export async function countNodes(redisUrl, n, { sharded = false, streams = false } = {}) {
   const client = createClient({ url: redisUrl });
   await client.connect();
-  const query = sharded ? ['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#'] : ['PUBSUB', 'NUMSUB', 'socket.io-request#/#'];
+  const query = sharded ? ['PUBSUB', 'SHARDNUMSUB', 'socket.io#/#']
+    : streams ? ['PUBSUB', 'NUMSUB', 'socket.io#/#'] : ['PUBSUB', 'NUMSUB', 'socket.io-request#/#'];
   try {
     await waitUntil(async () => (await client.sendCommand(query))[1], {
       ms: 10_000, what: `${n} nodes subscribed`, accept: (v) => v === n,

@@ -653,6 +653,9 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (get_bool(env, cfg, "recoverySkipGuards", &b)) c.recovery_skip_guards = b;
     if (get_u32(env, cfg, "recoveryMaxBytes", &u)) c.recovery_max_bytes = u;
     if (get_bool(env, cfg, "cleanupEmptyChildNamespaces", &b)) c.cleanup_empty_child_namespaces = b;
+    if (get_bool(env, cfg, "redisCluster", &b)) c.redis_cluster = b;
+    if (get_bool(env, cfg, "redisStreams", &b)) c.redis_streams = b;
+    if (get_u32(env, cfg, "redisStreamMaxLen", &u)) c.redis_stream_max_len = u;
     host.p = path.p = raw_path.p = static_dir.p = bundle.p = cors.p = NULL;
     tls_cert.p = tls_key.p = allowed_origins.p = redis_url.p = cors_methods.p = cors_headers.p = NULL;
     ok = get_named_str(env, cfg, "host", &host) && get_named_str(env, cfg, "path", &path) &&

@@ -1,12 +1,16 @@
 """``redis_url`` through the Python binding: two wshub.Server hubs on one real
 redis-server (Debian's, on a free loopback port) are one cluster, so an emit
-on one reaches the clients of the other, to everyone and to a room."""
+on one reaches the clients of the other, to everyone and to a room; on the
+streams protocol with recovery on, a client that drops on one hub recovers
+on the other."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
+import json
+import re
 import time
 from typing import Any, Callable, Iterator
 
@@ -71,3 +75,53 @@ def test_two_python_hubs_on_one_redis_are_one_cluster(make_server: Any, make_cli
     until(lambda: one.emit("lobby news", [1, 2], to="lobby"), lambda: bool(far.rec.events.get("lobby news")))
     assert far.rec.events["lobby news"][0] == [[1, 2]]
     assert "lobby news" not in near.rec.events, "the room is on the other hub only"
+
+
+def test_on_the_streams_protocol_a_client_recovers_on_the_other_hub(make_server, rec, redis_url: str) -> None:
+    # The hand-driven polling client of the recovery test: its pid and offset are plain to see.
+    from test_recovery import Polling
+
+    recovery = {"max_disconnection_duration": 30}
+    one = make_server(redis_url=redis_url, redis_streams=True, connection_state_recovery=recovery)
+    two = make_server(redis_url=redis_url, redis_streams=True, connection_state_recovery=recovery)
+
+    @one.event
+    def connect(sid, environ, auth):
+        one.enter_room(sid, "readers")
+        rec.add("connect", sid)
+
+    @two.on("connect")
+    def connect_two(sid, environ, auth):
+        rec.add("back", sid)
+
+    one.start()
+    two.start()
+    first = Polling(one.url)
+    first.push("40")
+    hello = json.loads(first.wait_for("40")[-1][2:])
+    sid = rec.wait_for("connect")[0][0]
+    deadline = time.monotonic() + 5
+    while "readers" not in one.rooms(sid):
+        assert time.monotonic() < deadline, "the join never took effect"
+        time.sleep(0.01)
+    # The hubs read the stream from where it was when they started: emit until one arrives.
+    offset = None
+    while offset is None:
+        assert time.monotonic() < deadline + 5, "no tick came back from the stream"
+        one.emit("tick", 0, room="readers")
+        ticks = [json.loads(p[2:]) for p in first.poll() if p.startswith("42")]
+        offset = ticks[0][-1] if ticks else None
+    assert re.fullmatch(r"\d+-\d+", offset), f"a stream id: {offset}"
+    first.push("1")
+    for i in range(1, 51):
+        one.emit("tick", i, room="readers")
+
+    again = Polling(two.url)
+    again.push(f'40{{"pid":"{hello["pid"]}","offset":"{offset}"}}')
+    packets = again.wait_for("40")
+    ticks = [json.loads(p[2:]) for p in packets if p.startswith("42")]
+    missed = [t[1] for t in ticks if t[1] != 0]
+    assert missed == list(range(1, 51)), "every missed tick, in order, before the CONNECT answer"
+    assert json.loads(packets[-1][2:]) == {"sid": hello["sid"], "pid": hello["pid"]}
+    back = rec.wait_for("back")[0][0]
+    assert two.recovered(back) and "readers" in two.rooms(back)

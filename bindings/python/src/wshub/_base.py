@@ -283,6 +283,9 @@ class _ServerBase:
         tls_key: Optional[PathLike] = None,
         allowed_origins: Union[str, Sequence[str], None] = None,
         redis_url: Optional[str] = None,
+        redis_cluster: bool = False,
+        redis_streams: bool = False,
+        redis_stream_max_len: Optional[int] = None,
         connection_state_recovery: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.handlers: dict[str, dict[str, Handler]] = {}
@@ -372,6 +375,15 @@ class _ServerBase:
         if redis_url:
             # Joins the Redis cluster (wire-compatible with @socket.io/redis-adapter).
             cfg.redis_url = s(redis_url)
+            # @socket.io/redis-streams-adapter's protocol instead: with
+            # connection_state_recovery, clients recover on any hub.
+            # redis_url names nodes of a Redis Cluster (comma-separated).
+            cfg.redis_cluster = bool(redis_cluster)
+            cfg.redis_streams = bool(redis_streams)
+            if redis_stream_max_len is not None:
+                if not 0 < int(redis_stream_max_len) < 2**32:
+                    raise ValueError("redis_stream_max_len is a positive number of stream entries")
+                cfg.redis_stream_max_len = int(redis_stream_max_len)
         if connection_state_recovery is not None:
             csr = dict(connection_state_recovery)
             unknown = set(csr) - {"max_disconnection_duration", "skip_middlewares"}

@@ -146,6 +146,9 @@ class wshub_config(Structure):
         ("cors_allowed_headers", c_char_p),
         ("cleanup_empty_child_namespaces", c_bool),
         ("allow_eio3", c_bool),
+        ("redis_cluster", c_bool),
+        ("redis_streams", c_bool),
+        ("redis_stream_max_len", c_uint32),
     ]
 
 
