@@ -2,7 +2,7 @@
 //! server's (pingInterval 25 s, pingTimeout 20 s, maxHttpBufferSize 1 MB,
 //! connectTimeout 45 s, path `/socket.io/`), plus wshub's own limits.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -160,6 +160,15 @@ pub struct Config {
     pub redis_sharded: bool,
     /// How long a cluster-wide query (`fetch_sockets`) waits for the other nodes.
     pub cluster_timeout: Duration,
+    /// Path on the hub's listener that serves its metrics in the Prometheus
+    /// text format (e.g. `/metrics`); `None` (the default) serves none. Needs
+    /// `metrics_token` or `metrics_allow`, so it is never open by accident.
+    pub metrics_path: Option<String>,
+    /// A scrape must send `Authorization: Bearer <token>` (else 401).
+    pub metrics_token: Option<String>,
+    /// Client addresses allowed to scrape (else 403); empty: any address
+    /// (then `metrics_token` is required).
+    pub metrics_allow: Vec<IpAddr>,
 
     /// Worker threads of the hub's runtime.
     pub worker_threads: usize,
@@ -205,6 +214,9 @@ impl Default for Config {
             redis_prefix: "socket.io".into(),
             redis_sharded: false,
             cluster_timeout: Duration::from_secs(5),
+            metrics_path: None,
+            metrics_token: None,
+            metrics_allow: Vec::new(),
 
             worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         }
@@ -260,6 +272,17 @@ impl Config {
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key go together: set both or neither");
+        }
+        if let Some(p) = &self.metrics_path {
+            let taken = p.starts_with(self.path.as_str())
+                || self.raw_path.as_ref() == Some(p)
+                || self.engine_path.as_ref().is_some_and(|e| p.starts_with(e.as_str()));
+            if !p.starts_with('/') || taken {
+                return bad("metrics_path must start with '/' and lie outside path, raw_path and engine_path");
+            }
+            if self.metrics_token.as_deref().unwrap_or("").is_empty() && self.metrics_allow.is_empty() {
+                return bad("metrics_path needs metrics_token or metrics_allow (e.g. 127.0.0.1), or it is open to all");
+            }
         }
         Ok(())
     }

@@ -37,6 +37,7 @@ pub mod fuzzing;
 mod handshake;
 mod http;
 mod hub;
+mod metrics;
 mod rawws;
 mod reason;
 mod server;
@@ -48,6 +49,7 @@ pub use config::{Config, DeflateConfig, RecoveryConfig, SlowConsumerPolicy};
 pub use error::Error;
 pub use handshake::Handshake;
 pub use hub::{AckError, ConnectRefusal, ConnectRequest, Event, RemoteSocket, ServerEvent, Socket, Target};
+pub use metrics::{ByTransport, DisconnectCount, Metrics, NamespaceMetrics};
 pub use reason::DisconnectReason;
 pub use server::host::{HostRequest, HostResponse};
 pub use server::relay::{RelayError, RelayEvent, RelayHandle, RelayMessage};
@@ -85,6 +87,8 @@ pub struct Hub {
 struct HubInner {
     config: Config,
     namespaces: Arc<Namespaces>,
+    /// For the hub's life, not one run: counters only go up across a restart.
+    counters: Arc<metrics::HubCounters>,
     running: Mutex<Option<Running>>,
 }
 
@@ -122,7 +126,8 @@ impl Hub {
         };
         let namespaces = Arc::new(Namespaces::new(cluster, config.connection_state_recovery.clone()));
         namespaces.get_or_create("/");
-        Ok(Hub { inner: Arc::new(HubInner { config, namespaces, running: Mutex::new(None) }) })
+        let counters = Arc::default();
+        Ok(Hub { inner: Arc::new(HubInner { config, namespaces, counters, running: Mutex::new(None) }) })
     }
 
     pub fn config(&self) -> &Config {
@@ -229,11 +234,13 @@ impl Hub {
             namespaces: self.inner.namespaces.clone(),
             shutdown: shutdown.clone(),
             runtime: runtime.handle().clone(),
+            counters: self.inner.counters.clone(),
         });
         // The Engine.IO layer hands each session it opens to a connection of the hub.
         let connections = Arc::new(hub::Connections(core.clone()));
-        let engine = Arc::new(engineio::Engine::new(cfg, runtime.handle().clone(), shutdown, connections));
-        let server = Arc::new(Server::new(engine));
+        let counters = self.inner.counters.clone();
+        let engine = Arc::new(engineio::Engine::new(cfg, runtime.handle().clone(), shutdown, connections, counters));
+        let server = Arc::new(Server::new(engine, core.clone()));
         if let Some(cluster) = &self.inner.namespaces.cluster {
             cluster.clone().start(&core);
         }
@@ -306,6 +313,21 @@ impl Hub {
 
     pub fn is_running(&self) -> bool {
         self.inner.running.lock().is_some()
+    }
+
+    /// A snapshot of the hub's metrics: counters since the hub was created
+    /// (they go on across a stop and start), gauges as of now. Cheap enough to
+    /// call at any rate a dashboard polls; the same figures are served in the
+    /// Prometheus text format on `metrics_path`. Any thread.
+    ///
+    /// ```
+    /// let hub = wshub::Hub::builder().port(0).build().unwrap();
+    /// let m = hub.metrics();
+    /// assert_eq!(m.connections.websocket, 0);
+    /// assert_eq!(m.namespaces[0].name, "/");
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        self.inner.namespaces.metrics(&self.inner.counters)
     }
 
     /// `(open TCP connections, live Engine.IO sessions)`, `(0, 0)` when the
@@ -652,6 +674,15 @@ impl HubBuilder {
     }
     pub fn cluster_timeout(mut self, timeout: Duration) -> Self {
         self.config.cluster_timeout = timeout;
+        self
+    }
+    /// Serves the metrics in the Prometheus text format on `path` of the
+    /// hub's listener, to scrapers with `Authorization: Bearer <token>`
+    /// (`token`) and/or from the addresses `allow` lists (see `Config::metrics_path`).
+    pub fn metrics_path(mut self, path: &str, token: Option<&str>, allow: &[std::net::IpAddr]) -> Self {
+        self.config.metrics_path = Some(path.to_string());
+        self.config.metrics_token = token.map(str::to_string);
+        self.config.metrics_allow = allow.to_vec();
         self
     }
     /// The configuration built so far.

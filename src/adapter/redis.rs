@@ -29,6 +29,7 @@ use super::classic::{self, Channels};
 use super::message::{Answer, Inbound, Kind, Opts, Outbound};
 use super::{local_remote_socket, sharded, Adapter, RemoteSocket, Scope, ServerEvent};
 use crate::hub::{BoxFuture, HubCore, Namespace, Target};
+use crate::metrics::HubCounters;
 use crate::socketio::payload::Payload;
 use crate::Error;
 
@@ -62,6 +63,7 @@ struct Link {
     queued: Arc<AtomicUsize>,
     /// The publishing connection, once Redis answered (for counting nodes).
     conn: Arc<Mutex<Option<ConnectionManager>>>,
+    counters: Arc<HubCounters>,
 }
 
 impl Link {
@@ -74,6 +76,8 @@ impl Link {
         }
         if self.publish.send(Outgoing { channel, message }).is_err() {
             self.queued.fetch_sub(len, Ordering::AcqRel); // the hub stopped
+        } else {
+            self.counters.cluster_messages_sent.add(1);
         }
     }
 }
@@ -165,7 +169,8 @@ impl Adapter for RedisAdapter {
     fn start(self: Arc<Self>, core: &Arc<HubCore>) {
         let (publish, publish_rx) = mpsc::unbounded_channel();
         let (subscriptions, subscriptions_rx) = mpsc::unbounded_channel();
-        let link = Link { publish, subscriptions, queued: Arc::default(), conn: Arc::default() };
+        let counters = core.counters.clone();
+        let link = Link { publish, subscriptions, queued: Arc::default(), conn: Arc::default(), counters };
         *self.link.lock() = Some(link.clone());
         core.runtime.spawn(publisher(self.client.clone(), self.sharded, publish_rx, link, core.clone()));
         core.runtime.spawn(subscriber(self, core.clone(), subscriptions_rx));
@@ -330,7 +335,7 @@ async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mp
                     // [pattern,] channel, payload
                     let mut data = push.data.into_iter().rev();
                     if let (Some(Value::BulkString(payload)), Some(Value::BulkString(channel))) = (data.next(), data.next()) {
-                        adapter.on_message(&watched, &String::from_utf8_lossy(&channel), &payload);
+                        adapter.on_message(&watched, &String::from_utf8_lossy(&channel), &payload, &core.counters);
                     }
                 }
                 PushKind::Disconnection if !lost => {
@@ -387,7 +392,7 @@ impl RedisAdapter {
         watched.push(Watched { ns, classic });
     }
 
-    fn on_message(self: &Arc<Self>, watched: &[Watched], channel: &str, payload: &[u8]) {
+    fn on_message(self: &Arc<Self>, watched: &[Watched], channel: &str, payload: &[u8], counters: &HubCounters) {
         let decoded = if self.sharded {
             // Requests, room broadcasts and the answers to this node all carry their kind.
             let Some(w) = watched.iter().find(|w| channel.starts_with(&*sharded::channel(&self.prefix, &w.ns.name)))
@@ -405,6 +410,7 @@ impl RedisAdapter {
         };
         match decoded {
             Ok((w, m)) if m.namespace == *w.ns.name && m.uid.as_deref() != Some(self.uid.as_str()) => {
+                counters.cluster_messages_received.add(1);
                 self.handle(&w.ns, m)
             }
             Ok(_) => {} // our own message back from Redis, or another namespace's

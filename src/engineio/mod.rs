@@ -28,6 +28,7 @@ use tungstenite::Utf8Bytes;
 
 use crate::config::Config;
 use crate::http::{Request, Response};
+use crate::metrics::{Carrier, HubCounters};
 use crate::reason::DisconnectReason;
 use crate::Handshake;
 use heartbeat::Heartbeat;
@@ -72,6 +73,8 @@ pub struct Engine {
     pub shutdown: CancellationToken,
     pub runtime: tokio::runtime::Handle,
     handler: Arc<dyn Handler>,
+    /// The hub's counters: every session counts into them.
+    pub counters: Arc<HubCounters>,
 }
 
 impl Engine {
@@ -80,8 +83,9 @@ impl Engine {
         runtime: tokio::runtime::Handle,
         shutdown: CancellationToken,
         handler: Arc<dyn Handler>,
+        counters: Arc<HubCounters>,
     ) -> Engine {
-        Engine { config, sessions: Mutex::new(HashMap::new()), shutdown, runtime, handler }
+        Engine { config, sessions: Mutex::new(HashMap::new()), shutdown, runtime, handler, counters }
     }
 
     pub fn session(&self, sid: &str) -> Option<Arc<EngineSession>> {
@@ -178,8 +182,14 @@ pub fn open_session(
 ) -> Arc<EngineSession> {
     let sid = crate::sid::generate();
     let cfg = &engine.config;
-    let session =
-        EngineSession::new(sid.clone(), protocol, transport, handshake, engine.handler.receiver(protocol), cfg);
+    let receiver = engine.handler.receiver(protocol);
+    let session = EngineSession::new(sid.clone(), protocol, transport, handshake, receiver, cfg, &engine.counters);
+    let carrier = match (protocol, transport) {
+        (Protocol::Raw, _) => Carrier::Raw,
+        (_, Transport::Polling) => Carrier::Polling,
+        _ => Carrier::WebSocket,
+    };
+    engine.counters.opened(&session.counted_as, carrier);
     if protocol.is_engine_io() {
         let upgrades: &[&str] =
             if transport == Transport::Polling && cfg.allow_websocket { &["websocket"] } else { &[] };
@@ -237,6 +247,7 @@ pub fn end_session(engine: &Engine, session: &EngineSession) {
 }
 
 fn forget_session(engine: &Engine, session: &EngineSession) {
+    engine.counters.ended(&session.counted_as);
     if session.protocol.is_engine_io() {
         engine.sessions.lock().remove(&session.sid);
     }

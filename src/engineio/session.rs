@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::packet::Frame;
 use super::Receiver;
 use crate::config::{Config, SlowConsumerPolicy};
+use crate::metrics::{CountedAs, HubCounters};
 use crate::reason::DisconnectReason;
 use crate::Handshake;
 
@@ -115,6 +116,16 @@ pub struct EngineSession {
     policy: SlowConsumerPolicy,
     /// What the layer above does with the session's messages.
     pub receiver: Arc<dyn Receiver>,
+    /// The hub's counters (bytes, drops), and how this session is counted in them.
+    pub counters: Arc<HubCounters>,
+    pub counted_as: CountedAs,
+}
+
+impl Drop for EngineSession {
+    /// A session whose end no owner saw (the runtime stopped first) leaves the count here.
+    fn drop(&mut self) {
+        self.counters.ended(&self.counted_as);
+    }
 }
 
 /// The result of taking frames for a polling response.
@@ -133,6 +144,7 @@ impl EngineSession {
         handshake: Arc<Handshake>,
         receiver: Arc<dyn Receiver>,
         limits: &Config,
+        counters: &Arc<HubCounters>,
     ) -> Arc<EngineSession> {
         Arc::new(EngineSession {
             sid,
@@ -157,6 +169,8 @@ impl EngineSession {
             max_bytes: limits.max_queued_bytes,
             policy: limits.slow_consumer,
             receiver,
+            counters: counters.clone(),
+            counted_as: CountedAs::default(),
         })
     }
 
@@ -227,7 +241,10 @@ impl EngineSession {
             }
             if over {
                 drop(out);
-                if !volatile && self.policy == SlowConsumerPolicy::Disconnect {
+                if volatile || self.policy != SlowConsumerPolicy::Disconnect {
+                    self.counters.queue_drops.add(1);
+                } else {
+                    self.counters.slow_consumer_disconnects.add(1);
                     tracing::warn!(
                         sid = %self.sid, queued_frames, queued_bytes,
                         "slow consumer: outbound queue full, closing the connection (reason \"transport error\")"

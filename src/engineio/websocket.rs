@@ -74,6 +74,7 @@ pub async fn upgrade<S: Stream>(
         return;
     }
     session.set_transport(Transport::WebSocket);
+    session.counters.upgraded(&session.counted_as);
     run(&engine, &mut ws, &session, false).await;
 }
 
@@ -228,7 +229,7 @@ async fn finish<S: Stream>(
     // gets ping_timeout for it.
     let rest = poll_fn(|cx| Poll::Ready(session.take_frames(cx))).await;
     if let Some(frames) = rest {
-        let _ = poll_fn(|cx| Poll::Ready(ws.send(cx, |w| write_frames(w, &frames)))).await;
+        let _ = poll_fn(|cx| Poll::Ready(ws.send(cx, |w| write_frames(w, &frames, session)))).await;
     }
     if owner {
         // Now, not after the close below: a client that does not read must
@@ -258,19 +259,22 @@ fn write_queued<S: Stream>(cx: &mut Context<'_>, ws: &mut WsStream<S>, session: 
             return Ok(());
         }
         let Some(frames) = session.take_frames(cx) else { return Ok(()) };
-        ws.send(cx, |w| write_frames(w, &frames))?;
+        ws.send(cx, |w| write_frames(w, &frames, session))?;
     }
     cx.waker().wake_by_ref(); // more keeps coming: yield, then go on
     Ok(())
 }
 
-fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Frame>) {
+fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Frame>, session: &EngineSession) {
+    let mut bytes = 0;
     for frame in frames {
+        bytes += frame.len();
         match frame {
             Frame::Text(t) => w.text(t),
             Frame::Binary(b) => w.binary(b),
         }
     }
+    session.counters.bytes_sent.add(bytes as u64);
 }
 
 fn close_reason_for(e: &Error) -> DisconnectReason {
@@ -283,6 +287,9 @@ fn close_reason_for(e: &Error) -> DisconnectReason {
 }
 
 fn on_message(session: &Arc<EngineSession>, msg: Message) -> Result<Option<Connecting>, DisconnectReason> {
+    if let Message::Text(_) | Message::Binary(_) = &msg {
+        session.counters.bytes_received.add(msg.len() as u64);
+    }
     if session.protocol == Protocol::Raw {
         // The raw endpoint's messages are the client's own, with no Engine.IO packet type.
         return match msg {

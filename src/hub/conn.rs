@@ -184,6 +184,7 @@ impl Conn {
                     return Ok(None);
                 }
                 let Some(socket) = socket else { return Ok(None) };
+                socket.namespace.counters.events_received.add(1);
                 // The handler is found while the name is still borrowed from the
                 // data; the data then becomes the arguments.
                 let found = socket.namespace.event_handler(&name);
@@ -226,7 +227,10 @@ impl Conn {
         let Some(socket) = socket else { return Ok(()) };
         let payload = Payload::from_trusted(complete.json, complete.attachments);
         match (complete.event, complete.ack_id) {
-            (Some(name), ack_id) => socket.namespace.clone().dispatch_event(socket, &name, payload, ack_id),
+            (Some(name), ack_id) => {
+                socket.namespace.counters.events_received.add(1);
+                socket.namespace.clone().dispatch_event(socket, &name, payload, ack_id)
+            }
             (None, Some(id)) => socket.resolve_ack(id, payload),
             (None, None) => {}
         }
@@ -310,7 +314,7 @@ impl Conn {
                 handshake: session.handshake.clone(),
             };
             tokio::select! {
-                v = ns.admit(request) => v?,
+                v = ns.admit(request) => v.inspect_err(|_| ns.counters.connect_refusals.add(1))?,
                 _ = session.closed.cancelled() => return Err(ConnectRefusal::new("connection closed")),
             };
         }
@@ -326,6 +330,7 @@ impl Conn {
         }
         let Some(claim) = &join.claim else {
             ns.insert(socket.clone());
+            ns.counters.connects.add(1);
             return Ok((socket, false));
         };
         let connect = sio::encode_connect(&ns.name, &socket.id, socket.pid.as_deref());
@@ -334,6 +339,7 @@ impl Conn {
             socket.connected.store(false, std::sync::atomic::Ordering::Release);
             return Err(ConnectRefusal::new("this session was recovered by another connection"));
         }
+        ns.counters.connects.add(1);
         Ok((socket, true))
     }
 
@@ -359,6 +365,7 @@ impl Conn {
     fn dispatch_plain(&self, args: Payload) {
         let Some(socket) = self.state.lock().sockets.get("/").cloned() else { return };
         let ns = socket.namespace.clone();
+        ns.counters.events_received.add(1);
         ns.dispatch_event(socket, "message", args, None);
     }
 }

@@ -28,6 +28,7 @@ use rustc_hash::FxHashMap;
 
 pub(crate) use socket::SocketState;
 
+use crate::metrics::{HubCounters, Metrics, NamespaceCounters, NamespaceGauges};
 use crate::socketio::payload::Payload;
 use crate::Handshake;
 use cluster::Adapter;
@@ -91,6 +92,8 @@ pub(crate) struct Namespace {
     pub cluster: Option<Arc<dyn Adapter>>,
     /// Connection state recovery, when on.
     pub recovery: Option<recovery::Recovery>,
+    /// Its counts; a socket reaches them through its namespace, with no lookup.
+    pub counters: NamespaceCounters,
 }
 
 impl Namespace {
@@ -105,6 +108,7 @@ impl Namespace {
             registry: RwLock::new(Registry::default()),
             cluster,
             recovery: recovery.map(recovery::Recovery::new),
+            counters: NamespaceCounters::default(),
         })
     }
 
@@ -312,6 +316,24 @@ impl Namespaces {
     pub fn all(&self) -> Vec<Arc<Namespace>> {
         self.map.read().values().cloned().collect()
     }
+
+    /// The hub's metrics: `counters`, and each namespace's counters with what
+    /// its registry holds now. Pending acks are summed over the sockets here,
+    /// once per snapshot, so that no ack pays for a count of its own.
+    pub fn metrics(&self, counters: &HubCounters) -> Metrics {
+        let namespaces = self
+            .all()
+            .iter()
+            .map(|ns| {
+                let reg = ns.registry.read();
+                let pending_acks = reg.sockets.values().map(|s| s.pending_acks() as u64).sum();
+                let gauges =
+                    NamespaceGauges { sockets: reg.sockets.len() as u64, rooms: reg.rooms.len() as u64, pending_acks };
+                ns.counters.snapshot(&ns.name, gauges)
+            })
+            .collect();
+        counters.snapshot(namespaces)
+    }
 }
 
 /// What the connections and adapters of a running hub share.
@@ -320,4 +342,11 @@ pub(crate) struct HubCore {
     pub namespaces: Arc<Namespaces>,
     pub shutdown: tokio_util::sync::CancellationToken,
     pub runtime: tokio::runtime::Handle,
+    pub counters: Arc<HubCounters>,
+}
+
+impl crate::metrics::Source for HubCore {
+    fn metrics(&self) -> Metrics {
+        self.namespaces.metrics(&self.counters)
+    }
 }

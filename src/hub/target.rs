@@ -190,6 +190,7 @@ impl Target {
                 delivered += 1;
             }
         });
+        self.ns.counters.events_sent.add(delivered as u64);
         if let Some((cluster, scope)) = self.cluster() {
             cluster.broadcast(&scope, event, args);
         }

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod files;
 pub mod host;
 pub mod relay;
+mod scrape;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -34,12 +35,15 @@ pub struct Server {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// The client bundle, when `client_bundle_dir` is set.
     bundle: Option<Arc<bundle::Bundle>>,
+    /// The figures the metrics path serves (the hub's).
+    metrics: Arc<dyn crate::metrics::Source>,
 }
 
 impl Server {
-    pub fn new(engine: Arc<Engine>) -> Server {
+    pub fn new(engine: Arc<Engine>, metrics: Arc<dyn crate::metrics::Source>) -> Server {
         let bundle = engine.config.client_bundle_dir.clone().map(|dir| Arc::new(bundle::Bundle::new(dir)));
-        Server { engine, open_connections: AtomicUsize::new(0), per_ip: Mutex::new(HashMap::new()), bundle }
+        let per_ip = Mutex::new(HashMap::new());
+        Server { engine, open_connections: AtomicUsize::new(0), per_ip, bundle, metrics }
     }
 }
 
@@ -221,7 +225,10 @@ fn is_bundle_path(cfg: &crate::Config, path: &str) -> bool {
 
 /// True when the hub answers `path` itself (not counting the static folder).
 pub fn serves_path(cfg: &crate::Config, path: &str) -> bool {
-    engine_endpoint(cfg, path).is_some() || cfg.raw_path.as_deref() == Some(path) || is_bundle_path(cfg, path)
+    engine_endpoint(cfg, path).is_some()
+        || cfg.raw_path.as_deref() == Some(path)
+        || is_bundle_path(cfg, path)
+        || cfg.metrics_path.as_deref() == Some(path)
 }
 
 /// True when the request's `Origin` (if it has one) is in
@@ -246,6 +253,9 @@ async fn route(server: &Arc<Server>, req: &Request) -> Response {
             Ok(_) => ErrorCode::BadRequest.response(req, cfg),
             Err(code) => code.response(req, cfg),
         };
+    }
+    if cfg.metrics_path.as_deref() == Some(req.path.as_str()) {
+        return scrape::serve(&*server.metrics, req, cfg);
     }
     if let Some(file) = req.path.strip_prefix(cfg.path.as_str()).filter(|f| files::is_bundle_file(f)) {
         return match &server.bundle {
