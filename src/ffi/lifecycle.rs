@@ -85,6 +85,15 @@ pub struct wshub_config {
     /// Comma-separated request headers a CORS preflight allows (NULL or "":
     /// those the browser asks for).
     pub cors_allowed_headers: *const c_char,
+    /// Path on the hub's listener serving its metrics in the Prometheus text
+    /// format, e.g. "/metrics" (default NULL or "": none). Needs
+    /// `metrics_token` or `metrics_allow`.
+    pub metrics_path: *const c_char,
+    /// A scrape must send `Authorization: Bearer <metrics_token>`, else 401 (default NULL: no token).
+    pub metrics_token: *const c_char,
+    /// Comma-separated IP addresses allowed to scrape, others get 403
+    /// (default NULL: any address, then a token is required).
+    pub metrics_allow: *const c_char,
 }
 
 /// The defaults (the Socket.IO server's). Any thread.
@@ -121,6 +130,9 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
         recovery_max_bytes: 0,
         cors_methods: std::ptr::null(),
         cors_allowed_headers: std::ptr::null(),
+        metrics_path: std::ptr::null(),
+        metrics_token: std::ptr::null(),
+        metrics_allow: std::ptr::null(),
     }
 }
 
@@ -172,6 +184,14 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
         cfg.allowed_origins = list;
     }
     cfg.redis_url = non_empty_str(c.redis_url, "redis_url")?.map(String::from);
+    cfg.metrics_path = non_empty_str(c.metrics_path, "metrics_path")?.map(String::from);
+    cfg.metrics_token = non_empty_str(c.metrics_token, "metrics_token")?.map(String::from);
+    for ip in comma_list(c.metrics_allow, "metrics_allow")?.unwrap_or_default() {
+        let parsed = ip
+            .parse()
+            .map_err(|_| fail(WSHUB_INVALID_CONFIG, format!("metrics_allow: {ip:?} is not an IP address")))?;
+        cfg.metrics_allow.push(parsed);
+    }
     cfg.per_message_deflate = c.per_message_deflate.then(DeflateConfig::default);
     cfg.raw_per_message_deflate = c.raw_per_message_deflate.then(DeflateConfig::default);
     cfg.connection_state_recovery = (c.recovery_ms > 0).then(|| {
