@@ -284,6 +284,9 @@ class _ServerBase:
         allowed_origins: Union[str, Sequence[str], None] = None,
         redis_url: Optional[str] = None,
         connection_state_recovery: Optional[Mapping[str, Any]] = None,
+        metrics_path: Optional[str] = None,
+        metrics_token: Optional[str] = None,
+        metrics_allow: Union[str, Sequence[str], None] = None,
     ) -> None:
         self.handlers: dict[str, dict[str, Handler]] = {}
         self.namespace_handlers: dict[str, Any] = {}
@@ -371,6 +374,11 @@ class _ServerBase:
         if redis_url:
             # Joins the Redis cluster (wire-compatible with @socket.io/redis-adapter).
             cfg.redis_url = s(redis_url)
+        if metrics_path is not None:
+            # Prometheus text on the hub's own port, for a bearer token and/or listed addresses.
+            cfg.metrics_path = s(metrics_path)
+            cfg.metrics_token = s(metrics_token)
+            cfg.metrics_allow = s(",".join(_str_list(metrics_allow)) if metrics_allow is not None else None)
         if connection_state_recovery is not None:
             csr = dict(connection_state_recovery)
             unknown = set(csr) - {"max_disconnection_duration", "skip_middlewares"}
@@ -398,6 +406,17 @@ class _ServerBase:
     def running(self) -> bool:
         """True between start() and stop()."""
         return self._state == "running"
+
+    def metrics(self) -> dict[str, Any]:
+        """The hub's metrics as a dict (``wshub_metrics``' JSON): ``connections`` and
+        ``connections_opened`` by transport, bytes, queue drops, slow consumers, cluster
+        messages, and per namespace (``namespaces``, sorted by name) sockets, rooms, pending
+        acks, connects, refusals, disconnects by reason and events both ways. Counters run
+        from the server's creation, across stop and start. Any thread; non-blocking."""
+        out = ctypes.c_void_p()
+        _ffi.check(lib.wshub_metrics(self._handle, ctypes.byref(out)))
+        snapshot: dict[str, Any] = json.loads(_ffi.take_string(out))
+        return snapshot
 
     @property
     def url(self) -> str:

@@ -143,6 +143,9 @@ class wshub_config(Structure):
         ("recovery_max_bytes", c_uint32),
         ("cors_methods", c_char_p),
         ("cors_allowed_headers", c_char_p),
+        ("metrics_path", c_char_p),
+        ("metrics_token", c_char_p),
+        ("metrics_allow", c_char_p),
     ]
 
 
@@ -265,6 +268,7 @@ _fn("wshub_leave", wshub_status, [wshub_t_p, c_char_p, c_char_p, c_char_p])
 _fn("wshub_disconnect", wshub_status, [wshub_t_p, c_char_p, c_char_p, c_bool])
 _fn("wshub_socket_info", wshub_status, [wshub_t_p, c_char_p, c_char_p, POINTER(c_void_p)])
 _fn("wshub_sockets", wshub_status, [wshub_t_p, POINTER(wshub_target), POINTER(c_void_p)])
+_fn("wshub_metrics", wshub_status, [wshub_t_p, POINTER(c_void_p)])
 _fn("wshub_event_retain", POINTER(wshub_event), [POINTER(wshub_event)])
 _fn("wshub_event_free", None, [POINTER(wshub_event)])
 _fn("wshub_on", wshub_status, [wshub_t_p, c_char_p, c_char_p, wshub_event_cb, c_void_p, wshub_free_fn])
