@@ -19,8 +19,9 @@ CPU 1, as in `make bench` (bench/run.py, whose process handling this uses):
 Ratios are medians of the per-round ratios (on / off, per server-CPU-second).
 Writes bench/metrics.md. Only 127.0.0.1; every run bounded in time.
 
-  BENCH_RUNS=5       rounds
-  BENCH_NO_BUILD=1   use the binaries built before
+  BENCH_RUNS=5                     rounds
+  BENCH_SCENARIOS=echo,bcast1k     only these
+  BENCH_NO_BUILD=1                 use the binaries built before
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from run import HERE, LOADGEN, LOADGEN_CPU, REL, ROOT, SCENARIOS, SERVER_CPU, TA
     start_server, stop_server
 
 BUILDS = [("metrics-off", ["--no-default-features"]), ("metrics-on", [])]
-CASES = ["echo", "bcast1k", "bcast10k"]
+CASES = [c for c in ["echo", "bcast1k", "bcast10k"]
+         if c in (os.environ.get("BENCH_SCENARIOS") or "echo,bcast1k,bcast10k").split(",")]
 LOAD = {name: args for name, args, _ in SCENARIOS if name in CASES}
 
 
