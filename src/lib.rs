@@ -27,6 +27,7 @@
 // socketio, rawws (codecs) <- hub <- adapter (cluster); server (the listener)
 // serves engineio; this file wires them, and ffi is the C ABI over it.
 mod adapter;
+mod admin;
 mod config;
 mod deferred_wake;
 mod engineio;
@@ -45,7 +46,7 @@ mod sid;
 mod socketio;
 mod ws;
 
-pub use config::{Config, DeflateConfig, RecoveryConfig, SlowConsumerPolicy};
+pub use config::{AdminUiConfig, Config, DeflateConfig, RecoveryConfig, SlowConsumerPolicy};
 pub use error::Error;
 pub use handshake::Handshake;
 pub use hub::{AckError, ConnectRefusal, ConnectRequest, Event, RemoteSocket, ServerEvent, Socket, Target};
@@ -89,6 +90,8 @@ struct HubInner {
     namespaces: Arc<Namespaces>,
     /// For the hub's life, not one run: counters only go up across a restart.
     counters: Arc<metrics::HubCounters>,
+    /// The admin UI's server side, when `admin_ui` is set.
+    admin: Option<Arc<admin::AdminUi>>,
     running: Mutex<Option<Running>>,
 }
 
@@ -124,10 +127,16 @@ impl Hub {
             )?),
             None => None,
         };
-        let namespaces = Arc::new(Namespaces::new(cluster, config.connection_state_recovery.clone()));
+        let counters: Arc<metrics::HubCounters> = Arc::default();
+        let admin = config.admin_ui.clone().map(|a| admin::AdminUi::new(a, counters.clone()));
+        let observer = admin.clone().map(|a| a as Arc<dyn hub::Observer>);
+        let namespaces = Arc::new(Namespaces::new(cluster, config.connection_state_recovery.clone(), observer));
         namespaces.get_or_create("/");
-        let counters = Arc::default();
-        Ok(Hub { inner: Arc::new(HubInner { config, namespaces, counters, running: Mutex::new(None) }) })
+        if let Some(admin) = &admin {
+            admin.install(&namespaces);
+        }
+        let inner = HubInner { config, namespaces, counters, admin, running: Mutex::new(None) };
+        Ok(Hub { inner: Arc::new(inner) })
     }
 
     pub fn config(&self) -> &Config {
@@ -243,6 +252,9 @@ impl Hub {
         let server = Arc::new(Server::new(engine, core.clone()));
         if let Some(cluster) = &self.inner.namespaces.cluster {
             cluster.clone().start(&core);
+        }
+        if let Some(admin) = &self.inner.admin {
+            runtime.spawn(admin.clone().run(core.shutdown.clone()));
         }
         if let Some((listener, tls)) = listener {
             runtime.spawn(server::accept_loop(server.clone(), listener, tls));
@@ -674,6 +686,12 @@ impl HubBuilder {
     }
     pub fn cluster_timeout(mut self, timeout: Duration) -> Self {
         self.config.cluster_timeout = timeout;
+        self
+    }
+    /// The server side of the Socket.IO admin UI (`@socket.io/admin-ui`) on
+    /// its namespace, for these credentials (see [`AdminUiConfig`]).
+    pub fn admin_ui(mut self, admin: AdminUiConfig) -> Self {
+        self.config.admin_ui = Some(admin);
         self
     }
     /// Serves the metrics in the Prometheus text format on `path` of the

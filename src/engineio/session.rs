@@ -434,6 +434,21 @@ impl Outbound {
         &self.0.handshake
     }
 
+    /// The Engine.IO session id (the connection's; a socket has its own id).
+    pub fn sid(&self) -> &str {
+        &self.0.sid
+    }
+
+    /// The transport as the Socket.IO server names it: "polling" (also while
+    /// an upgrade is being probed), "websocket", or "raw" for the plain endpoint.
+    pub fn transport_name(&self) -> &'static str {
+        match (self.0.protocol, self.0.transport()) {
+            (Protocol::Raw, _) => "raw",
+            (_, Transport::WebSocket) => "websocket",
+            _ => "polling",
+        }
+    }
+
     /// See [`EngineSession::push`].
     #[inline]
     pub fn push(&self, frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>) -> bool {

@@ -15,6 +15,7 @@ mod socket;
 mod target;
 
 pub use crate::reason::DisconnectReason;
+pub(crate) use cluster::handshake_without_auth;
 pub use cluster::{RemoteSocket, ServerEvent};
 pub(crate) use conn::Connections;
 pub use socket::{AckError, Event, Socket};
@@ -64,6 +65,15 @@ impl ConnectRefusal {
     }
 }
 
+/// Who watches the sockets of every namespace come and go (the admin UI's
+/// feed). Called outside the registry's lock, once per change, never per event.
+pub(crate) trait Observer: Send + Sync {
+    fn connected(&self, socket: &Socket);
+    fn disconnected(&self, namespace: &str, id: &str, reason: DisconnectReason);
+    fn joined(&self, namespace: &str, room: &str, id: &str);
+    fn left(&self, namespace: &str, room: &str, id: &str);
+}
+
 #[derive(Default)]
 pub(crate) struct Handlers {
     /// By name; the key is also the name of every event it handles.
@@ -94,6 +104,7 @@ pub(crate) struct Namespace {
     pub recovery: Option<recovery::Recovery>,
     /// Its counts; a socket reaches them through its namespace, with no lookup.
     pub counters: NamespaceCounters,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Namespace {
@@ -101,6 +112,7 @@ impl Namespace {
         name: &str,
         cluster: Option<Arc<dyn Adapter>>,
         recovery: Option<crate::config::RecoveryConfig>,
+        observer: Option<Arc<dyn Observer>>,
     ) -> Arc<Namespace> {
         Arc::new(Namespace {
             name: Arc::from(name),
@@ -109,6 +121,7 @@ impl Namespace {
             cluster,
             recovery: recovery.map(recovery::Recovery::new),
             counters: NamespaceCounters::default(),
+            observer,
         })
     }
 
@@ -197,11 +210,16 @@ impl Namespace {
     }
 
     pub fn join(&self, socket: &SocketState, room: &str) {
-        let mut reg = self.registry.write();
-        if !reg.sockets.contains_key(&socket.id) {
-            return; // already gone: joining would leak a room entry
+        {
+            let mut reg = self.registry.write();
+            if !reg.sockets.contains_key(&socket.id) {
+                return; // already gone: joining would leak a room entry
+            }
+            self.join_locked(&mut reg, socket, Arc::from(room));
         }
-        self.join_locked(&mut reg, socket, Arc::from(room));
+        if let Some(o) = &self.observer {
+            o.joined(&self.name, room, &socket.id);
+        }
     }
 
     fn join_locked(&self, reg: &mut Registry, socket: &SocketState, room: Arc<str>) {
@@ -214,15 +232,20 @@ impl Namespace {
     }
 
     pub fn leave(&self, socket: &SocketState, room: &str) {
-        let mut reg = self.registry.write();
-        if let Some(members) = reg.rooms.get_mut(room) {
-            members.remove(&socket.id);
-            if members.is_empty() {
-                reg.rooms.remove(room);
-                self.room_changed(room, false);
+        let was_in = {
+            let mut reg = self.registry.write();
+            if let Some(members) = reg.rooms.get_mut(room) {
+                members.remove(&socket.id);
+                if members.is_empty() {
+                    reg.rooms.remove(room);
+                    self.room_changed(room, false);
+                }
             }
+            socket.rooms.lock().remove(room)
+        };
+        if let (true, Some(o)) = (was_in, &self.observer) {
+            o.left(&self.name, room, &socket.id);
         }
-        socket.rooms.lock().remove(room);
     }
 
     /// The handler of event `name` (or the catch-all), and the name for the
@@ -243,6 +266,9 @@ impl Namespace {
     }
 
     pub fn dispatch_connect(&self, socket: &Socket) {
+        if let Some(o) = &self.observer {
+            o.connected(socket);
+        }
         let handlers = self.handlers.read().connect.clone();
         for h in handlers {
             call_guarded("connect handler", || h(socket.clone()));
@@ -250,6 +276,9 @@ impl Namespace {
     }
 
     pub fn dispatch_disconnect(&self, socket: &Socket, reason: DisconnectReason) {
+        if let Some(o) = &self.observer {
+            o.disconnected(&self.name, socket.id(), reason);
+        }
         let handlers = self.handlers.read().disconnect.clone();
         for h in handlers {
             call_guarded("disconnect handler", || h(socket.clone(), reason));
@@ -286,11 +315,16 @@ pub(crate) struct Namespaces {
     map: RwLock<FxHashMap<String, Arc<Namespace>>>,
     pub cluster: Option<Arc<dyn Adapter>>,
     recovery: Option<crate::config::RecoveryConfig>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Namespaces {
-    pub fn new(cluster: Option<Arc<dyn Adapter>>, recovery: Option<crate::config::RecoveryConfig>) -> Namespaces {
-        Namespaces { map: RwLock::new(FxHashMap::default()), cluster, recovery }
+    pub fn new(
+        cluster: Option<Arc<dyn Adapter>>,
+        recovery: Option<crate::config::RecoveryConfig>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Namespaces {
+        Namespaces { map: RwLock::new(FxHashMap::default()), cluster, recovery, observer }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Namespace>> {
@@ -305,7 +339,7 @@ impl Namespaces {
             .map
             .write()
             .entry(name.to_string())
-            .or_insert_with(|| Namespace::new(name, self.cluster.clone(), self.recovery.clone()))
+            .or_insert_with(|| Namespace::new(name, self.cluster.clone(), self.recovery.clone(), self.observer.clone()))
             .clone();
         if let Some(cluster) = &self.cluster {
             cluster.watch_namespace(name);
