@@ -462,6 +462,22 @@ typedef struct {
    (default NULL: any address, then a token is required).
    */
   const char *metrics_allow;
+  /*
+   The Socket.IO admin UI (`@socket.io/admin-ui`) on the namespace
+   "/admin", for the UI's login with this username and `admin_password`
+   (default NULL: off; set both).
+   */
+  const char *admin_username;
+  const char *admin_password;
+  /*
+   The UI may look but change nothing: no emit, join, leave or disconnect (default false).
+   */
+  bool admin_read_only;
+  /*
+   Folder of the UI's page (`ui/dist` of the npm package), served under
+   "/admin/" (default NULL: the page is not served).
+   */
+  const char *admin_ui_dir;
 } wshub_config;
 
 /*

@@ -135,6 +135,8 @@ export interface ServerOptions {
   metricsToken?: string;
   /** IP addresses allowed to scrape (else 403); default any (then a token is required). */
   metricsAllow?: string | string[];
+  /** The Socket.IO admin UI (@socket.io/admin-ui) on the namespace /admin: its login, read-only mode, and the folder of its page (the package's `ui/dist`, served under /admin/). */
+  adminUi?: { username: string; password: string; readOnly?: boolean; uiDir?: string };
 }
 
 /** Open connections, or connections opened, by transport (`raw`: the plain WebSocket endpoint). */

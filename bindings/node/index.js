@@ -189,6 +189,18 @@ function normalizePath(p) {
   return s;
 }
 
+/**
+ * The Socket.IO admin UI on /admin: `{ username, password, readOnly, uiDir }`
+ * (the server side is wshub's; `uiDir` serves the npm package's page under /admin/).
+ */
+function adminUi(o) {
+  if (o === undefined || o === null || o === false) return {};
+  if (typeof o !== 'object' || typeof o.username !== 'string' || typeof o.password !== 'string') {
+    throw new TypeError('wshub: adminUi takes { username, password, readOnly?, uiDir? }');
+  }
+  return { adminUsername: o.username, adminPassword: o.password, adminReadOnly: !!o.readOnly, adminUiDir: o.uiDir };
+}
+
 /** A list option as the C config takes it: one comma-separated string. */
 function stringList(list, what) {
   if (list === undefined || list === null) return undefined;
@@ -1115,6 +1127,7 @@ class Server {
       metricsPath: o.metricsPath,
       metricsToken: o.metricsToken,
       metricsAllow: stringList(o.metricsAllow, 'metricsAllow'),
+      ...adminUi(o.adminUi),
       ...recovery,
     };
     for (const k of Object.keys(cfg)) if (cfg[k] === undefined || cfg[k] === null) delete cfg[k];

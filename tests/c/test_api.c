@@ -113,6 +113,10 @@ static void test_bad_calls(void) {
     cfg.metrics_allow = "127.0.0.1, not-an-ip";
     EXPECT(wshub_new(&cfg, &hub) == WSHUB_INVALID_CONFIG);
     EXPECT(strstr(wshub_last_error(), "not-an-ip") != NULL);
+    cfg = wshub_config_default();
+    cfg.admin_username = "admin"; /* without admin_password */
+    EXPECT(wshub_new(&cfg, &hub) == WSHUB_INVALID_CONFIG);
+    EXPECT(strstr(wshub_last_error(), "admin_username and admin_password go together") != NULL);
     EXPECT(wshub_metrics(NULL, &out) == WSHUB_NULL_ARGUMENT);
     EXPECT(out == NULL);
 

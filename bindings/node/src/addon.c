@@ -581,7 +581,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     wshub_config c = wshub_config_default();
     jstr host, path, raw_path, static_dir, bundle, cors;
     jstr tls_cert, tls_key, allowed_origins, redis_url, cors_methods, cors_headers;
-    jstr metrics_path, metrics_token, metrics_allow;
+    jstr metrics_path, metrics_token, metrics_allow, admin_user, admin_password, admin_dir;
     uint32_t u;
     bool b;
     wshub_status status;
@@ -606,7 +606,8 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (get_u32(env, cfg, "recoveryMaxBytes", &u)) c.recovery_max_bytes = u;
     host.p = path.p = raw_path.p = static_dir.p = bundle.p = cors.p = NULL;
     tls_cert.p = tls_key.p = allowed_origins.p = redis_url.p = cors_methods.p = cors_headers.p = NULL;
-    metrics_path.p = metrics_token.p = metrics_allow.p = NULL;
+    metrics_path.p = metrics_token.p = metrics_allow.p = admin_user.p = admin_password.p = admin_dir.p = NULL;
+    if (get_bool(env, cfg, "adminReadOnly", &b)) c.admin_read_only = b;
     ok = get_named_str(env, cfg, "host", &host) && get_named_str(env, cfg, "path", &path) &&
          get_named_str(env, cfg, "rawPath", &raw_path) && get_named_str(env, cfg, "staticDir", &static_dir) &&
          get_named_str(env, cfg, "clientBundleDir", &bundle) && get_named_str(env, cfg, "corsOrigins", &cors);
@@ -615,6 +616,8 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
          get_named_str(env, cfg, "corsMethods", &cors_methods) && get_named_str(env, cfg, "corsAllowedHeaders", &cors_headers);
     ok = ok && get_named_str(env, cfg, "metricsPath", &metrics_path) &&
          get_named_str(env, cfg, "metricsToken", &metrics_token) && get_named_str(env, cfg, "metricsAllow", &metrics_allow);
+    ok = ok && get_named_str(env, cfg, "adminUsername", &admin_user) &&
+         get_named_str(env, cfg, "adminPassword", &admin_password) && get_named_str(env, cfg, "adminUiDir", &admin_dir);
     if (ok) {
         c.host = host.p;
         c.path = path.p;
@@ -631,12 +634,16 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
         c.metrics_path = metrics_path.p;
         c.metrics_token = metrics_token.p;
         c.metrics_allow = metrics_allow.p;
+        c.admin_username = admin_user.p;
+        c.admin_password = admin_password.p;
+        c.admin_ui_dir = admin_dir.p;
         status = wshub_new(&c, &hub);
     }
     free_str(&host); free_str(&path); free_str(&raw_path); free_str(&static_dir); free_str(&bundle); free_str(&cors);
     free_str(&tls_cert); free_str(&tls_key); free_str(&allowed_origins); free_str(&redis_url);
     free_str(&cors_methods); free_str(&cors_headers);
     free_str(&metrics_path); free_str(&metrics_token); free_str(&metrics_allow);
+    free_str(&admin_user); free_str(&admin_password); free_str(&admin_dir);
     if (!ok) return NULL;
     if (status != WSHUB_OK) {
         throw_status(env, status);

@@ -287,6 +287,7 @@ class _ServerBase:
         metrics_path: Optional[str] = None,
         metrics_token: Optional[str] = None,
         metrics_allow: Union[str, Sequence[str], None] = None,
+        admin_ui: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.handlers: dict[str, dict[str, Handler]] = {}
         self.namespace_handlers: dict[str, Any] = {}
@@ -379,6 +380,17 @@ class _ServerBase:
             cfg.metrics_path = s(metrics_path)
             cfg.metrics_token = s(metrics_token)
             cfg.metrics_allow = s(",".join(_str_list(metrics_allow)) if metrics_allow is not None else None)
+        if admin_ui is not None:
+            # The Socket.IO admin UI on /admin: {"username", "password", "read_only", "ui_dir"}.
+            admin = dict(admin_ui)
+            unknown = set(admin) - {"username", "password", "read_only", "ui_dir"}
+            if unknown:
+                raise ValueError(f"admin_ui takes username, password, read_only and ui_dir, not {sorted(unknown)}")
+            cfg.admin_username = s(admin.get("username"))
+            cfg.admin_password = s(admin.get("password"))
+            cfg.admin_read_only = bool(admin.get("read_only", False))
+            if admin.get("ui_dir") is not None:
+                cfg.admin_ui_dir = s(os.fspath(admin["ui_dir"]))
         if connection_state_recovery is not None:
             csr = dict(connection_state_recovery)
             unknown = set(csr) - {"max_disconnection_duration", "skip_middlewares"}

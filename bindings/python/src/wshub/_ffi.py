@@ -146,6 +146,10 @@ class wshub_config(Structure):
         ("metrics_path", c_char_p),
         ("metrics_token", c_char_p),
         ("metrics_allow", c_char_p),
+        ("admin_username", c_char_p),
+        ("admin_password", c_char_p),
+        ("admin_read_only", c_bool),
+        ("admin_ui_dir", c_char_p),
     ]
 
 
