@@ -136,7 +136,7 @@ fn a_read_only_ui_sees_but_changes_nothing() {
     let (_c, id) = connect(addr);
     let (mut ui, _) = admin_client(addr, r#"{"username":"admin","password":"pa55"}"#);
     let config = next_event(&mut ui, "config");
-    assert_eq!(config[0]["supportedFeatures"], serde_json::json!(["AGGREGATED_EVENTS", "ALL_EVENTS"]));
+    assert_eq!(config[0]["supportedFeatures"], serde_json::json!(["AGGREGATED_EVENTS"]));
     ui.send(Message::text(format!(r#"42/admin,["join","/","lobby","{id}"]"#))).unwrap();
     ui.send(Message::text(r#"42/admin,["_disconnect","/",true,null]"#)).unwrap();
     // A round trip on the same connection: the orders before it were handled (and ignored).

@@ -159,7 +159,9 @@ impl AdminUi {
         } else {
             vec!["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"]
         };
-        features.extend(["AGGREGATED_EVENTS", "ALL_EVENTS"]);
+        // Not ALL_EVENTS: the package's development mode sends the UI every
+        // event of every socket, a cost on each message this hub does not take.
+        features.push("AGGREGATED_EVENTS");
         features
     }
 
