@@ -85,7 +85,10 @@ def test_scraped_counts_follow_clients_that_connect_chat_and_leave(metrics_serve
         time.sleep(0.02)
     assert [g[0] for g in got] == [0, 1, 2]
 
-    s = until(srv, lambda s: value(s, "wshub_connections", transport="websocket") == 1)
+    # The refused client's connection closes, and a broadcast adds its receivers once all are
+    # queued (b may have read the last one before): both a moment after what the clients saw.
+    s = until(srv, lambda s: value(s, "wshub_connections", transport="websocket") == 1
+              and value(s, "wshub_events_sent_total", namespace="/") == 3)
     assert value(s, "wshub_connections", transport="websocket") == 1
     assert value(s, "wshub_connections", transport="polling") == 1
     assert value(s, "wshub_connections", transport="raw") == 0

@@ -30,6 +30,8 @@ test('io.metrics() counts clients that connect, chat and leave, exactly', async 
   const heard = next(b, 'chat');
   a.emit('chat', 'hello');
   await heard;
+  // A broadcast adds its receivers once all are queued: b may have read it before.
+  await until(() => ns(io.metrics(), '/').events_sent === 1);
 
   const m = io.metrics();
   assert.deepEqual(m.connections, { polling: 1, websocket: 1, raw: 0 });

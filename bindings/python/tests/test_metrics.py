@@ -47,6 +47,8 @@ def test_metrics_count_clients_that_chat_and_leave(make_server, make_client):
     a.emit("chat", "hello")
     a.emit("chat", "again")
     rec.wait_for("chat", 2)
+    # A broadcast adds its receivers once all are queued: b may have read the last one before.
+    _until(lambda: _namespace(sio.metrics(), "/")["events_sent"] == 2)
 
     m = sio.metrics()
     assert m["connections"] == {"polling": 1, "websocket": 1, "raw": 0}
