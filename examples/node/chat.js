@@ -1,8 +1,6 @@
 // examples/chat.rs (protocol at its top) on the Node binding: npm install ./bindings/node; node examples/node/chat.js
 const { Server } = require('wshub');
-const admin = process.env.ADMIN_PASSWORD; // the Socket.IO admin UI on /admin/ (user "admin")
-const io = new Server({ port: Number(process.env.PORT ?? 3000), staticDir: `${__dirname}/../chat/public`, redisUrl: process.env.REDIS_URL,
-  adminUi: admin && { username: 'admin', password: admin, uiDir: `${__dirname}/../../node_modules/@socket.io/admin-ui/ui/dist` } });
+const io = new Server({ port: Number(process.env.PORT ?? 3000), staticDir: `${__dirname}/../chat/public`, redisUrl: process.env.REDIS_URL });
 const names = new Map(), history = []; // socket id -> nickname; the last 50 messages
 const clean = (s, max) => String(s ?? '').trim().slice(0, max);
 const users = () => [...names.values()].sort((a, b) => a.localeCompare(b));
