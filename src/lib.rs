@@ -41,6 +41,7 @@ mod hub;
 mod metrics;
 mod rawws;
 mod reason;
+mod secret;
 mod server;
 mod sid;
 mod socketio;

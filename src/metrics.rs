@@ -249,7 +249,8 @@ pub struct Metrics {
     pub slow_consumer_disconnects: u64,
     /// Messages published to the cluster's Redis.
     pub cluster_messages_sent: u64,
-    /// Messages from other nodes of the cluster.
+    /// Messages from other nodes of the cluster that this node acted on (not
+    /// its own broadcasts coming back, nor broadcasts to rooms it has no member in).
     pub cluster_messages_received: u64,
     /// Sorted by name.
     pub namespaces: Vec<NamespaceMetrics>,
@@ -367,7 +368,7 @@ impl Metrics {
             ("wshub_cluster_messages_sent_total", "Messages published to the cluster.", self.cluster_messages_sent),
             (
                 "wshub_cluster_messages_received_total",
-                "Messages received from other nodes of the cluster.",
+                "Messages from other nodes of the cluster that this node acted on.",
                 self.cluster_messages_received,
             ),
         ] {

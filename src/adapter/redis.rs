@@ -410,7 +410,10 @@ impl RedisAdapter {
         };
         match decoded {
             Ok((w, m)) if m.namespace == *w.ns.name && m.uid.as_deref() != Some(self.uid.as_str()) => {
-                counters.cluster_messages_received.add(1);
+                // Not what was skipped undecoded: our own broadcast back, or one for a room nobody here is in.
+                if !matches!(m.kind, Kind::Other) {
+                    counters.cluster_messages_received.add(1);
+                }
                 self.handle(&w.ns, m)
             }
             Ok(_) => {} // our own message back from Redis, or another namespace's

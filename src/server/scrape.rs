@@ -4,6 +4,7 @@
 
 use crate::http::{Request, Response};
 use crate::metrics::Source;
+use crate::secret::same_secret;
 
 /// The content type of the text format, version 0.0.4.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -39,23 +40,4 @@ fn check_access(req: &Request, cfg: &crate::Config) -> Result<(), Response> {
     }
     tracing::debug!(peer = %req.remote_addr, "metrics scrape without the right token: 401");
     Err(Response::new(401).header("WWW-Authenticate", "Bearer").body(b"Unauthorized".to_vec()))
-}
-
-/// Compares in time that depends on the lengths only, so that a guesser
-/// learns nothing from how soon a wrong token is refused.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_secret;
-
-    #[test]
-    fn secrets_match_only_when_equal() {
-        assert!(same_secret(b"s3cret", b"s3cret"));
-        assert!(!same_secret(b"s3cret", b"s3cres"));
-        assert!(!same_secret(b"s3cre", b"s3cret"));
-        assert!(!same_secret(b"", b"x"));
-    }
 }

@@ -71,10 +71,10 @@ export function startListening(cmd, args, env, name) {
 }
 
 /** A wshub test server (examples/test_server.rs) in the cluster of `redisUrl`. */
-export function startWshub(redisUrl, { sharded = false } = {}) {
+export function startWshub(redisUrl, { sharded = false, env = {} } = {}) {
   const bin = path.join(REPO_ROOT, 'target', 'debug', 'examples', 'test_server');
   if (!fs.existsSync(bin)) throw new Error(`build it first: cargo build --example test_server (${bin})`);
-  return startListening(bin, [], { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0' }, 'wshub');
+  return startListening(bin, [], { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0', ...env }, 'wshub');
 }
 
 /** A Node Socket.IO server with @socket.io/redis-adapter (tests/cluster/node_server.mjs). */
