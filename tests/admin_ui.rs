@@ -160,3 +160,21 @@ fn the_ui_page_is_served_from_its_folder() {
     assert!(hub.serves_path("/admin/js/app.js"));
     hub.stop(Duration::from_secs(1)).unwrap();
 }
+
+#[test]
+fn a_socket_that_upgrades_is_shown_on_its_websocket() {
+    let (hub, addr) = hub(false, None);
+    let (mut ui, _) = admin_client(addr, r#"{"username":"admin","password":"pa55"}"#);
+    next_event(&mut ui, "server_stats");
+    let (sid, id) = common::polling_connect(addr);
+    assert_eq!(next_event(&mut ui, "socket_connected")[0]["transport"], "polling");
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}");
+    let (mut ws, _) = tungstenite::connect(url).unwrap();
+    common::tcp(&mut ws).set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    ws.send(Message::text("2probe")).unwrap();
+    assert_eq!(read_text(&mut ws), "3probe");
+    ws.send(Message::text("5")).unwrap();
+    let updated = next_event(&mut ui, "socket_updated");
+    assert_eq!(updated[0], serde_json::json!({ "id": id, "nsp": "/", "transport": "websocket" }));
+    hub.stop(Duration::from_secs(1)).unwrap();
+}

@@ -236,6 +236,9 @@ impl Observer for AdminUi {
     fn left(&self, namespace: &str, room: &str, id: &str) {
         self.feed("room_left", json!([namespace, room, id, now()]));
     }
+    fn upgraded(&self, namespace: &str, id: &str) {
+        self.feed("socket_updated", json!([{ "id": id, "nsp": namespace, "transport": "websocket" }]));
+    }
 }
 
 impl AdminUi {

@@ -63,6 +63,8 @@ pub trait Receiver: Send + Sync {
     fn established(&self) -> bool;
     /// The session ended, with this reason (called once, by its owner).
     fn closed(&self, reason: DisconnectReason);
+    /// A polling session now runs over a WebSocket (called once, if it upgrades).
+    fn upgraded(&self);
 }
 
 /// The Engine.IO server: the live sessions (by sid, for polling requests and

@@ -75,6 +75,7 @@ pub async fn upgrade<S: Stream>(
     }
     session.set_transport(Transport::WebSocket);
     session.counters.upgraded(&session.counted_as);
+    session.receiver.upgraded();
     run(&engine, &mut ws, &session, false).await;
 }
 

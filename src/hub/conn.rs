@@ -115,6 +115,14 @@ impl engineio::Receiver for Conn {
         self.state.lock().connected_once
     }
 
+    /// Tells the watchers of each socket of the session (the admin UI).
+    fn upgraded(&self) {
+        let sockets: Vec<_> = self.state.lock().sockets.0.clone();
+        for socket in sockets {
+            socket.namespace.upgraded(&socket.id);
+        }
+    }
+
     /// Detaches every socket of the closed session, with the session's reason.
     fn closed(&self, reason: DisconnectReason) {
         let sockets = self.state.lock().sockets.take();

@@ -72,6 +72,8 @@ pub(crate) trait Observer: Send + Sync {
     fn disconnected(&self, namespace: &str, id: &str, reason: DisconnectReason);
     fn joined(&self, namespace: &str, room: &str, id: &str);
     fn left(&self, namespace: &str, room: &str, id: &str);
+    /// The socket's connection upgraded from polling to WebSocket.
+    fn upgraded(&self, namespace: &str, id: &str);
 }
 
 #[derive(Default)]
@@ -262,6 +264,13 @@ impl Namespace {
     pub fn dispatch_event(&self, socket: Arc<SocketState>, name: &str, args: Payload, ack_id: Option<u64>) {
         if let Some((name, handler)) = self.event_handler(name) {
             call_event_handler(&handler, Event { socket: Socket(socket), name, args, ack_id });
+        }
+    }
+
+    /// A socket of this namespace now runs over a WebSocket.
+    pub fn upgraded(&self, id: &str) {
+        if let Some(o) = &self.observer {
+            o.upgraded(&self.name, id);
         }
     }
 
