@@ -136,7 +136,7 @@ fn a_read_only_ui_sees_but_changes_nothing() {
     let (_c, id) = connect(addr);
     let (mut ui, _) = admin_client(addr, r#"{"username":"admin","password":"pa55"}"#);
     let config = next_event(&mut ui, "config");
-    assert_eq!(config[0]["supportedFeatures"], serde_json::json!(["AGGREGATED_EVENTS"]));
+    assert_eq!(config[0]["supportedFeatures"], serde_json::json!(["AGGREGATED_EVENTS", "ALL_EVENTS"]));
     ui.send(Message::text(format!(r#"42/admin,["join","/","lobby","{id}"]"#))).unwrap();
     ui.send(Message::text(r#"42/admin,["_disconnect","/",true,null]"#)).unwrap();
     // A round trip on the same connection: the orders before it were handled (and ignored).
@@ -176,5 +176,30 @@ fn a_socket_that_upgrades_is_shown_on_its_websocket() {
     ws.send(Message::text("5")).unwrap();
     let updated = next_event(&mut ui, "socket_updated");
     assert_eq!(updated[0], serde_json::json!({ "id": id, "nsp": "/", "transport": "websocket" }));
+    hub.stop(Duration::from_secs(1)).unwrap();
+}
+
+#[test]
+fn a_connected_ui_is_shown_the_events_received_and_sent() {
+    let (hub, addr) = hub(false, None);
+    hub.on("hello", |ev| {
+        ev.socket().emit("welcome", ev.args()).ok();
+    });
+    let (mut c, id) = connect(addr);
+    let (mut ui, _) = admin_client(addr, r#"{"username":"admin","password":"pa55"}"#);
+    next_event(&mut ui, "server_stats");
+    c.send(Message::text(r#"42["hello",1,{"x":"y"}]"#)).unwrap();
+    assert_eq!(read_text(&mut c), r#"42["welcome",1,{"x":"y"}]"#);
+    let received = next_event(&mut ui, "event_received");
+    assert_eq!(
+        received[..3],
+        [Value::from("/"), Value::from(id.as_str()), serde_json::json!(["hello", 1, {"x": "y"}])]
+    );
+    let sent = next_event(&mut ui, "event_sent");
+    assert_eq!(sent[..3], [Value::from("/"), Value::from(id.as_str()), serde_json::json!(["welcome", 1, {"x": "y"}])]);
+    // A broadcast is shown for its receivers too.
+    hub.emit("news", &wshub::Payload::one(&"all").unwrap());
+    let sent = next_event(&mut ui, "event_sent");
+    assert_eq!(sent[2], serde_json::json!(["news", "all"]));
     hub.stop(Duration::from_secs(1)).unwrap();
 }

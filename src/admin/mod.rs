@@ -14,6 +14,7 @@ mod feed;
 mod stats;
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub(crate) struct AdminUi {
     namespaces: OnceCell<Weak<Namespaces>>,
     sessions: Mutex<VecDeque<String>>,
     stats: stats::Stats,
+    /// UIs connected now: the events themselves are fed only while one is.
+    watchers: AtomicUsize,
 }
 
 impl AdminUi {
@@ -55,6 +58,7 @@ impl AdminUi {
             namespaces: OnceCell::new(),
             sessions: Mutex::new(VecDeque::new()),
             stats: stats::Stats::new(counters),
+            watchers: AtomicUsize::new(0),
         })
     }
 
@@ -75,7 +79,14 @@ impl AdminUi {
         let me = Arc::downgrade(self);
         handlers.connect.push(Arc::new(move |socket| {
             if let Some(me) = me.upgrade() {
+                me.watchers.fetch_add(1, Ordering::Relaxed);
                 me.welcome(&socket);
+            }
+        }));
+        let me = Arc::downgrade(self);
+        handlers.disconnect.push(Arc::new(move |_, _| {
+            if let Some(me) = me.upgrade() {
+                me.watchers.fetch_sub(1, Ordering::Relaxed);
             }
         }));
         if !self.config.read_only {
@@ -160,9 +171,9 @@ impl AdminUi {
         } else {
             vec!["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"]
         };
-        // Not ALL_EVENTS: the package's development mode sends the UI every
-        // event of every socket, a cost on each message this hub does not take.
-        features.push("AGGREGATED_EVENTS");
+        // ALL_EVENTS: the UI's socket, room, client and event views (its
+        // "development mode"); the events are fed only while a UI is connected.
+        features.extend(["AGGREGATED_EVENTS", "ALL_EVENTS"]);
         features
     }
 
@@ -239,6 +250,16 @@ impl Observer for AdminUi {
     fn upgraded(&self, namespace: &str, id: &str) {
         self.feed("socket_updated", json!([{ "id": id, "nsp": namespace, "transport": "websocket" }]));
     }
+    fn watching(&self) -> bool {
+        self.watchers.load(Ordering::Relaxed) > 0
+    }
+    fn event_received(&self, namespace: &str, id: &str, event: &str) {
+        self.feed_event("event_received", namespace, std::slice::from_ref(&id), event);
+    }
+    fn event_sent(&self, namespace: &str, ids: &[Arc<str>], event: &str) {
+        let ids: Vec<&str> = ids.iter().map(|id| &**id).collect();
+        self.feed_event("event_sent", namespace, &ids, event);
+    }
 }
 
 impl AdminUi {
@@ -250,6 +271,19 @@ impl AdminUi {
         }
         if let Ok(payload) = Payload::from_json(args.to_string()) {
             Target::new(ns).emit(event, &payload);
+        }
+    }
+
+    /// `kind(namespace, id, [name, ...args], date)` for each socket, but for
+    /// the UIs' own namespace (what the feed sends there would be fed again).
+    fn feed_event(&self, kind: &str, namespace: &str, ids: &[&str], event: &str) {
+        if namespace == self.config.namespace {
+            return;
+        }
+        let Ok(event) = serde_json::from_str::<Value>(event) else { return };
+        let at = now();
+        for id in ids {
+            self.feed(kind, json!([namespace, id, event, at]));
         }
     }
 

@@ -192,7 +192,7 @@ impl Conn {
                     return Ok(None);
                 }
                 let Some(socket) = socket else { return Ok(None) };
-                socket.namespace.counters.events_received.add(1);
+                socket.namespace.event_in(&socket.id, || data.as_str().to_string());
                 // The handler is found while the name is still borrowed from the
                 // data; the data then becomes the arguments.
                 let found = socket.namespace.event_handler(&name);
@@ -236,7 +236,7 @@ impl Conn {
         let payload = Payload::from_trusted(complete.json, complete.attachments);
         match (complete.event, complete.ack_id) {
             (Some(name), ack_id) => {
-                socket.namespace.counters.events_received.add(1);
+                socket.namespace.event_in(&socket.id, || super::event_array(&name, &payload));
                 socket.namespace.clone().dispatch_event(socket, &name, payload, ack_id)
             }
             (None, Some(id)) => socket.resolve_ack(id, payload),
@@ -373,7 +373,7 @@ impl Conn {
     fn dispatch_plain(&self, args: Payload) {
         let Some(socket) = self.state.lock().sockets.get("/").cloned() else { return };
         let ns = socket.namespace.clone();
-        ns.counters.events_received.add(1);
+        ns.event_in(&socket.id, || super::event_array("message", &args));
         ns.dispatch_event(socket, "message", args, None);
     }
 }

@@ -74,6 +74,23 @@ pub(crate) trait Observer: Send + Sync {
     fn left(&self, namespace: &str, room: &str, id: &str);
     /// The socket's connection upgraded from polling to WebSocket.
     fn upgraded(&self, namespace: &str, id: &str);
+    /// Whether anyone watches the events themselves now (a relaxed load, on
+    /// every event of a hub that has an observer): the two calls below come only then.
+    fn watching(&self) -> bool;
+    /// An event from a client: `event` is its JSON array, the name first.
+    fn event_received(&self, namespace: &str, id: &str, event: &str);
+    /// An event queued for the sockets `ids`: its JSON array, the name first.
+    fn event_sent(&self, namespace: &str, ids: &[Arc<str>], event: &str);
+}
+
+/// An event as the admin UI shows it: `[name, ...args]`.
+pub(crate) fn event_array(name: &str, args: &Payload) -> String {
+    let name = serde_json::to_string(name).unwrap_or_else(|_| "\"\"".into());
+    match args.json().strip_prefix('[').map(str::trim_start) {
+        Some(rest) if rest.starts_with(']') => format!("[{name}]"),
+        Some(rest) => format!("[{name},{rest}"),
+        None => format!("[{name}]"),
+    }
 }
 
 #[derive(Default)]
@@ -264,6 +281,28 @@ impl Namespace {
     pub fn dispatch_event(&self, socket: Arc<SocketState>, name: &str, args: Payload, ack_id: Option<u64>) {
         if let Some((name, handler)) = self.event_handler(name) {
             call_event_handler(&handler, Event { socket: Socket(socket), name, args, ack_id });
+        }
+    }
+
+    /// The observer, when it watches the events themselves.
+    pub fn watched(&self) -> Option<&dyn Observer> {
+        self.observer.as_deref().filter(|o| o.watching())
+    }
+
+    /// An event from socket `id`: counted, and shown to whoever watches.
+    /// `event` makes its `[name, ...args]` text, only for a watcher.
+    pub fn event_in(&self, id: &str, event: impl FnOnce() -> String) {
+        self.counters.events_received.add(1);
+        if let Some(o) = self.watched() {
+            o.event_received(&self.name, id, &event());
+        }
+    }
+
+    /// An event queued for one socket: counted, and shown to whoever watches.
+    pub fn event_out(&self, id: &Arc<str>, name: &str, args: &Payload) {
+        self.counters.events_sent.add(1);
+        if let Some(o) = self.watched() {
+            o.event_sent(&self.name, std::slice::from_ref(id), &event_array(name, args));
         }
     }
 

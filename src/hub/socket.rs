@@ -173,7 +173,7 @@ impl Socket {
             }
             _ => {
                 self.send(|| self.0.encode_event(event, args, None))?;
-                self.0.namespace.counters.events_sent.add(1);
+                self.0.namespace.event_out(&self.0.id, event, args);
                 Ok(())
             }
         }
@@ -189,7 +189,7 @@ impl Socket {
         let frames = sio::encode_event_at(&s.namespace.name, event, args, &super::recovery::offset_text(offset));
         recovery.keep(offset, vec![s.id.clone()], Vec::new(), frames.clone());
         if self.connected() && s.session.push(frames) {
-            s.namespace.counters.events_sent.add(1);
+            s.namespace.event_out(&s.id, event, args);
         }
     }
 
@@ -243,7 +243,7 @@ impl Socket {
                 Err(AckError::TooManyPending)
             } else {
                 if state.session.push(state.encode_event(event, args, Some(ack_id))) {
-                    state.namespace.counters.events_sent.add(1);
+                    state.namespace.event_out(&state.id, event, args);
                 } else {
                     state.acks.lock().waiting.remove(&ack_id); // the dropped sender reads as Disconnected
                 }

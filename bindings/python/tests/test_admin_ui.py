@@ -24,7 +24,7 @@ def test_admin_ui_logs_in_and_lists_the_sockets(make_server, make_client):
         [[session]] = rec.wait_for("session")
         assert isinstance(session, str) and session
         [[config]] = rec.wait_for("config")
-        assert config == {"supportedFeatures": ["AGGREGATED_EVENTS"]}  # read-only: no action offered
+        assert config == {"supportedFeatures": ["AGGREGATED_EVENTS", "ALL_EVENTS"]}  # read-only: no action offered
         [[sockets]] = rec.wait_for("all_sockets")
         assert sorted(s["nsp"] for s in sockets) == ["/", "/admin"]
         [[stats]] = rec.wait_for("server_stats")
