@@ -169,6 +169,12 @@ fn main() {
         // Several chat servers on one Redis are one chat room (docs/SCALING.md).
         builder = builder.redis_url(&url);
     }
+    if let Ok(password) = std::env::var("ADMIN_PASSWORD") {
+        // The Socket.IO admin UI on http://127.0.0.1:<port>/admin/ (user "admin").
+        let mut admin = wshub::AdminUiConfig::new("admin", &password);
+        admin.ui_dir = Some(root.join("node_modules/@socket.io/admin-ui/ui/dist"));
+        builder = builder.admin_ui(admin);
+    }
     let hub = builder
         .port(port)
         .static_dir(root.join("examples/chat/public"))

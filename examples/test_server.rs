@@ -44,6 +44,10 @@ fn main() {
     if std::env::var_os("WSHUB_PER_MESSAGE_DEFLATE").is_some() {
         builder = builder.per_message_deflate(Some(wshub::DeflateConfig::default()));
     }
+    // Optional: the metrics in the Prometheus text format on /metrics, for this bearer token.
+    if let Ok(token) = std::env::var("WSHUB_METRICS_TOKEN") {
+        builder = builder.metrics_path("/metrics", Some(&token), &[]);
+    }
     for origin in std::env::var("WSHUB_ALLOWED_ORIGINS").unwrap_or_default().split(',').filter(|o| !o.is_empty()) {
         builder = builder.allowed_origin(origin.trim());
     }

@@ -521,6 +521,37 @@ typedef struct {
    (0: the default, 10,000).
    */
   uint32_t redis_stream_max_len;
+  /*
+   Path on the hub's listener serving its metrics in the Prometheus text
+   format, e.g. "/metrics" (default NULL or "": none). Needs
+   `metrics_token` or `metrics_allow`.
+   */
+  const char *metrics_path;
+  /*
+   A scrape must send `Authorization: Bearer <metrics_token>`, else 401 (default NULL: no token).
+   */
+  const char *metrics_token;
+  /*
+   Comma-separated IP addresses allowed to scrape, others get 403
+   (default NULL: any address, then a token is required).
+   */
+  const char *metrics_allow;
+  /*
+   The Socket.IO admin UI (`@socket.io/admin-ui`) on the namespace
+   "/admin", for the UI's login with this username and `admin_password`
+   (default NULL: off; set both).
+   */
+  const char *admin_username;
+  const char *admin_password;
+  /*
+   The UI may look but change nothing: no emit, join, leave or disconnect (default false).
+   */
+  bool admin_read_only;
+  /*
+   Folder of the UI's page (`ui/dist` of the npm package), served under
+   "/admin/" (default NULL: the page is not served).
+   */
+  const char *admin_ui_dir;
 } wshub_config;
 
 /*
@@ -917,6 +948,22 @@ wshub_status wshub_stop(wshub_t *hub,
  Not from inside a callback: such a call does nothing.
  */
 void wshub_free(wshub_t *hub);
+
+/*
+ Writes to `*out` a JSON object with the hub's metrics (see
+ `wshub::Metrics`): `connections` and `connections_opened` (objects with
+ `polling`, `websocket`, `raw`), `bytes_received`, `bytes_sent`,
+ `queue_drops`, `slow_consumer_disconnects`, `cluster_messages_sent`,
+ `cluster_messages_received`, and `namespaces`, an array sorted by `name`
+ of objects with `sockets`, `rooms`, `pending_acks`, `connects`,
+ `connect_refusals`, `events_received`, `events_sent` and `disconnects`
+ (an array of `{"reason", "count"}`, every reason listed). Counters run
+ from `wshub_new`, across stops and starts; gauges are as of the call.
+ Works on a hub not started or stopped (not freed). The string is owned
+ by the caller: free it with `wshub_string_free`. Any thread.
+ */
+wshub_status wshub_metrics(wshub_t *hub,
+                           char **out);
 
 /*
  Serves a WebSocket whose connection the host keeps: `request` is the

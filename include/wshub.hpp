@@ -174,6 +174,15 @@ public:
         check(wshub_leave(hub_, name_space.c_str(), id.c_str(), room.c_str()));
     }
 
+    /// The hub's metrics as a JSON object (see `wshub_metrics`).
+    std::string metrics() const {
+        char *json = nullptr;
+        check(wshub_metrics(hub_, &json));
+        std::string out(json);
+        wshub_string_free(json);
+        return out;
+    }
+
     wshub_t *get() const noexcept { return hub_; }
 
 private:

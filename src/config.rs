@@ -2,7 +2,7 @@
 //! server's (pingInterval 25 s, pingTimeout 20 s, maxHttpBufferSize 1 MB,
 //! connectTimeout 45 s, path `/socket.io/`), plus wshub's own limits.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -182,6 +182,18 @@ pub struct Config {
     pub redis_stream_max_len: usize,
     /// How long a cluster-wide query (`fetch_sockets`) waits for the other nodes.
     pub cluster_timeout: Duration,
+    /// Path on the hub's listener that serves its metrics in the Prometheus
+    /// text format (e.g. `/metrics`); `None` (the default) serves none. Needs
+    /// `metrics_token` or `metrics_allow`, so it is never open by accident.
+    pub metrics_path: Option<String>,
+    /// A scrape must send `Authorization: Bearer <token>` (else 401).
+    pub metrics_token: Option<String>,
+    /// Client addresses allowed to scrape (else 403); empty: any address
+    /// (then `metrics_token` is required).
+    pub metrics_allow: Vec<IpAddr>,
+    /// The server side of the Socket.IO admin UI (`@socket.io/admin-ui`):
+    /// its namespace, credentials and mode. `None` (the default): off.
+    pub admin_ui: Option<AdminUiConfig>,
 
     /// Worker threads of the hub's runtime.
     pub worker_threads: usize,
@@ -232,6 +244,10 @@ impl Default for Config {
             redis_streams: false,
             redis_stream_max_len: 10_000,
             cluster_timeout: Duration::from_secs(5),
+            metrics_path: None,
+            metrics_token: None,
+            metrics_allow: Vec::new(),
+            admin_ui: None,
 
             worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         }
@@ -294,7 +310,64 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key go together: set both or neither");
         }
+        if let Some(a) = &self.admin_ui {
+            if a.username.is_empty() || a.password.is_empty() {
+                return bad("admin_ui needs a username and a password");
+            }
+            if !a.namespace.starts_with('/') || a.namespace == "/" {
+                return bad("admin_ui namespace must start with '/' and not be the main namespace");
+            }
+            let p = &a.ui_path;
+            if a.ui_dir.is_some() && (!p.starts_with('/') || !p.ends_with('/') || p.starts_with(self.path.as_str())) {
+                return bad("admin_ui ui_path must start and end with '/' and lie outside path");
+            }
+        }
+        if let Some(p) = &self.metrics_path {
+            let taken = p.starts_with(self.path.as_str())
+                || self.raw_path.as_ref() == Some(p)
+                || self.engine_path.as_ref().is_some_and(|e| p.starts_with(e.as_str()));
+            if !p.starts_with('/') || taken {
+                return bad("metrics_path must start with '/' and lie outside path, raw_path and engine_path");
+            }
+            if self.metrics_token.as_deref().unwrap_or("").is_empty() && self.metrics_allow.is_empty() {
+                return bad("metrics_path needs metrics_token or metrics_allow (e.g. 127.0.0.1), or it is open to all");
+            }
+        }
         Ok(())
+    }
+}
+
+/// The Socket.IO admin UI's server side: a namespace (`/admin`) that the
+/// UI connects to with these credentials (its login form's username and
+/// password; the UI then reconnects with the session id it was given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminUiConfig {
+    pub username: String,
+    pub password: String,
+    /// The UI sees everything but may change nothing (no emit, join, leave
+    /// or disconnect from the UI), as the admin UI's `readonly`.
+    pub read_only: bool,
+    /// The namespace the UI connects to (default `/admin`).
+    pub namespace: String,
+    /// The folder of the UI's page (`ui/dist` of the `@socket.io/admin-ui`
+    /// npm package), served under `ui_path`; `None`: the page is not served
+    /// (use the hosted one at admin.socket.io).
+    pub ui_dir: Option<PathBuf>,
+    /// Where the page is served (default `/admin/`).
+    pub ui_path: String,
+}
+
+impl AdminUiConfig {
+    /// The UI on `/admin` with these credentials, not read-only, its page not served.
+    pub fn new(username: &str, password: &str) -> AdminUiConfig {
+        AdminUiConfig {
+            username: username.to_string(),
+            password: password.to_string(),
+            read_only: false,
+            namespace: "/admin".into(),
+            ui_dir: None,
+            ui_path: "/admin/".into(),
+        }
     }
 }
 

@@ -27,6 +27,7 @@
 // socketio, rawws (codecs) <- hub <- adapter (cluster); server (the listener)
 // serves engineio; this file wires them, and ffi is the C ABI over it.
 mod adapter;
+mod admin;
 mod config;
 mod deferred_wake;
 mod engineio;
@@ -37,17 +38,20 @@ pub mod fuzzing;
 mod handshake;
 mod http;
 mod hub;
+mod metrics;
 mod rawws;
 mod reason;
+mod secret;
 mod server;
 mod sid;
 mod socketio;
 mod ws;
 
-pub use config::{Config, DeflateConfig, RecoveryConfig, SlowConsumerPolicy};
+pub use config::{AdminUiConfig, Config, DeflateConfig, RecoveryConfig, SlowConsumerPolicy};
 pub use error::Error;
 pub use handshake::Handshake;
 pub use hub::{AckError, ConnectRefusal, ConnectRequest, Event, RemoteSocket, ServerEvent, Socket, Target};
+pub use metrics::{ByTransport, DisconnectCount, Metrics, NamespaceMetrics};
 pub use reason::DisconnectReason;
 pub use server::host::{HostRequest, HostResponse};
 pub use server::relay::{RelayError, RelayEvent, RelayHandle, RelayMessage};
@@ -86,6 +90,10 @@ struct HubInner {
     config: Config,
     namespaces: Arc<Namespaces>,
     request_guard: hub::RequestGuardSlot,
+    /// For the hub's life, not one run: counters only go up across a restart.
+    counters: Arc<metrics::HubCounters>,
+    /// The admin UI's server side, when `admin_ui` is set.
+    admin: Option<Arc<admin::AdminUi>>,
     running: Mutex<Option<Running>>,
 }
 
@@ -124,10 +132,17 @@ impl Hub {
             }
             None => None,
         };
-        let namespaces =
-            Namespaces::new(cluster, config.connection_state_recovery.clone(), config.cleanup_empty_child_namespaces);
+        let counters: Arc<metrics::HubCounters> = Arc::default();
+        let admin = config.admin_ui.clone().map(|a| admin::AdminUi::new(a, counters.clone()));
+        let observer = admin.clone().map(|a| a as Arc<dyn hub::Observer>);
+        let recovery = config.connection_state_recovery.clone();
+        let namespaces = Namespaces::new(cluster, recovery, config.cleanup_empty_child_namespaces, observer);
         namespaces.get_or_create("/");
-        let inner = HubInner { config, namespaces, request_guard: Default::default(), running: Mutex::new(None) };
+        if let Some(admin) = &admin {
+            admin.install(&namespaces);
+        }
+        let request_guard = Default::default();
+        let inner = HubInner { config, namespaces, request_guard, counters, admin, running: Mutex::new(None) };
         Ok(Hub { inner: Arc::new(inner) })
     }
 
@@ -313,13 +328,18 @@ impl Hub {
             request_guard: self.inner.request_guard.clone(),
             shutdown: shutdown.clone(),
             runtime: runtime.handle().clone(),
+            counters: self.inner.counters.clone(),
         });
         // The Engine.IO layer hands each session it opens to a connection of the hub.
         let connections = Arc::new(hub::Connections(core.clone()));
-        let engine = Arc::new(engineio::Engine::new(cfg, runtime.handle().clone(), shutdown, connections));
-        let server = Arc::new(Server::new(engine));
+        let counters = self.inner.counters.clone();
+        let engine = Arc::new(engineio::Engine::new(cfg, runtime.handle().clone(), shutdown, connections, counters));
+        let server = Arc::new(Server::new(engine, core.clone()));
         if let Some(cluster) = &self.inner.namespaces.cluster {
             cluster.clone().start(&core);
+        }
+        if let Some(admin) = &self.inner.admin {
+            runtime.spawn(admin.clone().run(core.shutdown.clone()));
         }
         if let Some((listener, tls)) = listener {
             runtime.spawn(server::accept_loop(server.clone(), listener, tls));
@@ -390,6 +410,21 @@ impl Hub {
 
     pub fn is_running(&self) -> bool {
         self.inner.running.lock().is_some()
+    }
+
+    /// A snapshot of the hub's metrics: counters since the hub was created
+    /// (they go on across a stop and start), gauges as of now. Cheap enough to
+    /// call at any rate a dashboard polls; the same figures are served in the
+    /// Prometheus text format on `metrics_path`. Any thread.
+    ///
+    /// ```
+    /// let hub = wshub::Hub::builder().port(0).build().unwrap();
+    /// let m = hub.metrics();
+    /// assert_eq!(m.connections.websocket, 0);
+    /// assert_eq!(m.namespaces[0].name, "/");
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        self.inner.namespaces.metrics(&self.inner.counters)
     }
 
     /// `(open TCP connections, live Engine.IO sessions)`, `(0, 0)` when the
@@ -774,6 +809,21 @@ impl HubBuilder {
     }
     pub fn cluster_timeout(mut self, timeout: Duration) -> Self {
         self.config.cluster_timeout = timeout;
+        self
+    }
+    /// The server side of the Socket.IO admin UI (`@socket.io/admin-ui`) on
+    /// its namespace, for these credentials (see [`AdminUiConfig`]).
+    pub fn admin_ui(mut self, admin: AdminUiConfig) -> Self {
+        self.config.admin_ui = Some(admin);
+        self
+    }
+    /// Serves the metrics in the Prometheus text format on `path` of the
+    /// hub's listener, to scrapers with `Authorization: Bearer <token>`
+    /// (`token`) and/or from the addresses `allow` lists (see `Config::metrics_path`).
+    pub fn metrics_path(mut self, path: &str, token: Option<&str>, allow: &[std::net::IpAddr]) -> Self {
+        self.config.metrics_path = Some(path.to_string());
+        self.config.metrics_token = token.map(str::to_string);
+        self.config.metrics_allow = allow.to_vec();
         self
     }
     /// The configuration built so far.

@@ -149,6 +149,47 @@ export interface ServerOptions {
   redisStreams?: boolean;
   /** With `redisStreams`: about how many entries the stream keeps (default 10,000, as the Node adapter's `maxLen`). */
   redisStreamMaxLen?: number;
+  /** Path on wshub's own listener serving the metrics in the Prometheus text format, e.g. "/metrics" (default: none); needs `metricsToken` or `metricsAllow`. */
+  metricsPath?: string;
+  /** Scrapes must send `Authorization: Bearer <metricsToken>` (else 401). */
+  metricsToken?: string;
+  /** IP addresses allowed to scrape (else 403); default any (then a token is required). */
+  metricsAllow?: string | string[];
+  /** The Socket.IO admin UI (@socket.io/admin-ui) on the namespace /admin: its login, read-only mode, and the folder of its page (the package's `ui/dist`, served under /admin/). */
+  adminUi?: { username: string; password: string; readOnly?: boolean; uiDir?: string };
+}
+
+/** Open connections, or connections opened, by transport (`raw`: the plain WebSocket endpoint). */
+export interface ByTransport {
+  polling: number;
+  websocket: number;
+  raw: number;
+}
+
+/** One namespace's figures in `io.metrics()`. */
+export interface NamespaceMetrics {
+  name: string;
+  sockets: number;
+  rooms: number;
+  pending_acks: number;
+  connects: number;
+  connect_refusals: number;
+  disconnects: { reason: string; count: number }[];
+  events_received: number;
+  events_sent: number;
+}
+
+/** `io.metrics()`: counters since the server was created, gauges as of the call. */
+export interface Metrics {
+  connections: ByTransport;
+  connections_opened: ByTransport;
+  bytes_received: number;
+  bytes_sent: number;
+  queue_drops: number;
+  slow_consumer_disconnects: number;
+  cluster_messages_sent: number;
+  cluster_messages_received: number;
+  namespaces: NamespaceMetrics[];
 }
 
 export interface Handshake {
@@ -439,6 +480,8 @@ export class Server<
   send(...args: any[]): this;
   write(...args: any[]): this;
   fetchSockets(): Promise<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[]>;
+  /** The hub's metrics; null before listen() and after close(). */
+  metrics(): Metrics | null;
   allSockets(): Promise<Set<string>>;
   socketsJoin(room: string | string[]): void;
   socketsLeave(room: string | string[]): void;

@@ -192,11 +192,24 @@ function normalizePath(p) {
   return s;
 }
 
-function allowedOrigins(list) {
+/**
+ * The Socket.IO admin UI on /admin: `{ username, password, readOnly, uiDir }`
+ * (the server side is wshub's; `uiDir` serves the npm package's page under /admin/).
+ */
+function adminUi(o) {
+  if (o === undefined || o === null || o === false) return {};
+  if (typeof o !== 'object' || typeof o.username !== 'string' || typeof o.password !== 'string') {
+    throw new TypeError('wshub: adminUi takes { username, password, readOnly?, uiDir? }');
+  }
+  return { adminUsername: o.username, adminPassword: o.password, adminReadOnly: !!o.readOnly, adminUiDir: o.uiDir };
+}
+
+/** A list option as the C config takes it: one comma-separated string. */
+function stringList(list, what) {
   if (list === undefined || list === null) return undefined;
   if (typeof list === 'string') return list;
   if (Array.isArray(list) && list.every((o) => typeof o === 'string')) return list.join(',');
-  throw new TypeError('wshub: allowedOrigins must be a string or an array of strings');
+  throw new TypeError(`wshub: ${what} must be a string or an array of strings`);
 }
 
 function corsOrigins(cors) {
@@ -1169,13 +1182,17 @@ class Server {
       dropWhenFull: o.dropWhenFull,
       tlsCert: o.tlsCert,
       tlsKey: o.tlsKey,
-      allowedOrigins: allowedOrigins(o.allowedOrigins),
+      allowedOrigins: stringList(o.allowedOrigins, 'allowedOrigins'),
       redisUrl: o.redisUrl,
       cleanupEmptyChildNamespaces: o.cleanupEmptyChildNamespaces,
       allowEIO3: o.allowEIO3,
       redisCluster: o.redisCluster,
       redisStreams: o.redisStreams,
       redisStreamMaxLen: o.redisStreamMaxLen,
+      metricsPath: o.metricsPath,
+      metricsToken: o.metricsToken,
+      metricsAllow: stringList(o.metricsAllow, 'metricsAllow'),
+      ...adminUi(o.adminUi),
       ...recovery,
     };
     for (const k of Object.keys(cfg)) if (cfg[k] === undefined || cfg[k] === null) delete cfg[k];
@@ -1399,6 +1416,16 @@ class Server {
   }
   allSockets() {
     return this.sockets.allSockets();
+  }
+  /**
+   * The hub's metrics (the C ABI's `wshub_metrics`): connections by transport,
+   * bytes, queue drops, slow consumers, cluster messages, and per namespace
+   * sockets, rooms, pending acks, connects, refusals, disconnects by reason and
+   * events both ways. null before listen() and after close(). Non-blocking.
+   */
+  metrics() {
+    const json = this._h ? native.metrics(this._h) : null;
+    return json ? JSON.parse(json) : null;
   }
   socketsJoin(room) {
     return this.sockets.socketsJoin(room);

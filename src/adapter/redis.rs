@@ -33,6 +33,7 @@ use super::redis_conn::{subscribers, Conn, Listen, Options, Server};
 use super::streams::Route;
 use super::{local_remote_socket, sharded, stream_reader, streams, Adapter, Log, RemoteSocket, Scope, ServerEvent};
 use crate::hub::{BoxFuture, HubCore, Namespace, Target};
+use crate::metrics::HubCounters;
 use crate::socketio::payload::Payload;
 use crate::Error;
 
@@ -75,6 +76,8 @@ pub(super) struct Link {
     /// Streams protocol: what the stream's reader is asked to do.
     pub(super) reader: mpsc::UnboundedSender<stream_reader::Job>,
     pub(super) runtime: tokio::runtime::Handle,
+    /// The hub's counts of cluster messages.
+    counters: Arc<HubCounters>,
 }
 
 impl Link {
@@ -87,6 +90,8 @@ impl Link {
         }
         if self.publish.send(route).is_err() {
             self.queued.fetch_sub(len, Ordering::AcqRel); // the hub stopped
+        } else {
+            self.counters.cluster_messages_sent.add(1);
         }
     }
 }
@@ -195,7 +200,9 @@ impl Adapter for RedisAdapter {
         let (subscriptions, subscriptions_rx) = mpsc::unbounded_channel();
         let (reader, jobs) = mpsc::unbounded_channel();
         let runtime = core.runtime.clone();
-        let link = Link { publish, subscriptions, queued: Arc::default(), conn: Arc::default(), reader, runtime };
+        let counters = core.counters.clone();
+        let link =
+            Link { publish, subscriptions, queued: Arc::default(), conn: Arc::default(), reader, runtime, counters };
         *self.link.lock() = Some(link.clone());
         core.runtime.spawn(publisher(self.clone(), publish_rx, link, core.clone()));
         if let Protocol::Streams { .. } = self.protocol {
@@ -358,7 +365,7 @@ async fn subscriber(adapter: Arc<RedisAdapter>, core: Arc<HubCore>, mut todo: mp
                     // [pattern,] channel, payload
                     let mut data = push.data.into_iter().rev();
                     if let (Some(Value::BulkString(payload)), Some(Value::BulkString(channel))) = (data.next(), data.next()) {
-                        adapter.on_message(&watched, &String::from_utf8_lossy(&channel), &payload);
+                        adapter.on_message(&watched, &String::from_utf8_lossy(&channel), &payload, &core.counters);
                     }
                 }
                 PushKind::Disconnection if !lost => {
@@ -443,7 +450,7 @@ impl RedisAdapter {
         result
     }
 
-    fn on_message(self: &Arc<Self>, watched: &[Watched], channel: &str, payload: &[u8]) {
+    fn on_message(self: &Arc<Self>, watched: &[Watched], channel: &str, payload: &[u8], counters: &HubCounters) {
         let decoded = if self.cluster_messages() {
             // Requests, room broadcasts and the answers to this node all carry their kind.
             let Some(w) = watched.iter().find(|w| channel.starts_with(&*sharded::channel(&self.prefix, &w.ns.name)))
@@ -461,6 +468,10 @@ impl RedisAdapter {
         };
         match decoded {
             Ok((w, m)) if m.namespace == *w.ns.name && m.uid.as_deref() != Some(self.uid.as_str()) => {
+                // Not what was skipped undecoded: our own broadcast back, or one for a room nobody here is in.
+                if !matches!(m.kind, Kind::Other) {
+                    counters.cluster_messages_received.add(1);
+                }
                 self.handle(&w.ns, m)
             }
             Ok(_) => {} // our own message back from Redis, or another namespace's

@@ -29,6 +29,7 @@ use tungstenite::Utf8Bytes;
 
 use crate::config::Config;
 use crate::http::{Request, Response};
+use crate::metrics::{Carrier, HubCounters};
 use crate::reason::DisconnectReason;
 use crate::Handshake;
 use heartbeat::Heartbeat;
@@ -98,6 +99,8 @@ pub struct Engine {
     pub shutdown: CancellationToken,
     pub runtime: tokio::runtime::Handle,
     handler: Arc<dyn Handler>,
+    /// The hub's counters: every session counts into them.
+    pub counters: Arc<HubCounters>,
 }
 
 impl Engine {
@@ -106,8 +109,9 @@ impl Engine {
         runtime: tokio::runtime::Handle,
         shutdown: CancellationToken,
         handler: Arc<dyn Handler>,
+        counters: Arc<HubCounters>,
     ) -> Engine {
-        Engine { config, sessions: Mutex::new(HashMap::new()), shutdown, runtime, handler }
+        Engine { config, sessions: Mutex::new(HashMap::new()), shutdown, runtime, handler, counters }
     }
 
     pub fn session(&self, sid: &str) -> Option<Arc<EngineSession>> {
@@ -215,7 +219,14 @@ pub fn open_session(
     let sid = crate::sid::generate();
     let cfg = &engine.config;
     let receiver = engine.handler.receiver(protocol);
-    let session = EngineSession::new(sid.clone(), protocol, transport, handshake, receiver, cfg, eio3);
+    let opening = session::Opening { protocol, transport, eio3 };
+    let session = EngineSession::new(sid.clone(), opening, handshake, receiver, cfg, &engine.counters);
+    let carrier = match (protocol, transport) {
+        (Protocol::Raw, _) => Carrier::Raw,
+        (_, Transport::Polling) => Carrier::Polling,
+        _ => Carrier::WebSocket,
+    };
+    engine.counters.opened(&session.counted_as, carrier);
     if protocol.is_engine_io() {
         let upgrades: &[&str] =
             if transport == Transport::Polling && cfg.allow_websocket { &["websocket"] } else { &[] };
@@ -273,6 +284,7 @@ pub fn end_session(engine: &Engine, session: &EngineSession) {
 }
 
 fn forget_session(engine: &Engine, session: &EngineSession) {
+    engine.counters.ended(&session.counted_as);
     if session.protocol.is_engine_io() {
         engine.sessions.lock().remove(&session.sid);
     }

@@ -72,14 +72,13 @@ async fn poll(engine: &Engine, req: &Request, session: &EngineSession) -> Respon
             }
         }
     };
-    Response::new(200).content_type("text/plain; charset=UTF-8").cors(req, &engine.config).body(if session.eio3 {
-        super::v3::encode_payload(&frames)
-    } else {
-        packet::encode_payload(&frames)
-    })
+    let body = if session.eio3 { super::v3::encode_payload(&frames) } else { packet::encode_payload(&frames) };
+    session.counters.bytes_sent.add(body.len() as u64);
+    Response::new(200).content_type("text/plain; charset=UTF-8").cors(req, &engine.config).body(body)
 }
 
 async fn post(engine: &Engine, req: &Request, session: &Arc<EngineSession>) -> Response {
+    session.counters.bytes_received.add(req.body.len() as u64);
     let decoded = if session.eio3 {
         super::v3::decode_payload(req.body.clone())
     } else {

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::packet::Frame;
 use super::Receiver;
 use crate::config::{Config, SlowConsumerPolicy};
+use crate::metrics::{CountedAs, HubCounters};
 use crate::reason::DisconnectReason;
 use crate::Handshake;
 
@@ -119,6 +120,16 @@ pub struct EngineSession {
     /// length-prefixed, binary WebSocket frames start with the packet type;
     /// the layer above speaks Socket.IO v2 to it.
     pub eio3: bool,
+    /// The hub's counters (bytes, drops), and how this session is counted in them.
+    pub counters: Arc<HubCounters>,
+    pub counted_as: CountedAs,
+}
+
+impl Drop for EngineSession {
+    /// A session whose end no owner saw (the runtime stopped first) leaves the count here.
+    fn drop(&mut self) {
+        self.counters.ended(&self.counted_as);
+    }
 }
 
 /// The result of taking frames for a polling response.
@@ -129,15 +140,23 @@ pub enum PollBatch {
     Empty,
 }
 
+/// What a new session speaks, and over what it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening {
+    pub protocol: Protocol,
+    pub transport: Transport,
+    /// Engine.IO v3 (see `EngineSession::eio3`).
+    pub eio3: bool,
+}
+
 impl EngineSession {
     pub fn new(
         sid: Arc<str>,
-        protocol: Protocol,
-        transport: Transport,
+        Opening { protocol, transport, eio3 }: Opening,
         handshake: Arc<Handshake>,
         receiver: Arc<dyn Receiver>,
         limits: &Config,
-        eio3: bool,
+        counters: &Arc<HubCounters>,
     ) -> Arc<EngineSession> {
         Arc::new(EngineSession {
             sid,
@@ -163,6 +182,8 @@ impl EngineSession {
             policy: limits.slow_consumer,
             receiver,
             eio3,
+            counters: counters.clone(),
+            counted_as: CountedAs::default(),
         })
     }
 
@@ -233,7 +254,10 @@ impl EngineSession {
             }
             if over {
                 drop(out);
-                if !volatile && self.policy == SlowConsumerPolicy::Disconnect {
+                if volatile || self.policy != SlowConsumerPolicy::Disconnect {
+                    self.counters.queue_drops.add(1);
+                } else {
+                    self.counters.slow_consumer_disconnects.add(1);
                     tracing::warn!(
                         sid = %self.sid, queued_frames, queued_bytes,
                         "slow consumer: outbound queue full, closing the connection (reason \"transport error\")"
@@ -415,21 +439,27 @@ impl Outbound {
         Outbound(session.clone())
     }
 
-    /// "websocket" once the session is on its WebSocket, else "polling" (as
-    /// Socket.IO names the transport).
-    pub fn transport_name(&self) -> &'static str {
-        match self.0.transport() {
-            Transport::WebSocket => "websocket",
-            Transport::Polling | Transport::Upgrading => "polling",
-        }
-    }
-
     pub fn protocol(&self) -> Protocol {
         self.0.protocol
     }
 
     pub fn handshake(&self) -> &Arc<Handshake> {
         &self.0.handshake
+    }
+
+    /// The Engine.IO session id (the connection's; a socket has its own id).
+    pub fn sid(&self) -> &str {
+        &self.0.sid
+    }
+
+    /// The transport as the Socket.IO server names it: "polling" (also while
+    /// an upgrade is being probed), "websocket", or "raw" for the plain endpoint.
+    pub fn transport_name(&self) -> &'static str {
+        match (self.0.protocol, self.0.transport()) {
+            (Protocol::Raw, _) => "raw",
+            (_, Transport::WebSocket) => "websocket",
+            _ => "polling",
+        }
     }
 
     /// See [`EngineSession::push`].

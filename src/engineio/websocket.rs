@@ -74,6 +74,7 @@ pub async fn upgrade<S: Stream>(
         return;
     }
     session.set_transport(Transport::WebSocket);
+    session.counters.upgraded(&session.counted_as);
     session.receiver.upgraded();
     run(&engine, &mut ws, &session, false).await;
 }
@@ -229,7 +230,7 @@ async fn finish<S: Stream>(
     // gets ping_timeout for it.
     let rest = poll_fn(|cx| Poll::Ready(session.take_frames(cx))).await;
     if let Some(frames) = rest {
-        let _ = poll_fn(|cx| Poll::Ready(ws.send(cx, |w| write_frames(w, &frames, session.eio3)))).await;
+        let _ = poll_fn(|cx| Poll::Ready(ws.send(cx, |w| write_frames(w, &frames, session)))).await;
     }
     if owner {
         // Now, not after the close below: a client that does not read must
@@ -259,20 +260,23 @@ fn write_queued<S: Stream>(cx: &mut Context<'_>, ws: &mut WsStream<S>, session: 
             return Ok(());
         }
         let Some(frames) = session.take_frames(cx) else { return Ok(()) };
-        ws.send(cx, |w| write_frames(w, &frames, session.eio3))?;
+        ws.send(cx, |w| write_frames(w, &frames, session))?;
     }
     cx.waker().wake_by_ref(); // more keeps coming: yield, then go on
     Ok(())
 }
 
-fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Frame>, eio3: bool) {
+fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Frame>, session: &EngineSession) {
+    let mut bytes = 0;
     for frame in frames {
+        bytes += frame.len();
         match frame {
             Frame::Text(t) => w.text(t),
-            Frame::Binary(b) if eio3 => w.binary(&super::v3::binary_frame(b)),
+            Frame::Binary(b) if session.eio3 => w.binary(&super::v3::binary_frame(b)),
             Frame::Binary(b) => w.binary(b),
         }
     }
+    session.counters.bytes_sent.add(bytes as u64);
 }
 
 fn close_reason_for(e: &Error) -> DisconnectReason {
@@ -285,6 +289,9 @@ fn close_reason_for(e: &Error) -> DisconnectReason {
 }
 
 fn on_message(session: &Arc<EngineSession>, msg: Message) -> Result<Option<Connecting>, DisconnectReason> {
+    if let Message::Text(_) | Message::Binary(_) = &msg {
+        session.counters.bytes_received.add(msg.len() as u64);
+    }
     if session.protocol == Protocol::Raw {
         // The raw endpoint's messages are the client's own, with no Engine.IO packet type.
         return match msg {

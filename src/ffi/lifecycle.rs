@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::dispatcher::{on_dispatcher_thread, Dispatcher};
 use super::{fail, guard, optional_str, wshub_status, wshub_status::*};
-use crate::{Config, ConnectRefusal, DeflateConfig, Hub, RecoveryConfig, SlowConsumerPolicy};
+use crate::{AdminUiConfig, Config, ConnectRefusal, DeflateConfig, Hub, RecoveryConfig, SlowConsumerPolicy};
 
 /// The hub's settings. Get the defaults from `wshub_config_default()` and
 /// change what you need; string fields are borrowed for the `wshub_new` call
@@ -102,6 +102,25 @@ pub struct wshub_config {
     /// With `redis_streams`: about how many entries the stream keeps
     /// (0: the default, 10,000).
     pub redis_stream_max_len: u32,
+    /// Path on the hub's listener serving its metrics in the Prometheus text
+    /// format, e.g. "/metrics" (default NULL or "": none). Needs
+    /// `metrics_token` or `metrics_allow`.
+    pub metrics_path: *const c_char,
+    /// A scrape must send `Authorization: Bearer <metrics_token>`, else 401 (default NULL: no token).
+    pub metrics_token: *const c_char,
+    /// Comma-separated IP addresses allowed to scrape, others get 403
+    /// (default NULL: any address, then a token is required).
+    pub metrics_allow: *const c_char,
+    /// The Socket.IO admin UI (`@socket.io/admin-ui`) on the namespace
+    /// "/admin", for the UI's login with this username and `admin_password`
+    /// (default NULL: off; set both).
+    pub admin_username: *const c_char,
+    pub admin_password: *const c_char,
+    /// The UI may look but change nothing: no emit, join, leave or disconnect (default false).
+    pub admin_read_only: bool,
+    /// Folder of the UI's page (`ui/dist` of the npm package), served under
+    /// "/admin/" (default NULL: the page is not served).
+    pub admin_ui_dir: *const c_char,
 }
 
 /// The defaults (the Socket.IO server's). Any thread.
@@ -143,6 +162,13 @@ pub extern "C" fn wshub_config_default() -> wshub_config {
         redis_cluster: false,
         redis_streams: false,
         redis_stream_max_len: 0,
+        metrics_path: std::ptr::null(),
+        metrics_token: std::ptr::null(),
+        metrics_allow: std::ptr::null(),
+        admin_username: std::ptr::null(),
+        admin_password: std::ptr::null(),
+        admin_read_only: false,
+        admin_ui_dir: std::ptr::null(),
     }
 }
 
@@ -200,6 +226,25 @@ unsafe fn config_from_c(c: &wshub_config) -> Result<Config, wshub_status> {
     cfg.redis_streams = c.redis_streams;
     if c.redis_stream_max_len > 0 {
         cfg.redis_stream_max_len = c.redis_stream_max_len as usize;
+    }
+    cfg.metrics_path = non_empty_str(c.metrics_path, "metrics_path")?.map(String::from);
+    cfg.metrics_token = non_empty_str(c.metrics_token, "metrics_token")?.map(String::from);
+    let admin_user = non_empty_str(c.admin_username, "admin_username")?;
+    let admin_password = non_empty_str(c.admin_password, "admin_password")?;
+    cfg.admin_ui = match (admin_user, admin_password) {
+        (None, None) => None,
+        (Some(user), Some(password)) => Some(AdminUiConfig {
+            read_only: c.admin_read_only,
+            ui_dir: non_empty_str(c.admin_ui_dir, "admin_ui_dir")?.map(Into::into),
+            ..AdminUiConfig::new(user, password)
+        }),
+        _ => return Err(fail(WSHUB_INVALID_CONFIG, "admin_username and admin_password go together")),
+    };
+    for ip in comma_list(c.metrics_allow, "metrics_allow")?.unwrap_or_default() {
+        let parsed = ip
+            .parse()
+            .map_err(|_| fail(WSHUB_INVALID_CONFIG, format!("metrics_allow: {ip:?} is not an IP address")))?;
+        cfg.metrics_allow.push(parsed);
     }
     cfg.per_message_deflate = c.per_message_deflate.then(DeflateConfig::default);
     cfg.raw_per_message_deflate = c.raw_per_message_deflate.then(DeflateConfig::default);

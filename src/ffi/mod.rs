@@ -19,6 +19,7 @@ mod event;
 mod handlers;
 mod host;
 mod lifecycle;
+mod metrics;
 mod relay;
 mod sigpipe;
 
@@ -28,6 +29,7 @@ pub use event::*;
 pub use handlers::*;
 pub use host::*;
 pub use lifecycle::*;
+pub use metrics::*;
 pub use relay::*;
 
 use std::cell::RefCell;

@@ -139,24 +139,31 @@ impl std::fmt::Debug for ServerEvent {
 /// The handshake of a local socket, the way Node's Socket.IO describes it
 /// in `fetchSockets` answers.
 pub(crate) fn handshake_json(socket: &Socket) -> String {
+    let mut handshake = handshake_without_auth(socket);
+    let auth = serde_json::from_str(socket.auth()).unwrap_or(serde_json::Value::Object(Default::default()));
+    handshake.insert("auth".into(), auth);
+    serde_json::Value::Object(handshake).to_string()
+}
+
+/// The handshake as Socket.IO describes it, but for the client's `auth`
+/// (which may hold credentials: the admin UI shows the rest to its users).
+pub(crate) fn handshake_without_auth(socket: &Socket) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::{json, Map, Value};
     let h = socket.handshake();
     let pairs = |list: &[(String, String)]| {
         Value::Object(list.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<_, _>>())
     };
-    let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Object(Map::new()));
-    json!({
-        "headers": pairs(&h.headers),
-        "time": h.issued_ms.to_string(),
-        "address": h.remote_addr.ip().to_string(),
-        "xdomain": h.header("origin").is_some(),
-        "secure": false,
-        "issued": h.issued_ms,
-        "url": h.url,
-        "query": pairs(&h.query),
-        "auth": auth,
-    })
-    .to_string()
+    let fields = [
+        ("headers", pairs(&h.headers)),
+        ("time", Value::String(h.issued_ms.to_string())),
+        ("address", Value::String(h.remote_addr.ip().to_string())),
+        ("xdomain", Value::Bool(h.header("origin").is_some())),
+        ("secure", Value::Bool(false)),
+        ("issued", json!(h.issued_ms)),
+        ("url", Value::String(h.url.clone())),
+        ("query", pairs(&h.query)),
+    ];
+    fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 pub(crate) fn local_remote_socket(socket: &Socket) -> RemoteSocket {

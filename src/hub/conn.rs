@@ -129,7 +129,7 @@ impl engineio::Receiver for Conn {
         self.state.lock().connected_once
     }
 
-    /// Tells the upgrade handlers of each namespace this connection is in.
+    /// Tells each socket's namespace: its upgrade handlers, and its watchers (the admin UI).
     fn upgraded(&self) {
         let sockets = self.state.lock().sockets.connected();
         for socket in sockets {
@@ -202,6 +202,7 @@ impl Conn {
                     return Ok(None);
                 }
                 let Some(socket) = socket else { return Ok(None) };
+                socket.namespace.event_in(&socket.id, || data.as_str().to_string());
                 // The handler is found while the name is still borrowed from the
                 // data; the data then becomes the arguments.
                 let found = socket.namespace.event_handler(&name);
@@ -244,7 +245,10 @@ impl Conn {
         let Some(socket) = socket else { return Ok(()) };
         let payload = Payload::from_trusted(complete.json, complete.attachments);
         match (complete.event, complete.ack_id) {
-            (Some(name), ack_id) => socket.namespace.clone().dispatch_event(socket, &name, payload, ack_id),
+            (Some(name), ack_id) => {
+                socket.namespace.event_in(&socket.id, || super::event_array(&name, &payload));
+                socket.namespace.clone().dispatch_event(socket, &name, payload, ack_id)
+            }
             (None, Some(id)) => socket.resolve_ack(id, payload),
             (None, None) => {}
         }
@@ -365,7 +369,7 @@ impl Conn {
                 handshake: session.handshake.clone(),
             };
             tokio::select! {
-                v = ns.admit(request) => v?,
+                v = ns.admit(request) => v.inspect_err(|_| ns.counters.connect_refusals.add(1))?,
                 _ = session.closed.cancelled() => return Err(ConnectRefusal::new("connection closed")),
             };
         }
@@ -383,6 +387,7 @@ impl Conn {
         let inserted = match join.claimed {
             Claimed::Nothing => {
                 ns.insert(socket.clone());
+                ns.counters.connects.add(1);
                 return Ok((socket, false));
             }
             Claimed::Here(claim) => {
@@ -396,6 +401,7 @@ impl Conn {
             socket.connected.store(false, std::sync::atomic::Ordering::Release);
             return Err(ConnectRefusal::new("this session was recovered by another connection"));
         }
+        ns.counters.connects.add(1);
         Ok((socket, true))
     }
 
@@ -421,6 +427,7 @@ impl Conn {
     fn dispatch_plain(&self, args: Payload) {
         let Some(socket) = self.state.lock().sockets.get("/").cloned() else { return };
         let ns = socket.namespace.clone();
+        ns.event_in(&socket.id, || super::event_array("message", &args));
         ns.dispatch_event(socket, "message", args, None);
     }
 }

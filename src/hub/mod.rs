@@ -16,6 +16,7 @@ mod socket;
 mod target;
 
 pub use crate::reason::DisconnectReason;
+pub(crate) use cluster::handshake_without_auth;
 pub use cluster::{RemoteSocket, ServerEvent};
 pub(crate) use conn::Connections;
 pub(crate) use namespaces::Namespaces;
@@ -30,6 +31,7 @@ use rustc_hash::FxHashMap;
 
 pub(crate) use socket::SocketState;
 
+use crate::metrics::{HubCounters, Metrics, NamespaceCounters};
 use crate::socketio::payload::Payload;
 use crate::Handshake;
 use cluster::Adapter;
@@ -73,6 +75,34 @@ impl ConnectRefusal {
     }
 }
 
+/// Who watches the sockets of every namespace come and go (the admin UI's
+/// feed). Called outside the registry's lock, once per change, never per event.
+pub(crate) trait Observer: Send + Sync {
+    fn connected(&self, socket: &Socket);
+    fn disconnected(&self, namespace: &str, id: &str, reason: DisconnectReason);
+    fn joined(&self, namespace: &str, room: &str, id: &str);
+    fn left(&self, namespace: &str, room: &str, id: &str);
+    /// The socket's connection upgraded from polling to WebSocket.
+    fn upgraded(&self, namespace: &str, id: &str);
+    /// Whether anyone watches the events themselves now (a relaxed load, on
+    /// every event of a hub that has an observer): the two calls below come only then.
+    fn watching(&self) -> bool;
+    /// An event from a client: `event` is its JSON array, the name first.
+    fn event_received(&self, namespace: &str, id: &str, event: &str);
+    /// An event queued for the sockets `ids`: its JSON array, the name first.
+    fn event_sent(&self, namespace: &str, ids: &[Arc<str>], event: &str);
+}
+
+/// An event as the admin UI shows it: `[name, ...args]`.
+pub(crate) fn event_array(name: &str, args: &Payload) -> String {
+    let name = serde_json::to_string(name).unwrap_or_else(|_| "\"\"".into());
+    match args.json().strip_prefix('[').map(str::trim_start) {
+        Some(rest) if rest.starts_with(']') => format!("[{name}]"),
+        Some(rest) => format!("[{name},{rest}"),
+        None => format!("[{name}]"),
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Handlers {
     /// By name; the key is also the name of every event it handles.
@@ -109,6 +139,9 @@ pub(crate) struct Namespace {
     pub joining: std::sync::atomic::AtomicUsize,
     /// For a dynamic namespace, the set it may be cleaned out of when empty.
     pub child_of: std::sync::OnceLock<std::sync::Weak<Namespaces>>,
+    /// Its counts; a socket reaches them through its namespace, with no lookup.
+    pub counters: NamespaceCounters,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Namespace {
@@ -116,6 +149,7 @@ impl Namespace {
         name: &str,
         cluster: Option<Arc<dyn Adapter>>,
         recovery: Option<crate::config::RecoveryConfig>,
+        observer: Option<Arc<dyn Observer>>,
     ) -> Arc<Namespace> {
         Arc::new(Namespace {
             name: Arc::from(name),
@@ -125,6 +159,8 @@ impl Namespace {
             recovery: recovery.map(recovery::Recovery::new),
             joining: Default::default(),
             child_of: Default::default(),
+            counters: NamespaceCounters::default(),
+            observer,
         })
     }
 
@@ -243,11 +279,16 @@ impl Namespace {
     }
 
     pub fn join(&self, socket: &SocketState, room: &str) {
-        let mut reg = self.registry.write();
-        if !reg.sockets.contains_key(&socket.id) {
-            return; // already gone: joining would leak a room entry
+        {
+            let mut reg = self.registry.write();
+            if !reg.sockets.contains_key(&socket.id) {
+                return; // already gone: joining would leak a room entry
+            }
+            self.join_locked(&mut reg, socket, Arc::from(room));
         }
-        self.join_locked(&mut reg, socket, Arc::from(room));
+        if let Some(o) = &self.observer {
+            o.joined(&self.name, room, &socket.id);
+        }
     }
 
     fn join_locked(&self, reg: &mut Registry, socket: &SocketState, room: Arc<str>) {
@@ -260,15 +301,20 @@ impl Namespace {
     }
 
     pub fn leave(&self, socket: &SocketState, room: &str) {
-        let mut reg = self.registry.write();
-        if let Some(members) = reg.rooms.get_mut(room) {
-            members.remove(&socket.id);
-            if members.is_empty() {
-                reg.rooms.remove(room);
-                self.room_changed(room, false);
+        let was_in = {
+            let mut reg = self.registry.write();
+            if let Some(members) = reg.rooms.get_mut(room) {
+                members.remove(&socket.id);
+                if members.is_empty() {
+                    reg.rooms.remove(room);
+                    self.room_changed(room, false);
+                }
             }
+            socket.rooms.lock().remove(room)
+        };
+        if let (true, Some(o)) = (was_in, &self.observer) {
+            o.left(&self.name, room, &socket.id);
         }
-        socket.rooms.lock().remove(room);
     }
 
     /// The handler of event `name` (or the catch-all), and the name for the
@@ -288,14 +334,43 @@ impl Namespace {
         }
     }
 
+    /// The observer, when it watches the events themselves.
+    pub fn watched(&self) -> Option<&dyn Observer> {
+        self.observer.as_deref().filter(|o| o.watching())
+    }
+
+    /// An event from socket `id`: counted, and shown to whoever watches.
+    /// `event` makes its `[name, ...args]` text, only for a watcher.
+    pub fn event_in(&self, id: &str, event: impl FnOnce() -> String) {
+        self.counters.events_received.add(1);
+        if let Some(o) = self.watched() {
+            o.event_received(&self.name, id, &event());
+        }
+    }
+
+    /// An event queued for one socket: counted, and shown to whoever watches.
+    pub fn event_out(&self, id: &Arc<str>, name: &str, args: &Payload) {
+        self.counters.events_sent.add(1);
+        if let Some(o) = self.watched() {
+            o.event_sent(&self.name, std::slice::from_ref(id), &event_array(name, args));
+        }
+    }
+
     pub fn dispatch_connect(&self, socket: &Socket) {
+        if let Some(o) = &self.observer {
+            o.connected(socket);
+        }
         let handlers = self.handlers.read().connect.clone();
         for h in handlers {
             call_guarded("connect handler", || h(socket.clone()));
         }
     }
 
+    /// A socket of this namespace now runs over a WebSocket.
     pub fn dispatch_upgrade(&self, socket: &Socket) {
+        if let Some(o) = &self.observer {
+            o.upgraded(&self.name, socket.id());
+        }
         let handlers = self.handlers.read().upgrade.clone();
         for h in handlers {
             call_guarded("upgrade handler", || h(socket.clone()));
@@ -310,6 +385,9 @@ impl Namespace {
     }
 
     pub fn dispatch_disconnect(&self, socket: &Socket, reason: DisconnectReason) {
+        if let Some(o) = &self.observer {
+            o.disconnected(&self.name, socket.id(), reason);
+        }
         let handlers = self.handlers.read().disconnect.clone();
         for h in handlers {
             call_guarded("disconnect handler", || h(socket.clone(), reason));
@@ -346,4 +424,11 @@ pub(crate) struct HubCore {
     pub request_guard: RequestGuardSlot,
     pub shutdown: tokio_util::sync::CancellationToken,
     pub runtime: tokio::runtime::Handle,
+    pub counters: Arc<HubCounters>,
+}
+
+impl crate::metrics::Source for HubCore {
+    fn metrics(&self) -> Metrics {
+        self.namespaces.metrics(&self.counters)
+    }
 }

@@ -16,8 +16,9 @@ use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 
 use super::cluster::Adapter;
-use super::{ConnectRefusal, ConnectRequest, Guard, Namespace};
+use super::{ConnectRefusal, ConnectRequest, Guard, Namespace, Observer};
 use crate::config::RecoveryConfig;
+use crate::metrics::{HubCounters, Metrics, NamespaceGauges};
 
 pub(crate) type RemovedHandler = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -27,6 +28,8 @@ pub(crate) struct Namespaces {
     map: RwLock<FxHashMap<String, Arc<Namespace>>>,
     pub cluster: Option<Arc<dyn Adapter>>,
     recovery: Option<RecoveryConfig>,
+    /// Who watches every namespace's sockets (the admin UI), if anyone.
+    observer: Option<Arc<dyn Observer>>,
     /// Decides whether a namespace nobody made may be made for a client
     /// (none: such a client gets "Invalid namespace").
     resolver: RwLock<Option<Guard>>,
@@ -47,11 +50,13 @@ impl Namespaces {
         cluster: Option<Arc<dyn Adapter>>,
         recovery: Option<RecoveryConfig>,
         cleanup_empty: bool,
+        observer: Option<Arc<dyn Observer>>,
     ) -> Arc<Namespaces> {
         Arc::new_cyclic(|this| Namespaces {
             map: RwLock::new(FxHashMap::default()),
             cluster,
             recovery,
+            observer,
             resolver: RwLock::new(None),
             removed: RwLock::new(Vec::new()),
             cleanup_empty,
@@ -73,7 +78,7 @@ impl Namespaces {
             .map
             .write()
             .entry(name.to_string())
-            .or_insert_with(|| Namespace::new(name, self.cluster.clone(), self.recovery.clone()))
+            .or_insert_with(|| Namespace::new(name, self.cluster.clone(), self.recovery.clone(), self.observer.clone()))
             .clone();
         if let Some(cluster) = &self.cluster {
             cluster.watch_namespace(name);
@@ -83,6 +88,24 @@ impl Namespaces {
 
     pub fn all(&self) -> Vec<Arc<Namespace>> {
         self.map.read().values().cloned().collect()
+    }
+
+    /// The hub's metrics: `counters`, and each namespace's counters with what
+    /// its registry holds now. Pending acks are summed over the sockets here,
+    /// once per snapshot, so that no ack pays for a count of its own.
+    pub fn metrics(&self, counters: &HubCounters) -> Metrics {
+        let namespaces = self
+            .all()
+            .iter()
+            .map(|ns| {
+                let reg = ns.registry.read();
+                let pending_acks = reg.sockets.values().map(|s| s.pending_acks() as u64).sum();
+                let gauges =
+                    NamespaceGauges { sockets: reg.sockets.len() as u64, rooms: reg.rooms.len() as u64, pending_acks };
+                ns.counters.snapshot(&ns.name, gauges)
+            })
+            .collect();
+        counters.snapshot(namespaces)
     }
 
     pub fn set_resolver(&self, resolver: Guard) {

@@ -78,6 +78,11 @@ impl SocketState {
         }
     }
 
+    /// How many emits to this socket wait for the client's ack.
+    pub fn pending_acks(&self) -> usize {
+        self.acks.lock().waiting.len()
+    }
+
     /// Delivers a received ACK to whoever waits for it.
     pub fn resolve_ack(&self, id: u64, payload: Payload) {
         if let Some(tx) = self.acks.lock().waiting.remove(&id) {
@@ -113,6 +118,7 @@ impl SocketState {
             }
         }
         self.namespace.remove(self);
+        self.namespace.counters.disconnected(reason);
         self.acks.lock().waiting.clear();
         self.namespace.dispatch_disconnect(&Socket(self.clone()), reason);
         self.namespace.leave_if_idle();
@@ -193,7 +199,11 @@ impl Socket {
                 self.emit_kept(recovery, event, args);
                 Ok(())
             }
-            _ => self.send(|| self.0.encode_event(event, args, None)),
+            _ => {
+                self.send(|| self.0.encode_event(event, args, None))?;
+                self.0.namespace.event_out(&self.0.id, event, args);
+                Ok(())
+            }
         }
     }
 
@@ -206,8 +216,8 @@ impl Socket {
         let offset = recovery.next_offset();
         let frames = sio::encode_event_at(&s.namespace.name, event, args, &super::recovery::offset_text(offset));
         recovery.keep(offset, vec![s.id.clone()], Vec::new(), frames.clone());
-        if self.connected() {
-            s.session.push(frames);
+        if self.connected() && s.session.push(frames) {
+            s.namespace.event_out(&s.id, event, args);
         }
     }
 
@@ -260,7 +270,9 @@ impl Socket {
                 tracing::warn!(socket = %state.id, "too many acks pending: an emit with an ack is refused");
                 Err(AckError::TooManyPending)
             } else {
-                if !state.session.push(state.encode_event(event, args, Some(ack_id))) {
+                if state.session.push(state.encode_event(event, args, Some(ack_id))) {
+                    state.namespace.event_out(&state.id, event, args);
+                } else {
                     state.acks.lock().waiting.remove(&ack_id); // the dropped sender reads as Disconnected
                 }
                 Ok(ack_id)

@@ -15,6 +15,11 @@ use crate::socketio::packet as sio;
 use crate::socketio::payload::Payload;
 use crate::Error;
 
+/// Receivers of one broadcast shown to a watching admin UI, at most: the UI
+/// lists events per socket, and a broadcast to thousands must not become
+/// thousands of messages to it.
+const WATCHED_RECEIVERS: usize = 64;
+
 /// A set of receivers: rooms (or everyone), minus rooms, minus sockets.
 ///
 /// ```no_run
@@ -217,6 +222,9 @@ impl Target {
                 keep(socketio.get_or_init(encode_sio));
             }
         };
+        // The receivers a watcher is shown, at most WATCHED_RECEIVERS (none when nobody watches).
+        let watched = self.ns.watched();
+        let mut shown: Vec<Arc<str>> = Vec::new();
         self.for_each_after(first, |s| {
             let frames = match s.session.protocol() {
                 Protocol::SocketIo => socketio.get_or_init(encode_sio),
@@ -227,8 +235,15 @@ impl Target {
             let queued = if self.volatile { s.session.push_volatile(frames) } else { s.session.push(frames) };
             if queued {
                 delivered += 1;
+                if watched.is_some() && shown.len() < WATCHED_RECEIVERS {
+                    shown.push(s.id.clone());
+                }
             }
         });
+        self.ns.counters.events_sent.add(delivered as u64);
+        if let (Some(o), false) = (watched, shown.is_empty()) {
+            o.event_sent(&self.ns.name, &shown, &super::event_array(event, args));
+        }
         delivered
     }
 

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod files;
 pub mod host;
 pub mod relay;
+mod scrape;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -34,12 +35,15 @@ pub struct Server {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// The client bundle, when `client_bundle_dir` is set.
     bundle: Option<Arc<bundle::Bundle>>,
+    /// The figures the metrics path serves (the hub's).
+    metrics: Arc<dyn crate::metrics::Source>,
 }
 
 impl Server {
-    pub fn new(engine: Arc<Engine>) -> Server {
+    pub fn new(engine: Arc<Engine>, metrics: Arc<dyn crate::metrics::Source>) -> Server {
         let bundle = engine.config.client_bundle_dir.clone().map(|dir| Arc::new(bundle::Bundle::new(dir)));
-        Server { engine, open_connections: AtomicUsize::new(0), per_ip: Mutex::new(HashMap::new()), bundle }
+        let per_ip = Mutex::new(HashMap::new());
+        Server { engine, open_connections: AtomicUsize::new(0), per_ip, bundle, metrics }
     }
 }
 
@@ -219,9 +223,22 @@ fn is_bundle_path(cfg: &crate::Config, path: &str) -> bool {
     cfg.client_bundle_dir.is_some() && path.strip_prefix(cfg.path.as_str()).is_some_and(files::is_bundle_file)
 }
 
+/// The admin UI page's folder, and the path of `path` in it. Only under the
+/// UI's path with its trailing slash: the page's links are relative to it.
+fn admin_ui_file<'a>(cfg: &'a crate::Config, path: &'a str) -> Option<(&'a std::path::Path, &'a str)> {
+    let ui = cfg.admin_ui.as_ref()?;
+    let dir = ui.ui_dir.as_deref()?;
+    let rest = path.strip_prefix(ui.ui_path.as_str())?;
+    Some((dir, &path[path.len() - rest.len() - 1..]))
+}
+
 /// True when the hub answers `path` itself (not counting the static folder).
 pub fn serves_path(cfg: &crate::Config, path: &str) -> bool {
-    engine_endpoint(cfg, path).is_some() || cfg.raw_path.as_deref() == Some(path) || is_bundle_path(cfg, path)
+    engine_endpoint(cfg, path).is_some()
+        || cfg.raw_path.as_deref() == Some(path)
+        || is_bundle_path(cfg, path)
+        || cfg.metrics_path.as_deref() == Some(path)
+        || admin_ui_file(cfg, path).is_some()
 }
 
 /// True when the request's `Origin` (if it has one) is in
@@ -246,6 +263,13 @@ async fn route(server: &Arc<Server>, req: &Request) -> Response {
             Ok(_) => ErrorCode::BadRequest.response(req, cfg),
             Err(code) => code.response(req, cfg),
         };
+    }
+    if cfg.metrics_path.as_deref() == Some(req.path.as_str()) {
+        return scrape::serve(&*server.metrics, req, cfg);
+    }
+    // The admin UI's page (the npm package's files), when its folder is given.
+    if let Some((dir, file)) = admin_ui_file(cfg, &req.path) {
+        return files::serve(dir, file, req).await;
     }
     if let Some(file) = req.path.strip_prefix(cfg.path.as_str()).filter(|f| files::is_bundle_file(f)) {
         return match &server.bundle {

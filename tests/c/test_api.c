@@ -106,6 +106,19 @@ static void test_bad_calls(void) {
     cfg = wshub_config_default();
     cfg.host = "not an address";
     EXPECT(wshub_new(&cfg, &hub) == WSHUB_INVALID_CONFIG);
+    cfg = wshub_config_default();
+    cfg.metrics_path = "/metrics"; /* open to all: refused */
+    EXPECT(wshub_new(&cfg, &hub) == WSHUB_INVALID_CONFIG);
+    EXPECT(strstr(wshub_last_error(), "metrics_token or metrics_allow") != NULL);
+    cfg.metrics_allow = "127.0.0.1, not-an-ip";
+    EXPECT(wshub_new(&cfg, &hub) == WSHUB_INVALID_CONFIG);
+    EXPECT(strstr(wshub_last_error(), "not-an-ip") != NULL);
+    cfg = wshub_config_default();
+    cfg.admin_username = "admin"; /* without admin_password */
+    EXPECT(wshub_new(&cfg, &hub) == WSHUB_INVALID_CONFIG);
+    EXPECT(strstr(wshub_last_error(), "admin_username and admin_password go together") != NULL);
+    EXPECT(wshub_metrics(NULL, &out) == WSHUB_NULL_ARGUMENT);
+    EXPECT(out == NULL);
 
     hub = new_hub();
     EXPECT(wshub_start(NULL, NULL) == WSHUB_NULL_ARGUMENT);
@@ -121,6 +134,7 @@ static void test_bad_calls(void) {
     EXPECT(wshub_join(hub, "/", "no-such-socket", "room") == WSHUB_NOT_FOUND);
     EXPECT(wshub_socket_info(hub, "/", "no-such-socket", &out) == WSHUB_NOT_FOUND);
     EXPECT(out == NULL);
+    EXPECT(wshub_metrics(hub, NULL) == WSHUB_NULL_ARGUMENT);
     EXPECT(wshub_connect_decide(hub, 12345, true, NULL) == WSHUB_NOT_FOUND);
     EXPECT(wshub_connect_refuse(hub, 12345, "no", "{\"a\":1}", 7) == WSHUB_NOT_FOUND);
     EXPECT(wshub_connect_refuse(hub, 12345, "no", "{\"a\":", 5) == WSHUB_INVALID_ARGUMENT);
@@ -468,8 +482,19 @@ static void test_connect_guard(void) {
     EXPECT(wait_locked(&decided_later, 5000)); /* the detached thread's last use of guard_hub */
     pthread_mutex_unlock(&shared);
     EXPECT(wshub_stop(guard_hub, 200) == WSHUB_OK);
+    {
+        /* The metrics saw it all: counters outlive the stop. Fields in the order wshub_metrics documents. */
+        char *metrics = NULL;
+        const char *admin = NULL;
+        EXPECT(wshub_metrics(guard_hub, &metrics) == WSHUB_OK && metrics != NULL);
+        if (metrics) admin = strstr(metrics, "{\"name\":\"/admin\"");
+        EXPECT(admin && strstr(admin, "\"connects\":2,\"connect_refusals\":1,") != NULL);
+        EXPECT(metrics && strstr(metrics, "\"connections\":{\"polling\":0,\"websocket\":0,\"raw\":0}") != NULL);
+        EXPECT(metrics && strstr(metrics, "\"connections_opened\":{\"polling\":0,\"websocket\":4,\"raw\":0}") != NULL);
+        wshub_string_free(metrics);
+    }
     wshub_free(guard_hub);
-    report(ok, "connect guard: refuse with a message, accept at once or later from another thread");
+    report(ok, "connect guard: refuse with a message, accept at once or later from another thread; wshub_metrics counts it");
 }
 
 

@@ -95,6 +95,28 @@ describe('two wshub hubs', () => {
     await sleep(200);
     assert.equal(gotA.length, 0);
   });
+
+  test('the metrics count the messages a hub publishes and the ones it receives', async (t) => {
+    // Two hubs of their own, so that the counts start here; the other servers stay idle meanwhile.
+    const env = { WSHUB_METRICS_TOKEN: 'cluster' };
+    const [c, d] = await Promise.all([startWshub(redis.url, { env }), startWshub(redis.url, { env })]);
+    t.after(() => Promise.all([c.stop(), d.stop()]));
+    await countNodes(redis.url, 5);
+    const scrape = async (srv) =>
+      (await fetch(`${srv.url}/metrics`, { headers: { authorization: 'Bearer cluster' } })).text();
+    const value = (text, name) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    const onD = await clientsOf(d).connect('/', WS);
+    const got = collect(onD, 'to-all');
+    const fromC = await clientsOf(c).connect('/', WS);
+    fromC.emit('to-all', 'counted');
+    await got.waitFor(1);
+    const received = async () => value(await scrape(d), 'wshub_cluster_messages_received_total');
+    await waitUntil(received, { accept: (n) => n === 1, what: "D's count of C's broadcast" });
+    const [textC, textD] = [await scrape(c), await scrape(d)];
+    assert.equal(value(textC, 'wshub_cluster_messages_sent_total'), 1, textC);
+    assert.equal(value(textC, 'wshub_cluster_messages_received_total'), 0, textC);
+    assert.equal(value(textD, 'wshub_cluster_messages_sent_total'), 0, textD);
+  });
 });
 
 describe('wshub and a Node Socket.IO server in one cluster', () => {

@@ -72,10 +72,11 @@ export function startListening(cmd, args, env, name) {
 
 /**
  * The cluster settings of a test server: the protocol (`sharded`, or
- * `streams` with its `maxLen`) and connection state recovery (`recoveryMs`).
+ * `streams` with its `maxLen`), connection state recovery (`recoveryMs`)
+ * and any other variables (`env`).
  */
-function clusterEnv(redisUrl, { sharded = false, streams = false, maxLen, recoveryMs, redisCluster = false } = {}) {
-  const env = { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0', REDIS_STREAMS: streams ? '1' : '0' };
+function clusterEnv(redisUrl, { sharded = false, streams = false, maxLen, recoveryMs, redisCluster = false, env: extra = {} } = {}) {
+  const env = { REDIS_URL: redisUrl, REDIS_SHARDED: sharded ? '1' : '0', REDIS_STREAMS: streams ? '1' : '0', ...extra };
   if (redisCluster) env.REDIS_CLUSTER = '1';
   if (maxLen) env.REDIS_STREAM_MAX_LEN = String(maxLen);
   if (recoveryMs) env.WSHUB_RECOVERY_MS = String(recoveryMs);

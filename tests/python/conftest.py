@@ -43,13 +43,13 @@ def server_binary():
 class ServerProcess:
     """A running test server: ``port``, ``url``, ``pid``, ``log()``, ``stop()``."""
 
-    def __init__(self):
+    def __init__(self, env=None):
         binary = server_binary()
         if not os.path.exists(binary):
             raise RuntimeError(
                 f"test server binary not found: {binary}; build it with "
                 "`cargo build --example test_server` or set WSHUB_TEST_SERVER")
-        env = dict(os.environ, PORT="0")
+        env = dict(os.environ, PORT="0", **(env or {}))
         self.proc = subprocess.Popen(
             [binary], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -629,6 +629,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     wshub_config c = wshub_config_default();
     jstr host, path, raw_path, static_dir, bundle, cors;
     jstr tls_cert, tls_key, allowed_origins, redis_url, cors_methods, cors_headers;
+    jstr metrics_path, metrics_token, metrics_allow, admin_user, admin_password, admin_dir;
     uint32_t u;
     bool b;
     wshub_status status;
@@ -658,12 +659,18 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (get_u32(env, cfg, "redisStreamMaxLen", &u)) c.redis_stream_max_len = u;
     host.p = path.p = raw_path.p = static_dir.p = bundle.p = cors.p = NULL;
     tls_cert.p = tls_key.p = allowed_origins.p = redis_url.p = cors_methods.p = cors_headers.p = NULL;
+    metrics_path.p = metrics_token.p = metrics_allow.p = admin_user.p = admin_password.p = admin_dir.p = NULL;
+    if (get_bool(env, cfg, "adminReadOnly", &b)) c.admin_read_only = b;
     ok = get_named_str(env, cfg, "host", &host) && get_named_str(env, cfg, "path", &path) &&
          get_named_str(env, cfg, "rawPath", &raw_path) && get_named_str(env, cfg, "staticDir", &static_dir) &&
          get_named_str(env, cfg, "clientBundleDir", &bundle) && get_named_str(env, cfg, "corsOrigins", &cors);
     ok = ok && get_named_str(env, cfg, "tlsCert", &tls_cert) && get_named_str(env, cfg, "tlsKey", &tls_key) &&
          get_named_str(env, cfg, "allowedOrigins", &allowed_origins) && get_named_str(env, cfg, "redisUrl", &redis_url) &&
          get_named_str(env, cfg, "corsMethods", &cors_methods) && get_named_str(env, cfg, "corsAllowedHeaders", &cors_headers);
+    ok = ok && get_named_str(env, cfg, "metricsPath", &metrics_path) &&
+         get_named_str(env, cfg, "metricsToken", &metrics_token) && get_named_str(env, cfg, "metricsAllow", &metrics_allow);
+    ok = ok && get_named_str(env, cfg, "adminUsername", &admin_user) &&
+         get_named_str(env, cfg, "adminPassword", &admin_password) && get_named_str(env, cfg, "adminUiDir", &admin_dir);
     if (ok) {
         c.host = host.p;
         c.path = path.p;
@@ -677,11 +684,19 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
         c.redis_url = redis_url.p;
         c.cors_methods = cors_methods.p;
         c.cors_allowed_headers = cors_headers.p;
+        c.metrics_path = metrics_path.p;
+        c.metrics_token = metrics_token.p;
+        c.metrics_allow = metrics_allow.p;
+        c.admin_username = admin_user.p;
+        c.admin_password = admin_password.p;
+        c.admin_ui_dir = admin_dir.p;
         status = wshub_new(&c, &hub);
     }
     free_str(&host); free_str(&path); free_str(&raw_path); free_str(&static_dir); free_str(&bundle); free_str(&cors);
     free_str(&tls_cert); free_str(&tls_key); free_str(&allowed_origins); free_str(&redis_url);
     free_str(&cors_methods); free_str(&cors_headers);
+    free_str(&metrics_path); free_str(&metrics_token); free_str(&metrics_allow);
+    free_str(&admin_user); free_str(&admin_password); free_str(&admin_dir);
     if (!ok) return NULL;
     if (status != WSHUB_OK) {
         throw_status(env, status);
@@ -1133,6 +1148,22 @@ static napi_value js_socket_info(napi_env env, napi_callback_info info) {
     return r;
 }
 
+/* metrics(h) -> JSON string (wshub_metrics) | null once the hub is freed */
+static napi_value js_metrics(napi_env env, napi_callback_info info) {
+    ARGS(1);
+    hub_state *st = get_state(env, argv[0]);
+    char *out = NULL;
+    napi_value r;
+    if (!st) return NULL;
+    if (st->hub && wshub_metrics(st->hub, &out) == WSHUB_OK) {
+        napi_create_string_utf8(env, out, NAPI_AUTO_LENGTH, &r);
+        wshub_string_free(out);
+    } else {
+        napi_get_null(env, &r);
+    }
+    return r;
+}
+
 /* sockets(h, ns, rooms|null, exceptRooms|null, exceptSocket|null) -> JSON array string | null */
 static napi_value js_sockets(napi_env env, napi_callback_info info) {
     ARGS(5);
@@ -1285,6 +1316,7 @@ static napi_value init(napi_env env, napi_value exports) {
         FN("disconnect", js_disconnect),
         FN("socketInfo", js_socket_info),
         FN("sockets", js_sockets),
+        FN("metrics", js_metrics),
         FN("lastError", js_last_error),
         FN("statusName", js_status_name),
         FN("stop", js_stop),

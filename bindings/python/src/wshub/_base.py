@@ -287,6 +287,10 @@ class _ServerBase:
         redis_streams: bool = False,
         redis_stream_max_len: Optional[int] = None,
         connection_state_recovery: Optional[Mapping[str, Any]] = None,
+        metrics_path: Optional[str] = None,
+        metrics_token: Optional[str] = None,
+        metrics_allow: Union[str, Sequence[str], None] = None,
+        admin_ui: Optional[Mapping[str, Any]] = None,
     ) -> None:
         self.handlers: dict[str, dict[str, Handler]] = {}
         self.namespace_handlers: dict[str, Any] = {}
@@ -384,6 +388,22 @@ class _ServerBase:
                 if not 0 < int(redis_stream_max_len) < 2**32:
                     raise ValueError("redis_stream_max_len is a positive number of stream entries")
                 cfg.redis_stream_max_len = int(redis_stream_max_len)
+        if metrics_path is not None:
+            # Prometheus text on the hub's own port, for a bearer token and/or listed addresses.
+            cfg.metrics_path = s(metrics_path)
+            cfg.metrics_token = s(metrics_token)
+            cfg.metrics_allow = s(",".join(_str_list(metrics_allow)) if metrics_allow is not None else None)
+        if admin_ui is not None:
+            # The Socket.IO admin UI on /admin: {"username", "password", "read_only", "ui_dir"}.
+            admin = dict(admin_ui)
+            unknown = set(admin) - {"username", "password", "read_only", "ui_dir"}
+            if unknown:
+                raise ValueError(f"admin_ui takes username, password, read_only and ui_dir, not {sorted(unknown)}")
+            cfg.admin_username = s(admin.get("username"))
+            cfg.admin_password = s(admin.get("password"))
+            cfg.admin_read_only = bool(admin.get("read_only", False))
+            if admin.get("ui_dir") is not None:
+                cfg.admin_ui_dir = s(os.fspath(admin["ui_dir"]))
         if connection_state_recovery is not None:
             csr = dict(connection_state_recovery)
             unknown = set(csr) - {"max_disconnection_duration", "skip_middlewares"}
@@ -411,6 +431,17 @@ class _ServerBase:
     def running(self) -> bool:
         """True between start() and stop()."""
         return self._state == "running"
+
+    def metrics(self) -> dict[str, Any]:
+        """The hub's metrics as a dict (``wshub_metrics``' JSON): ``connections`` and
+        ``connections_opened`` by transport, bytes, queue drops, slow consumers, cluster
+        messages, and per namespace (``namespaces``, sorted by name) sockets, rooms, pending
+        acks, connects, refusals, disconnects by reason and events both ways. Counters run
+        from the server's creation, across stop and start. Any thread; non-blocking."""
+        out = ctypes.c_void_p()
+        _ffi.check(lib.wshub_metrics(self._handle, ctypes.byref(out)))
+        snapshot: dict[str, Any] = json.loads(_ffi.take_string(out))
+        return snapshot
 
     @property
     def url(self) -> str:

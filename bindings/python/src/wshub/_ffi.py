@@ -149,6 +149,13 @@ class wshub_config(Structure):
         ("redis_cluster", c_bool),
         ("redis_streams", c_bool),
         ("redis_stream_max_len", c_uint32),
+        ("metrics_path", c_char_p),
+        ("metrics_token", c_char_p),
+        ("metrics_allow", c_char_p),
+        ("admin_username", c_char_p),
+        ("admin_password", c_char_p),
+        ("admin_read_only", c_bool),
+        ("admin_ui_dir", c_char_p),
     ]
 
 
@@ -284,6 +291,7 @@ _fn("wshub_leave", wshub_status, [wshub_t_p, c_char_p, c_char_p, c_char_p])
 _fn("wshub_disconnect", wshub_status, [wshub_t_p, c_char_p, c_char_p, c_bool])
 _fn("wshub_socket_info", wshub_status, [wshub_t_p, c_char_p, c_char_p, POINTER(c_void_p)])
 _fn("wshub_sockets", wshub_status, [wshub_t_p, POINTER(wshub_target), POINTER(c_void_p)])
+_fn("wshub_metrics", wshub_status, [wshub_t_p, POINTER(c_void_p)])
 _fn("wshub_event_retain", POINTER(wshub_event), [POINTER(wshub_event)])
 _fn("wshub_event_free", None, [POINTER(wshub_event)])
 _fn("wshub_on", wshub_status, [wshub_t_p, c_char_p, c_char_p, wshub_event_cb, c_void_p, wshub_free_fn])
