@@ -20,7 +20,8 @@ fn main() {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     }
     let mut builder = Hub::builder();
-    if let Ok(url) = std::env::var("REDIS_URL") {
+    // (An empty REDIS_URL is a hub on its own, as none.)
+    if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
         let sharded = std::env::var("REDIS_SHARDED").is_ok_and(|v| v == "1");
         let streams = std::env::var("REDIS_STREAMS").is_ok_and(|v| v == "1");
         let cluster = std::env::var("REDIS_CLUSTER").is_ok_and(|v| v == "1");

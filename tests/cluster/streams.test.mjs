@@ -103,6 +103,16 @@ test('fetchSockets and server-side emits with acks go over pub/sub, across serve
   assert.deepEqual([...answers].sort(), ['wshub got it', 'wshub got it']);
 });
 
+test('a hub on its own: a client cut off, then one whose path is killed and restarted, recover on it', async () => {
+  const lone = await startWshub('', { recoveryMs: RECOVERY_MS }); // no Redis: the hub's own store
+  try {
+    await recoversOnAnotherServer(env, lone, lone, lone, cut);
+    await recoversOnAnotherServer(env, lone, lone, lone, killAndRestart);
+  } finally {
+    await lone.stop();
+  }
+});
+
 test('a client cut off on one wshub hub recovers on the other: 1,000 events once and in order', async () => {
   await recoversOnAnotherServer(env, wshubA, wshubB, wshubA, cut);
 });
