@@ -66,3 +66,39 @@ test('two servers on one Redis are one cluster: emits reach every server\'s clie
   assert.deepEqual(farLog.find(([e]) => e === 'lobby news'), ['lobby news', [1, 2]]);
   assert.ok(!nearLog.some(([e]) => e === 'lobby news'), 'the room is on the other server only');
 });
+
+test('redisStreams with connectionStateRecovery: a client cut off on one server recovers on the other', async (t) => {
+  const redisUrl = await startRedis(t);
+  const opts = { redisUrl, redisStreams: true, redisStreamMaxLen: 1000, connectionStateRecovery: {} };
+  const one = startServer(t, opts);
+  const two = startServer(t, opts);
+  one.on('connection', (socket) => {
+    if (!socket.recovered) socket.join('readers');
+  });
+  const { io: ioc } = require('socket.io-client');
+  // The client reaches `one` first, then `two`, as a load balancer may send it.
+  let port = one.port;
+  const c = ioc(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnectionDelay: 50, reconnectionDelayMax: 100 });
+  t.after(() => c.close());
+  c.io.on('reconnect_attempt', () => {
+    port = two.port;
+    c.io.uri = `http://127.0.0.1:${port}`;
+    c.io.opts.port = String(port);
+  });
+  const got = [];
+  c.on('tick', (n) => got.push(n));
+  await new Promise((resolve) => c.once('connect', resolve));
+  const id = c.id;
+  await emitUntil(() => one.to('readers').emit('tick', -1), () => got.includes(-1));
+  got.length = 0;
+  c.io.engine.transport.ws._socket.destroy(); // the TCP connection, cut
+  await until(() => one.sockets.sockets.size === 0, 5000, 'the server to see it gone');
+  for (let i = 0; i < 200; i++) one.to('readers').emit('tick', i);
+  await new Promise((resolve) => c.once('connect', resolve));
+  await until(() => got.length >= 200, 10_000, `all 200 ticks (have ${got.length})`);
+  await sleep(100);
+  assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => i), 'every tick once, in order');
+  assert.equal(c.recovered, true);
+  assert.equal(c.id, id);
+  assert.ok(two.sockets.sockets.get(id).rooms.has('readers'), 'its room, on the other server');
+});
