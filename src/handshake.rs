@@ -24,3 +24,9 @@ impl Handshake {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
+
+/// Name/value pairs (headers, a query) as a JSON object, as Socket.IO shows
+/// a handshake's (a repeated name keeps its last value).
+pub(crate) fn pairs_object(list: &[(String, String)]) -> serde_json::Value {
+    serde_json::Value::Object(list.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect())
+}

@@ -180,6 +180,16 @@ function makeHandshake(info, secure = false) {
   };
 }
 
+/** A JSON object the hub sent (an auth, headers); {} for anything else. */
+function jsonObject(text) {
+  try {
+    const v = JSON.parse(text);
+    return v && typeof v === 'object' ? v : {};
+  } catch {
+    return {};
+  }
+}
+
 function normalizeNamespace(name) {
   if (typeof name !== 'string') throw new TypeError('wshub: a namespace is a string, a RegExp or a function');
   return name.startsWith('/') ? name : `/${name}`;
@@ -1334,12 +1344,7 @@ class Server {
       if (this._h && !this._closing) native.decide(this._h, requestId, ok, ok ? null : 'Invalid namespace');
     };
     if (this._nsps.has(name)) return answer(true); // made meanwhile, by io.of or for another client
-    let auth = {};
-    try {
-      auth = JSON.parse(authJson);
-    } catch {
-      /* the hub sends JSON; keep {} */
-    }
+    const auth = jsonObject(authJson);
     const parents = [...this._parentNsps];
     let i = 0;
     const next = () => {
@@ -1673,12 +1678,7 @@ class Server {
    */
   _onAllow(requestId, remote, url, headersJson) {
     const h = this._h;
-    let headers = {};
-    try {
-      headers = JSON.parse(headersJson);
-    } catch {
-      /* the hub sends JSON; keep {} */
-    }
+    const headers = jsonObject(headersJson);
     const address = remote.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
     const peer = { remoteAddress: address, remotePort: Number(remote.slice(remote.lastIndexOf(':') + 1)) };
     const req = { method: 'GET', url, headers, socket: peer, connection: peer };
@@ -1727,12 +1727,7 @@ class Server {
       native.decide(h, requestId, false, 'Invalid namespace');
       return;
     }
-    let auth = {};
-    try {
-      auth = JSON.parse(authJson) || {};
-    } catch {
-      /* keep {} */
-    }
+    const auth = jsonObject(authJson);
     const socket = new Socket(nsp, id, makeHandshake({ remote_address: remote, url, auth }, !!this._opts.tlsCert));
     const now = Date.now();
     for (const [k, s] of nsp._preConnectSockets) if (now - s._preConnectSince > PENDING_TTL) nsp._preConnectSockets.delete(k);

@@ -344,19 +344,14 @@ pub unsafe extern "C" fn wshub_socket_info(
         }
         let socket = find_socket(h, name_space, socket_id)?;
         let hs = socket.handshake();
-        let pairs = |list: &[(String, String)]| {
-            serde_json::Value::Object(
-                list.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
-            )
-        };
         let auth: serde_json::Value = serde_json::from_str(socket.auth()).unwrap_or_default();
         let info = serde_json::json!({
             "id": socket.id(),
             "namespace": socket.namespace(),
             "remote_address": hs.remote_addr.to_string(),
             "url": hs.url,
-            "headers": pairs(&hs.headers),
-            "query": pairs(&hs.query),
+            "headers": crate::handshake::pairs_object(&hs.headers),
+            "query": crate::handshake::pairs_object(&hs.query),
             "auth": auth,
             "rooms": socket.rooms(),
             "raw": socket.is_raw(),

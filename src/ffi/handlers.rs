@@ -68,6 +68,13 @@ unsafe fn register<'a, F>(
     Ok((h, ns, cb))
 }
 
+/// `register` for a hub-wide callback (no namespace).
+unsafe fn register_hub<'a, F>(hub: *mut wshub_t, callback: Option<F>) -> Result<(&'a wshub_t, F), wshub_status> {
+    let h = usable(hub)?;
+    let cb = callback.ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "callback is NULL"))?;
+    Ok((h, cb))
+}
+
 /// Registers `callback` for `event` in namespace `name_space` (NULL: "/").
 /// A NULL `event` registers the catch-all for events without a handler of
 /// their own. Registering the same event again replaces the callback.
@@ -233,8 +240,7 @@ pub unsafe extern "C" fn wshub_set_namespace_resolver(
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
     run(|| {
-        let h = usable(hub)?;
-        let cb = callback.ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "callback is NULL"))?;
+        let (h, cb) = register_hub(hub, callback)?;
         let ud = h.keep_userdata(userdata, free_userdata);
         h.hub.dynamic_namespaces_async(decided_by_callback(h, cb, ud));
         Ok(())
@@ -255,8 +261,7 @@ pub unsafe extern "C" fn wshub_on_namespace_removed(
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
     run(|| {
-        let h = usable(hub)?;
-        let cb = callback.ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "callback is NULL"))?;
+        let (h, cb) = register_hub(hub, callback)?;
         let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
         h.hub.on_namespace_removed(move |name| {
             let (ud, name) = (ud.clone(), c_string(name));
@@ -353,16 +358,13 @@ pub unsafe extern "C" fn wshub_set_request_guard(
     free_userdata: wshub_free_fn,
 ) -> wshub_status {
     run(|| {
-        let h = usable(hub)?;
-        let cb = callback.ok_or_else(|| fail(WSHUB_NULL_ARGUMENT, "callback is NULL"))?;
+        let (h, cb) = register_hub(hub, callback)?;
         let (ud, asker) = (h.keep_userdata(userdata, free_userdata), Asker::of(h));
         h.hub.allow_request_async(move |hs| {
-            let headers: serde_json::Map<String, serde_json::Value> =
-                hs.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
             let strings: [CString; 3] = [
                 c_string(&hs.remote_addr.to_string()),
                 c_string(&hs.url),
-                c_string(&serde_json::Value::Object(headers).to_string()),
+                c_string(&crate::handshake::pairs_object(&hs.headers).to_string()),
             ];
             let ud = ud.clone();
             let decision = asker.ask(move |id| {

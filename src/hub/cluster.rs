@@ -148,11 +148,9 @@ pub(crate) fn handshake_json(socket: &Socket) -> String {
 /// The handshake as Socket.IO describes it, but for the client's `auth`
 /// (which may hold credentials: the admin UI shows the rest to its users).
 pub(crate) fn handshake_without_auth(socket: &Socket) -> serde_json::Map<String, serde_json::Value> {
-    use serde_json::{json, Map, Value};
+    use crate::handshake::pairs_object as pairs;
+    use serde_json::{json, Value};
     let h = socket.handshake();
-    let pairs = |list: &[(String, String)]| {
-        Value::Object(list.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<_, _>>())
-    };
     let fields = [
         ("headers", pairs(&h.headers)),
         ("time", Value::String(h.issued_ms.to_string())),

@@ -314,15 +314,16 @@ impl Conn {
                 return;
             }
         }
-        // Held until the socket is in (or refused): a dynamic namespace stays meanwhile.
-        let request = ConnectRequest {
+        // Held until the socket is in (or refused): a dynamic namespace stays
+        // meanwhile. The request is made only for a resolver (a namespace nobody made).
+        let request = || ConnectRequest {
             namespace: name.clone(),
             socket_id: String::new(),
             auth: auth.as_str().to_string(),
             handshake: session.handshake.clone(),
         };
         let ns = tokio::select! {
-            entered = core.namespaces.enter(request) => match entered {
+            entered = core.namespaces.enter(&name, request) => match entered {
                 Ok(entry) => entry,
                 Err(refusal) => {
                     session.push([sio::encode_connect_error(&name, &refusal.message, refusal.data.as_deref())]);
@@ -383,7 +384,8 @@ impl Conn {
             state.sockets.insert(socket.clone());
             state.connected_once = true;
         }
-        let connect = sio::encode_connect(&ns.name, &socket.id, socket.pid.as_deref());
+        // A recovered socket's CONNECT answer is queued with its missed packets.
+        let connect = || sio::encode_connect(&ns.name, &socket.id, socket.pid.as_deref());
         let inserted = match join.claimed {
             Claimed::Nothing => {
                 ns.insert(socket.clone());
@@ -392,9 +394,9 @@ impl Conn {
             }
             Claimed::Here(claim) => {
                 let recovery = ns.recovery.as_ref();
-                ns.insert_restoring(&socket, || recovery.and_then(|r| r.restore(&claim)), connect)
+                ns.insert_restoring(&socket, || recovery.and_then(|r| r.restore(&claim)), connect())
             }
-            Claimed::Logged { offset, rooms } => resume_logged(ns, &socket, offset, rooms, connect).await,
+            Claimed::Logged { offset, rooms } => resume_logged(ns, &socket, offset, rooms, connect()).await,
         };
         if !inserted {
             // Another connection won the race for this claim: this one is not a member.

@@ -119,16 +119,15 @@ impl Namespaces {
     /// The namespace a client's CONNECT names, held for its way in: looked
     /// up, or made if the resolver accepts it. `Err` is the client's
     /// connect_error ("Invalid namespace" when nothing resolves it).
-    pub async fn enter(&self, request: ConnectRequest) -> Result<Entry, ConnectRefusal> {
-        if let Some(entry) = self.entry(&request.namespace) {
+    pub async fn enter(&self, name: &str, request: impl FnOnce() -> ConnectRequest) -> Result<Entry, ConnectRefusal> {
+        if let Some(entry) = self.entry(name) {
             return Ok(entry);
         }
         let resolver = self.resolver.read().clone();
         let Some(resolver) = resolver else { return Err(ConnectRefusal::new("Invalid namespace")) };
-        let name = request.namespace.clone();
         let decided = {
             let _order = self.order.lock();
-            resolver(request)
+            resolver(request())
         };
         decided.await?;
         // A namespace the resolver accepted is dynamic even if the resolver
@@ -136,8 +135,8 @@ impl Namespaces {
         // before the client is in). A cleanup between the lines below only
         // means one more turn.
         loop {
-            let _ = self.get_or_create(&name).child_of.set(self.this.clone());
-            if let Some(entry) = self.entry(&name) {
+            let _ = self.get_or_create(name).child_of.set(self.this.clone());
+            if let Some(entry) = self.entry(name) {
                 return Ok(entry);
             }
         }
