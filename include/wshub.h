@@ -164,6 +164,12 @@ typedef struct {
    One socket left out (e.g. the sender), or NULL.
    */
   const char *except_socket;
+  /*
+   Sent as it is, never deflated, even on connections that negotiated
+   permessage-deflate (Socket.IO's `compress(false)`): for data that is
+   compressed already. false (zero): deflated as the connection allows.
+   */
+  bool uncompressed;
 } wshub_target;
 
 /*
@@ -239,6 +245,49 @@ typedef void (*wshub_free_fn)(void *userdata);
 typedef void (*wshub_connection_cb)(void *userdata,
                                     const char *socket_id,
                                     const char *name_space);
+
+/*
+ One packet that a watched socket's connection handed its transport (see
+ `wshub_on_packets`); borrowed for the call.
+ */
+typedef struct {
+  /*
+   Its Engine.IO type: "open", "close", "ping", "pong", "message",
+   "upgrade" or "noop" (a binary packet is a "message").
+   */
+  const char *kind;
+  /*
+   A text packet's data without its type digit; a binary packet's bytes.
+   */
+  wshub_bytes data;
+  bool binary;
+  /*
+   The emit let it be deflated (`wshub_target.uncompressed` was false).
+   */
+  bool compress;
+  /*
+   Encoded once for all the receivers of a broadcast, and shared by them.
+   */
+  bool shared;
+  /*
+   Written as a WebSocket message (else in a polling response).
+   */
+  bool websocket;
+  /*
+   Written deflated (permessage-deflate on, and the packet past its threshold).
+   */
+  bool deflated;
+} wshub_packet;
+
+/*
+ Packets a watched socket's connection handed its transport, in order
+ (all borrowed for the call).
+ */
+typedef void (*wshub_packets_cb)(void *userdata,
+                                 const char *socket_id,
+                                 const char *name_space,
+                                 const wshub_packet *packets,
+                                 uintptr_t count);
 
 /*
  A socket left a namespace; `reason` is the Socket.IO server's reason
@@ -690,6 +739,17 @@ wshub_status wshub_leave(wshub_t *hub,
                          const char *room);
 
 /*
+ Whether the packets that the connection of socket `socket_id` of
+ `name_space` (NULL: "/") hands its transport from now on reach the
+ namespace's `wshub_on_packets` callbacks. `WSHUB_NOT_FOUND` if the socket
+ is not connected. Any thread.
+ */
+wshub_status wshub_watch_packets(wshub_t *hub,
+                                 const char *name_space,
+                                 const char *socket_id,
+                                 bool on);
+
+/*
  Disconnects a socket from its namespace (the client sees
  "io server disconnect"), or with `close_connection` closes the client's
  whole connection.
@@ -769,6 +829,19 @@ wshub_status wshub_on_upgrade(wshub_t *hub,
                               wshub_free_fn free_userdata);
 
 /*
+ Registers a callback told of the packets that the connection of each
+ watched socket of `name_space` (NULL: "/"; see `wshub_watch_packets`)
+ hands its transport: Socket.IO's `packetCreate`. A connection's packets
+ are those of all its namespaces. For looking at the wire: nothing is
+ copied while no socket watches. Any thread.
+ */
+wshub_status wshub_on_packets(wshub_t *hub,
+                              const char *name_space,
+                              wshub_packets_cb callback,
+                              void *userdata,
+                              wshub_free_fn free_userdata);
+
+/*
  Registers a callback for each socket that leaves `name_space` (NULL: "/").
  Any thread.
  */
@@ -789,6 +862,18 @@ wshub_status wshub_on_error(wshub_t *hub,
                             wshub_disconnect_cb callback,
                             void *userdata,
                             wshub_free_fn free_userdata);
+
+/*
+ Registers a callback told of a client whose connection closed while the
+ guards of `name_space` (NULL: "/") ran for it: `socket_id` is its
+ request's, the text is the connection's reason ("transport close", …).
+ Its request may still be decided; that lets nobody in. Any thread.
+ */
+wshub_status wshub_on_guard_abandoned(wshub_t *hub,
+                                      const char *name_space,
+                                      wshub_disconnect_cb callback,
+                                      void *userdata,
+                                      wshub_free_fn free_userdata);
 
 /*
  Adds a connect guard to `name_space` (NULL: "/"): every client that asks

@@ -62,6 +62,9 @@ struct Target {
     /// Volatile emits are dropped, not queued, for a receiver whose outbound
     /// queue is full (a slow consumer), which stays connected (wshub_emit_volatile).
     bool is_volatile = false;
+    /// Sent as it is, never deflated (Socket.IO's compress(false)): for data
+    /// that is compressed already (wshub_target.uncompressed).
+    bool uncompressed = false;
 };
 
 namespace detail {
@@ -143,6 +146,7 @@ public:
         t.except_rooms = except.data();
         t.except_count = except.size();
         t.except_socket = target.except_socket.empty() ? nullptr : target.except_socket.c_str();
+        t.uncompressed = target.uncompressed;
         std::size_t delivered = 0;
         auto emit_fn = target.is_volatile ? wshub_emit_volatile : wshub_emit;
         check(emit_fn(hub_, &t, event.c_str(), args_json.data(), args_json.size(), nullptr, 0, &delivered));

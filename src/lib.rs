@@ -50,7 +50,7 @@ mod ws;
 pub use config::{AdminUiConfig, Config, DeflateConfig, RecoveryConfig, SlowConsumerPolicy};
 pub use error::Error;
 pub use handshake::Handshake;
-pub use hub::{AckError, ConnectRefusal, ConnectRequest, Event, RemoteSocket, ServerEvent, Socket, Target};
+pub use hub::{AckError, ConnectRefusal, ConnectRequest, Event, Packet, RemoteSocket, ServerEvent, Socket, Target};
 pub use metrics::{ByTransport, DisconnectCount, Metrics, NamespaceMetrics};
 pub use reason::DisconnectReason;
 pub use server::host::{HostRequest, HostResponse};
@@ -523,6 +523,21 @@ impl Namespace {
     /// carries it now).
     pub fn on_upgrade<F: Fn(Socket) + Send + Sync + 'static>(&self, handler: F) {
         self.0.handlers.write().upgrade.push(Arc::new(handler));
+    }
+
+    /// Registers a handler told of the packets that the connection of a
+    /// watching socket (`Socket::watch_packets`) hands its transport, in
+    /// order, on the connection's task (Socket.IO's `packetCreate`). For
+    /// looking at the wire: nothing is copied while no socket watches.
+    pub fn on_packets<F: Fn(Socket, &[Packet]) + Send + Sync + 'static>(&self, handler: F) {
+        self.0.handlers.write().packets.push(Arc::new(handler));
+    }
+
+    /// Registers a handler told of a client whose connection closed while
+    /// this namespace's guards ran for it (`ConnectRequest::socket_id`, and
+    /// the connection's reason): their decision, when it comes, lets nobody in.
+    pub fn on_guard_abandoned<F: Fn(&str, DisconnectReason) + Send + Sync + 'static>(&self, handler: F) {
+        self.0.handlers.write().abandoned.push(Arc::new(handler));
     }
 
     /// Adds a connect guard: it sees the client's auth and accepts or refuses.

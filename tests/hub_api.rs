@@ -497,3 +497,210 @@ fn a_packet_that_does_not_decode_tells_on_error_why_then_disconnects_with_forced
     assert_eq!(told.recv_timeout(Duration::from_secs(5)).unwrap(), format!("{id} forced close"));
     hub.stop(Duration::from_millis(200)).unwrap();
 }
+
+#[test]
+fn a_watched_socket_hears_of_the_packets_its_connection_sends_with_their_flags() {
+    let hub = hub();
+    let (tx, told) = mpsc::channel();
+    hub.of("/").on_packets(move |socket, packets| {
+        for p in packets {
+            let data = String::from_utf8(p.data.to_vec()).unwrap();
+            tx.send((socket.id().to_string(), p.kind, data, p.compress, p.shared, p.websocket, p.deflated)).unwrap();
+        }
+    });
+    let addr = hub.start().unwrap();
+    let (mut ws, id) = connect(addr, "/", "");
+    let id = id.unwrap();
+    let socket = hub.of("/").socket(&id).unwrap();
+    let one = Payload::one(&1).unwrap();
+    // Not watched yet: nothing is told.
+    socket.emit("before", &one).unwrap();
+    assert_eq!(read_text(&mut ws), r#"42["before",1]"#);
+    socket.watch_packets(true);
+    socket.emit("mine", &one).unwrap();
+    hub.of("/").to_all().emit("all", &one);
+    hub.of("/").to_all().compress(false).emit("plain", &one);
+    for want in [r#"42["mine",1]"#, r#"42["all",1]"#, r#"42["plain",1]"#] {
+        assert_eq!(read_text(&mut ws), want);
+    }
+    let got: Vec<_> = (0..3).map(|_| told.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+    let p = |data: &str, compress, shared| (id.clone(), "message", data.to_string(), compress, shared, true, false);
+    assert_eq!(
+        got,
+        [p(r#"2["mine",1]"#, true, false), p(r#"2["all",1]"#, true, true), p(r#"2["plain",1]"#, false, true)]
+    );
+    // The client's ping is answered with a pong: a packet too.
+    ws.send(Message::text("2")).unwrap();
+    assert_eq!(read_text(&mut ws), "3");
+    assert_eq!(told.recv_timeout(Duration::from_secs(5)).unwrap().1, "pong");
+    socket.watch_packets(false);
+    socket.emit("after", &one).unwrap();
+    assert_eq!(read_text(&mut ws), r#"42["after",1]"#);
+    assert!(told.recv_timeout(Duration::from_millis(200)).is_err(), "not watched: not told");
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+/// Reads one unmasked server frame: its first byte and payload.
+fn raw_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
+    use std::io::Read;
+    let mut h = [0u8; 2];
+    tcp.read_exact(&mut h).unwrap();
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            tcp.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            tcp.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0; len];
+    tcp.read_exact(&mut payload).unwrap();
+    (h[0], payload)
+}
+
+/// Writes one masked client text frame (short).
+fn raw_send(tcp: &mut TcpStream, text: &str) {
+    use std::io::Write;
+    let mask = [7u8, 3, 9, 1];
+    let mut f = vec![0x81, 0x80 | text.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    tcp.write_all(&f).unwrap();
+}
+
+#[test]
+fn an_emit_with_compress_off_goes_undeflated_on_a_deflating_connection() {
+    use std::io::{BufRead, BufReader, Write};
+    let hub = Hub::builder()
+        .port(0)
+        .worker_threads(1)
+        .per_message_deflate(Some(wshub::DeflateConfig { threshold: 16, ..Default::default() }))
+        .build()
+        .unwrap();
+    let addr = hub.start().unwrap();
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        tcp,
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = String::new();
+    let mut reader = BufReader::new(tcp.try_clone().unwrap());
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    assert!(head.starts_with("HTTP/1.1 101") && head.contains("permessage-deflate"), "{head}");
+    assert_eq!(reader.buffer().len(), 0, "nothing read past the head");
+    let (b0, open) = raw_frame(&mut tcp);
+    assert_eq!(b0 & 0x40, 0x40, "the open packet is past the threshold: deflated");
+    assert!(!open.is_empty());
+    raw_send(&mut tcp, "40");
+    let (b0, _) = raw_frame(&mut tcp);
+    assert_eq!(b0 & 0x40, 0x40, "the CONNECT answer is deflated");
+    let long = Payload::one(&"a long enough string, past sixteen bytes").unwrap();
+    hub.of("/").to_all().compress(false).emit("plain", &long);
+    hub.of("/").to_all().emit("deflated", &long);
+    let (b0, plain) = raw_frame(&mut tcp);
+    assert_eq!(
+        (b0, String::from_utf8(plain).unwrap()),
+        (0x81, r#"42["plain","a long enough string, past sixteen bytes"]"#.into())
+    );
+    let (b0, _) = raw_frame(&mut tcp);
+    assert_eq!(b0, 0xC1, "compress on (the default): deflated");
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+/// A guard that waits until the test lets it decide (true: admit).
+fn held_guard(hub: &Hub) -> tokio::sync::mpsc::UnboundedSender<bool> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    hub.of("/").guard_async(move |_| {
+        let rx = rx.clone();
+        async move {
+            match rx.lock().await.recv().await {
+                Some(true) => Ok(()),
+                _ => Err(ConnectRefusal::new("no")),
+            }
+        }
+    });
+    tx
+}
+
+#[test]
+fn events_sent_while_a_guard_runs_wait_for_it_and_follow_in_order() {
+    let hub = hub();
+    let decide = held_guard(&hub);
+    let (tx, events) = mpsc::channel();
+    hub.on("n", move |ev| tx.send(ev.args().json().to_string()).unwrap());
+    let addr = hub.start().unwrap();
+    // Over WebSocket, and over polling (whose POST is answered while the guard runs).
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = tungstenite::connect(url).unwrap();
+    tcp(&mut ws).set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(read_text(&mut ws).starts_with("0{"));
+    ws.send(Message::text("40")).unwrap();
+    for i in 0..3 {
+        ws.send(Message::text(format!("42[\"n\",{i}]"))).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(events.try_recv().is_err(), "no event before the connect is decided");
+    decide.send(true).unwrap();
+    assert!(read_text(&mut ws).starts_with("40{\"sid\""));
+    let got: Vec<String> = (0..3).map(|_| events.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+    assert_eq!(got, ["[0]", "[1]", "[2]"]);
+
+    let (status, open) = common::http(addr, "GET", "/socket.io/?EIO=4&transport=polling", "");
+    assert_eq!(status, 200);
+    let sid = serde_json::from_str::<serde_json::Value>(&open[1..]).unwrap()["sid"].as_str().unwrap().to_string();
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(common::http(addr, "POST", &path, "40\u{1e}42[\"n\",3]"), (200, "ok".to_string()));
+    assert_eq!(common::http(addr, "POST", &path, "42[\"n\",4]"), (200, "ok".to_string()));
+    assert!(events.try_recv().is_err());
+    decide.send(true).unwrap();
+    let got: Vec<String> = (0..2).map(|_| events.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+    assert_eq!(got, ["[3]", "[4]"]);
+    hub.stop(Duration::from_millis(200)).unwrap();
+}
+
+#[test]
+fn a_client_that_leaves_while_a_guard_runs_is_told_to_on_guard_abandoned_and_never_connects() {
+    let hub = hub();
+    let decide = held_guard(&hub);
+    let (tx, told) = mpsc::channel();
+    let tx2 = tx.clone();
+    hub.of("/").on_guard_abandoned(move |id, reason| {
+        tx.send(format!("abandoned {} {}", !id.is_empty(), reason.as_str())).unwrap()
+    });
+    hub.on_connect(move |_| tx2.send("connected".to_string()).unwrap());
+    let addr = hub.start().unwrap();
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = tungstenite::connect(url).unwrap();
+    assert!(read_text(&mut ws).starts_with("0{"));
+    ws.send(Message::text("40")).unwrap();
+    ws.send(Message::text("1")).unwrap(); // Engine.IO close, read while the guard runs
+    assert_eq!(told.recv_timeout(Duration::from_secs(5)).unwrap(), "abandoned true transport close");
+    // (Its guard was dropped: the next decision goes to the next client's.)
+    // Over polling: the client's close comes in a POST of its own.
+    let (_, open) = common::http(addr, "GET", "/socket.io/?EIO=4&transport=polling", "");
+    let sid = serde_json::from_str::<serde_json::Value>(&open[1..]).unwrap()["sid"].as_str().unwrap().to_string();
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(common::http(addr, "POST", &path, "40").0, 200);
+    assert_eq!(common::http(addr, "POST", &path, "1").0, 200);
+    assert_eq!(told.recv_timeout(Duration::from_secs(5)).unwrap(), "abandoned true transport close");
+    decide.send(true).unwrap();
+    assert!(told.recv_timeout(Duration::from_millis(300)).is_err(), "nobody connected");
+    hub.stop(Duration::from_millis(200)).unwrap();
+}

@@ -53,6 +53,8 @@ const K_REMOVED = 7;
 const K_UPGRADE = 8;
 const K_ALLOW = 9;
 const K_ERROR = 10;
+const K_PACKET = 11;
+const K_ABANDONED = 12;
 const STRIDE = 7;
 
 const NO_TIMEOUT = 0xffffffff; // ms: an ack without .timeout() waits until the socket leaves
@@ -360,8 +362,8 @@ class BroadcastOperator {
     return new BroadcastOperator(this._nsp, this._rooms, this._except, this._exceptSocket, { ...this._flags, local: true });
   }
   /**
-   * Recorded in `flags` as in socket.io; the wire does not change: whether a
-   * frame is deflated is the connection's permessage-deflate setting.
+   * Whether the emits may be deflated, on connections that negotiated
+   * permessage-deflate (true by default); false sends them as they are.
    */
   compress(compress) {
     return new BroadcastOperator(this._nsp, this._rooms, this._except, this._exceptSocket, { ...this._flags, compress });
@@ -405,7 +407,8 @@ class BroadcastOperator {
       }
     }
     const [json, atts] = encode(args);
-    check(native.emit(h, ns, rooms, except, exceptSocket, String(event), json, atts, !!this._flags.volatile), 'emit');
+    const { volatile, compress } = this._flags;
+    check(native.emit(h, ns, rooms, except, exceptSocket, String(event), json, atts, !!volatile, compress === false), 'emit');
     return true;
   }
 
@@ -637,9 +640,9 @@ class Socket {
     // With connection state recovery, an emit to a socket that is away is kept for its client.
     if (h && (this.connected || server._recoveryMs)) {
       const [json, atts] = encode(args);
-      if (flags.volatile) {
+      if (flags.volatile || flags.compress === false) {
         // A socket id is a room of one.
-        check(native.emit(h, this.nsp.name, [this.id], null, null, event, json, atts, true), 'emit');
+        check(native.emit(h, this.nsp.name, [this.id], null, null, event, json, atts, !!flags.volatile, flags.compress === false), 'emit');
       } else {
         check(native.emitTo(h, this.nsp.name, this.id, event, json, atts), 'emit');
       }
@@ -676,7 +679,7 @@ class Socket {
     return this;
   }
 
-  /** As on BroadcastOperator: recorded, the wire does not change. */
+  /** The next emit may be deflated (true, the default) or goes as it is (false); see BroadcastOperator's. */
   compress(compress) {
     this._flags.compress = compress;
     return this;
@@ -838,6 +841,31 @@ class Socket {
   }
 }
 
+// The flags of a packet report (see addon.c's on_packets).
+const PACKET_BINARY = 1;
+const PACKET_COMPRESS = 2;
+const PACKET_SHARED = 4;
+const PACKET_WEBSOCKET = 8;
+const PACKET_DEFLATED = 16;
+const PACKET_DIGITS = { open: '0', close: '1', ping: '2', pong: '3', message: '4', upgrade: '5', noop: '6' };
+
+/** An unmasked, final text frame of `payload` (RFC 6455 5.2), as [header, payload]. */
+function webSocketFrame(payload) {
+  const n = payload.length;
+  let header;
+  if (n < 126) {
+    header = Buffer.from([0x81, n]);
+  } else if (n < 65536) {
+    header = Buffer.from([0x81, 126, n >> 8, n & 255]);
+  } else {
+    header = Buffer.alloc(10);
+    header[0] = 0x81;
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(n), 2);
+  }
+  return [header, payload];
+}
+
 // Reasons that end the whole connection, not only this namespace's socket.
 const CONNECTION_REASONS = new Set([
   'transport close', 'transport error', 'ping timeout', 'parse error', 'forced close', 'server shutting down',
@@ -852,6 +880,18 @@ class Connection extends EventEmitter {
   constructor(socket) {
     super();
     this._socket = socket;
+    // 'packetCreate' listeners make the hub report this connection's packets; none, it stops.
+    this.on('newListener', (event) => {
+      if (event === 'packetCreate' && !this.listenerCount('packetCreate')) this._watch(true);
+    });
+    this.on('removeListener', (event) => {
+      if (event === 'packetCreate' && !this.listenerCount('packetCreate')) this._watch(false);
+    });
+  }
+  _watch(on) {
+    const s = this._socket;
+    const h = s.nsp.server._h;
+    if (h && s.connected) native.watchPackets(h, s.nsp.name, s.id, on);
   }
   get readyState() {
     return this._socket._connClosed ? 'closed' : 'open';
@@ -1618,6 +1658,12 @@ class Server {
           case K_ERROR:
             this._onClientError(batch[i + 1], batch[i + 2], batch[i + 3]);
             break;
+          case K_ABANDONED:
+            this._onAbandoned(batch[i + 1], batch[i + 2], batch[i + 3]);
+            break;
+          case K_PACKET:
+            this._onPacket(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
+            break;
           case K_ALLOW:
             this._onAllow(batch[i + 2], batch[i + 1], batch[i + 3], batch[i + 4]);
             break;
@@ -1705,6 +1751,34 @@ class Server {
     if (!socket) return;
     const err = new Error(message);
     if (!socket._emitReserved('error', err)) console.error('Missing error handler on `socket`.\n' + err.stack);
+  }
+
+  /**
+   * A packet the socket's connection handed its transport: the 'packetCreate'
+   * event of its `conn`, as from engine.io ({ type, data, options }).
+   */
+  _onPacket(ns, id, type, data, flags) {
+    const socket = this._socketOf(ns, id);
+    if (!socket || !socket._conn) return;
+    const options = { compress: !!(flags & PACKET_COMPRESS) };
+    // A broadcast's packet is encoded once for all its receivers: over a
+    // WebSocket, undeflated, its frame is these bytes for every one of them.
+    if (flags & PACKET_SHARED && flags & PACKET_WEBSOCKET && !(flags & PACKET_DEFLATED) && !(flags & PACKET_BINARY)) {
+      options.wsPreEncodedFrame = webSocketFrame(Buffer.from(PACKET_DIGITS[type] + data));
+    }
+    socket._conn.emit('packetCreate', { type, data, options });
+  }
+
+  /**
+   * The client of a socket in the middlewares left: its conn emits 'close'
+   * (the middlewares' verdict, when it comes, lets nobody in).
+   */
+  _onAbandoned(ns, id, reason) {
+    const nsp = this._nsps.get(ns);
+    const socket = nsp && nsp._preConnectSockets.get(id);
+    if (!socket) return;
+    socket._connClosed = true;
+    if (socket._conn) socket._conn.emit('close', reason);
   }
 
   /** The socket's connection moved from polling to WebSocket. */

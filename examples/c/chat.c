@@ -26,7 +26,7 @@ static long long now_ms(void) {
 }
 /* To everyone (room NULL), or to a room; `except` (a socket id) left out. */
 static void emit(const char *event, const char *json, const char *room, const char *except) {
-    wshub_target t = {NULL, &room, room ? 1 : 0, NULL, 0, except};
+    wshub_target t = {NULL, &room, room ? 1 : 0, NULL, 0, except, false};
     wshub_emit(hub, &t, event, json, strlen(json), NULL, 0, NULL);
 }
 /* `"users":[...],"online":N` for the people who joined; returns N. */

@@ -34,7 +34,7 @@ use crate::reason::DisconnectReason;
 use crate::Handshake;
 use heartbeat::Heartbeat;
 use packet::{Frame, Packet};
-use session::{EngineSession, Protocol, Transport};
+use session::{Deferral, EngineSession, PacketOptions, Protocol, Transport};
 
 /// A future of the layer above that the session's reader waits for.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -89,6 +89,22 @@ pub trait Receiver: Send + Sync {
     fn closed(&self, reason: DisconnectReason);
     /// The session moved from polling to its WebSocket (called once, if ever).
     fn upgraded(&self) {}
+    /// Packets just handed to the transport, in order; called only while
+    /// the session is watched (`EngineSession::set_watching`), by the task
+    /// that writes them, outside every lock.
+    fn packets_sent(&self, _session: &EngineSession, _packets: &[SentPacket<'_>]) {}
+}
+
+/// A packet handed to a transport, as a watching receiver hears of it.
+#[derive(Debug, Clone, Copy)]
+pub struct SentPacket<'a> {
+    pub frame: &'a Frame,
+    pub options: PacketOptions,
+    /// Written as a WebSocket message (else in a polling response).
+    pub websocket: bool,
+    /// Written deflated (permessage-deflate negotiated, compress allowed,
+    /// and the frame past the threshold).
+    pub deflated: bool,
 }
 
 /// The Engine.IO server: the live sessions (by sid, for polling requests and
@@ -290,7 +306,11 @@ fn forget_session(engine: &Engine, session: &EngineSession) {
     }
 }
 
-/// Handles one decoded packet from either transport.
+/// Handles one decoded packet from either transport. While a namespace
+/// connect runs its guards, messages wait for it (`resume` hands them out
+/// after, in order); heartbeat and close packets are handled at once, so a
+/// client that leaves meanwhile is noticed. `Ok(None)` for a packet that
+/// waits when the wait is full too: the caller sees that with `deferral_full`.
 pub fn on_packet(session: &Arc<EngineSession>, packet: Packet) -> Result<Option<Connecting>, DisconnectReason> {
     // The client's heartbeat: its pong to the server's ping, or (Engine.IO
     // v3, where the client pings) its ping.
@@ -302,21 +322,51 @@ pub fn on_packet(session: &Arc<EngineSession>, packet: Packet) -> Result<Option<
     if session.opened_by_polling {
         session.activity.notify_one();
     }
-    match packet {
-        Packet::Pong(_) | Packet::Noop | Packet::Upgrade => Ok(None),
-        Packet::Message(text) => session.receiver.on_text(session, text),
-        Packet::Binary(data) => session.receiver.on_binary(session, data).map(|()| None),
+    let packet = match packet {
+        Packet::Message(_) | Packet::Binary(_) => match session.defer(packet) {
+            Deferral::Now(p) => p,
+            Deferral::Deferred | Deferral::Full => return Ok(None),
+        },
+        other => other,
+    };
+    dispatch(session, packet)
+}
+
+/// After a namespace connect ended: handles the packets that waited for it,
+/// in order, until one starts another connect (returned: the rest wait on)
+/// or none is left (then packets are handled as they come again).
+pub fn resume(session: &Arc<EngineSession>) -> Result<Option<Connecting>, DisconnectReason> {
+    while let Some(packet) = session.next_deferred() {
+        if let Some(connecting) = dispatch(session, packet)? {
+            return Ok(Some(connecting));
+        }
+    }
+    Ok(None)
+}
+
+fn dispatch(session: &Arc<EngineSession>, packet: Packet) -> Result<Option<Connecting>, DisconnectReason> {
+    let started = match packet {
+        Packet::Pong(_) | Packet::Noop | Packet::Upgrade => return Ok(None),
+        Packet::Message(text) => session.receiver.on_text(session, text)?,
+        Packet::Binary(data) => {
+            session.receiver.on_binary(session, data)?;
+            return Ok(None);
+        }
         Packet::Close => {
             // A pending poll of a client that closes gets a noop, as in the reference server.
             session.send_noop();
-            Err(DisconnectReason::TransportClose)
+            return Err(DisconnectReason::TransportClose);
         }
         Packet::Ping(data) => {
             let mut pong = String::from("3");
             pong.push_str(data.as_str());
             session.push([Frame::text(pong)]);
-            Ok(None)
+            return Ok(None);
         }
-        Packet::Open => Err(DisconnectReason::ParseError),
+        Packet::Open => return Err(DisconnectReason::ParseError),
+    };
+    if started.is_some() {
+        session.begin_deferring();
     }
+    Ok(started)
 }

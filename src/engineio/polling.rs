@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::packet::{self, Frame};
-use super::session::{EngineSession, PollBatch, Protocol, Transport};
-use super::{allowed, on_packet, open_session, EioQuery, Engine, ErrorCode};
+use super::session::{EngineSession, PollBatch, Protocol, Queued, Transport};
+use super::{allowed, on_packet, open_session, EioQuery, Engine, ErrorCode, SentPacket};
 use crate::http::{Request, Response};
 use crate::reason::DisconnectReason;
 
@@ -55,9 +55,10 @@ async fn exclusive(
 async fn poll(engine: &Engine, req: &Request, session: &EngineSession) -> Response {
     let frames: Vec<Frame> = loop {
         match session.take_poll_batch(engine.config.max_packets_per_poll) {
-            PollBatch::Frames(frames) => break frames,
+            PollBatch::Frames(queued) => break sent(session, queued),
             PollBatch::Noop => break vec![Frame::NOOP],
-            PollBatch::Closed(mut frames) => {
+            PollBatch::Closed(queued) => {
+                let mut frames = sent(session, queued);
                 if frames.is_empty() {
                     frames.push(Frame::NOOP); // "6\x1e1", as the reference server answers
                 }
@@ -77,7 +78,47 @@ async fn poll(engine: &Engine, req: &Request, session: &EngineSession) -> Respon
     Response::new(200).content_type("text/plain; charset=UTF-8").cors(req, &engine.config).body(body)
 }
 
-async fn post(engine: &Engine, req: &Request, session: &Arc<EngineSession>) -> Response {
+/// Closes a session for what its client sent. The sockets leave now, before
+/// the POST is answered, as in the reference server: a client that
+/// reconnects at once finds them gone (and, with recovery, its session
+/// saved). A session the client closed ("1") is gone at once too; one closed
+/// for a protocol error stays until its owner task ends it, so that a poll
+/// still gets what was queued and then the close packet.
+fn fail(engine: &Engine, session: &EngineSession, reason: DisconnectReason) {
+    session.close(reason);
+    if reason == DisconnectReason::TransportClose {
+        super::end_session(engine, session);
+    } else {
+        session.receiver.closed(reason);
+    }
+}
+
+/// Waits for a namespace connect, then handles the packets that waited for
+/// it (and any connect among them), in order.
+async fn finish_connecting(engine: &Engine, session: &Arc<EngineSession>, mut connecting: super::Connecting) {
+    loop {
+        connecting.await;
+        match super::resume(session) {
+            Ok(None) => return,
+            Ok(Some(next)) => connecting = next,
+            Err(reason) => return fail(engine, session, reason),
+        }
+    }
+}
+
+/// The frames of queued packets, told to a watching receiver first.
+fn sent(session: &EngineSession, queued: Vec<Queued>) -> Vec<Frame> {
+    if session.watching() {
+        let packets: Vec<SentPacket<'_>> = queued
+            .iter()
+            .map(|q| SentPacket { frame: &q.frame, options: q.options, websocket: false, deflated: false })
+            .collect();
+        session.receiver.packets_sent(session, &packets);
+    }
+    queued.into_iter().map(|q| q.frame).collect()
+}
+
+async fn post(engine: &Arc<Engine>, req: &Request, session: &Arc<EngineSession>) -> Response {
     session.counters.bytes_received.add(req.body.len() as u64);
     let decoded = if session.eio3 {
         super::v3::decode_payload(req.body.clone())
@@ -94,21 +135,20 @@ async fn post(engine: &Engine, req: &Request, session: &Arc<EngineSession>) -> R
     };
     for p in packets {
         match on_packet(session, p) {
+            Ok(None) if session.deferral_full() => {
+                tracing::warn!(sid = %session.sid, "too many packets while a namespace connect runs: closing");
+                fail(engine, session, DisconnectReason::TransportError);
+                break;
+            }
             Ok(None) => {}
-            Ok(Some(connecting)) => connecting.await,
+            // Decided on a task of its own: the POST is answered now, and what
+            // comes meanwhile waits for it (`engineio::resume`), as a close does not.
+            Ok(Some(connecting)) => {
+                let (engine, session) = (engine.clone(), session.clone());
+                engine.runtime.clone().spawn(async move { finish_connecting(&engine, &session, connecting).await });
+            }
             Err(reason) => {
-                session.close(reason);
-                // The sockets leave now, before the POST is answered, as in the
-                // reference server: a client that reconnects at once finds them
-                // gone (and, with recovery, its session saved). A session the
-                // client closed ("1") is gone at once too; one closed for a
-                // protocol error stays until its owner task ends it, so that a
-                // poll still gets what was queued and then the close packet.
-                if reason == DisconnectReason::TransportClose {
-                    super::end_session(engine, session);
-                } else {
-                    session.receiver.closed(reason);
-                }
+                fail(engine, session, reason);
                 break;
             }
         }

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::packet::Frame;
+use super::packet::{Frame, Packet};
 use super::Receiver;
 use crate::config::{Config, SlowConsumerPolicy};
 use crate::metrics::{CountedAs, HubCounters};
@@ -58,8 +58,52 @@ impl Protocol {
     }
 }
 
+/// How a packet is to travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketOptions {
+    /// Deflated when the connection negotiated permessage-deflate (Socket.IO's
+    /// per-emit `compress` flag, on unless an emit turns it off).
+    pub compress: bool,
+    /// Encoded once for several receivers (a broadcast): the frame is shared.
+    pub shared: bool,
+}
+
+impl Default for PacketOptions {
+    fn default() -> Self {
+        PacketOptions { compress: true, shared: false }
+    }
+}
+
+/// Most packets, and bytes of them, that wait for a namespace connect: a
+/// WebSocket stops reading there; a polling client that sends more is closed.
+const DEFERRED_PACKETS: usize = 256;
+const DEFERRED_BYTES: usize = 1 << 20;
+
+#[derive(Default)]
+struct Deferred {
+    packets: VecDeque<Packet>,
+    bytes: usize,
+}
+
+/// What `EngineSession::defer` did with a packet.
+pub enum Deferral {
+    /// No connect runs: handle it now.
+    Now(Packet),
+    /// It waits for the connect.
+    Deferred,
+    /// It waits, and the wait is full: read no more now.
+    Full,
+}
+
+/// A frame in a session's queue, with how it is to travel.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub frame: Frame,
+    pub options: PacketOptions,
+}
+
 struct Outbox {
-    frames: VecDeque<Frame>,
+    frames: VecDeque<Queued>,
     /// Payload bytes of the queued frames.
     bytes: usize,
     /// Whoever drains the queue (one consumer at a time: the WebSocket task
@@ -73,9 +117,10 @@ struct Outbox {
 
 impl Outbox {
     /// The first `n` frames.
-    fn take(&mut self, n: usize) -> Vec<Frame> {
-        let taken: Vec<Frame> = self.frames.drain(..n).collect();
-        self.bytes = if self.frames.is_empty() { 0 } else { self.bytes - taken.iter().map(Frame::len).sum::<usize>() };
+    fn take(&mut self, n: usize) -> Vec<Queued> {
+        let taken: Vec<Queued> = self.frames.drain(..n).collect();
+        self.bytes =
+            if self.frames.is_empty() { 0 } else { self.bytes - taken.iter().map(|q| q.frame.len()).sum::<usize>() };
         taken
     }
 }
@@ -107,6 +152,15 @@ pub struct EngineSession {
     pub poll_active: AtomicBool,
     pub post_active: AtomicBool,
     noop_pending: AtomicBool,
+    /// Packets that arrived while a namespace connect ran its guards: they
+    /// wait here, in order, and are handled once it is decided
+    /// (`engineio::resume`). Boxed: rare, and an idle session keeps a pointer.
+    deferred: Mutex<Option<Box<Deferred>>>,
+    /// `deferred` is Some: the check on every packet reads this, not the lock.
+    deferring: AtomicBool,
+    /// The receiver wants to hear of every packet handed to the transport
+    /// (`Receiver::packets_sent`); off, the writers skip that at one load.
+    watching: AtomicBool,
     /// A polling GET took the close packet of a session the server closed.
     close_taken: AtomicBool,
     /// Signalled when a polling GET takes the pending noop or the close packet.
@@ -134,9 +188,9 @@ impl Drop for EngineSession {
 
 /// The result of taking frames for a polling response.
 pub enum PollBatch {
-    Frames(Vec<Frame>),
+    Frames(Vec<Queued>),
     Noop,
-    Closed(Vec<Frame>),
+    Closed(Vec<Queued>),
     Empty,
 }
 
@@ -175,6 +229,9 @@ impl EngineSession {
             poll_active: AtomicBool::new(false),
             post_active: AtomicBool::new(false),
             noop_pending: AtomicBool::new(false),
+            deferred: Mutex::new(None),
+            deferring: AtomicBool::new(false),
+            watching: AtomicBool::new(false),
             close_taken: AtomicBool::new(false),
             noop_taken: Notify::new(),
             max_frames: limits.max_queued_frames,
@@ -221,16 +278,88 @@ impl EngineSession {
     /// the session is closed or the frames were dropped by the slow-consumer policy.
     /// The frames are moved in: a buffer nobody else holds is not made shared.
     pub fn push(&self, frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>) -> bool {
-        self.enqueue(frames.into_iter(), false)
+        self.enqueue(frames.into_iter(), false, PacketOptions::default())
     }
 
-    /// Queues a volatile packet: when the queue is full it is dropped (and
-    /// false returned) whatever the slow-consumer policy says.
-    pub fn push_volatile(&self, frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>) -> bool {
-        self.enqueue(frames.into_iter(), true)
+    /// Queues a packet with how it is to travel. A volatile one is dropped
+    /// (and false returned) when the queue is full, whatever the
+    /// slow-consumer policy says.
+    pub fn push_with(
+        &self,
+        frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>,
+        volatile: bool,
+        options: PacketOptions,
+    ) -> bool {
+        self.enqueue(frames.into_iter(), volatile, options)
     }
 
-    fn enqueue(&self, frames: impl ExactSizeIterator<Item = Frame>, volatile: bool) -> bool {
+    /// Packets from now on wait until `next_deferred` has handed them all out
+    /// (a namespace connect started; a no-op while they wait already).
+    pub fn begin_deferring(&self) {
+        let mut d = self.deferred.lock();
+        if d.is_none() {
+            *d = Some(Box::default());
+            self.deferring.store(true, Ordering::Release);
+        }
+    }
+
+    /// Keeps `packet` for after the running connect, if one runs.
+    pub fn defer(&self, packet: Packet) -> Deferral {
+        if !self.deferring.load(Ordering::Acquire) {
+            return Deferral::Now(packet);
+        }
+        let mut guard = self.deferred.lock();
+        let Some(d) = guard.as_mut() else { return Deferral::Now(packet) };
+        d.bytes += match &packet {
+            Packet::Message(t) => t.len(),
+            Packet::Binary(b) => b.len(),
+            _ => 0,
+        };
+        d.packets.push_back(packet);
+        if d.packets.len() >= DEFERRED_PACKETS || d.bytes >= DEFERRED_BYTES {
+            Deferral::Full
+        } else {
+            Deferral::Deferred
+        }
+    }
+
+    /// The first packet waiting; none left, the wait ends.
+    pub fn next_deferred(&self) -> Option<Packet> {
+        let mut guard = self.deferred.lock();
+        let d = guard.as_mut()?;
+        let next = d.packets.pop_front();
+        match &next {
+            Some(Packet::Message(t)) => d.bytes -= t.len(),
+            Some(Packet::Binary(b)) => d.bytes -= b.len(),
+            Some(_) => {}
+            None => {
+                *guard = None;
+                self.deferring.store(false, Ordering::Release);
+            }
+        }
+        next
+    }
+
+    /// Whether the wait for a connect is full (a reader pauses).
+    pub fn deferral_full(&self) -> bool {
+        self.deferring.load(Ordering::Acquire)
+            && self
+                .deferred
+                .lock()
+                .as_ref()
+                .is_some_and(|d| d.packets.len() >= DEFERRED_PACKETS || d.bytes >= DEFERRED_BYTES)
+    }
+
+    /// Whether the receiver hears of the packets sent (see `Receiver::packets_sent`).
+    pub fn set_watching(&self, on: bool) {
+        self.watching.store(on, Ordering::Relaxed);
+    }
+
+    pub fn watching(&self) -> bool {
+        self.watching.load(Ordering::Relaxed)
+    }
+
+    fn enqueue(&self, frames: impl ExactSizeIterator<Item = Frame>, volatile: bool, options: PacketOptions) -> bool {
         if self.is_closed() {
             return false;
         }
@@ -244,7 +373,7 @@ impl EngineSession {
             if !over {
                 for frame in frames {
                     out.bytes += frame.len();
-                    out.frames.push_back(frame);
+                    out.frames.push_back(Queued { frame, options });
                 }
                 over = queued_frames > 0 && out.bytes > self.max_bytes;
                 if over {
@@ -289,7 +418,7 @@ impl EngineSession {
     /// Takes every queued frame (the WebSocket task sends them in one
     /// write), or, when none is queued, registers `cx` to be woken by the
     /// next push. The queue's buffer goes with the frames: an idle session keeps none.
-    pub fn take_frames(&self, cx: &Context<'_>) -> Option<VecDeque<Frame>> {
+    pub fn take_frames(&self, cx: &Context<'_>) -> Option<VecDeque<Queued>> {
         let mut out = self.outbox.lock();
         if out.frames.is_empty() {
             register(&mut out, cx);
@@ -468,10 +597,20 @@ impl Outbound {
         self.0.push(frames)
     }
 
-    /// See [`EngineSession::push_volatile`].
+    /// See [`EngineSession::push_with`].
     #[inline]
-    pub fn push_volatile(&self, frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>) -> bool {
-        self.0.push_volatile(frames)
+    pub fn push_with(
+        &self,
+        frames: impl IntoIterator<Item = Frame, IntoIter: ExactSizeIterator>,
+        volatile: bool,
+        options: PacketOptions,
+    ) -> bool {
+        self.0.push_with(frames, volatile, options)
+    }
+
+    /// See [`EngineSession::set_watching`].
+    pub fn set_watching(&self, on: bool) {
+        self.0.set_watching(on)
     }
 
     /// See [`EngineSession::close`].

@@ -14,8 +14,10 @@ use tungstenite::{Error, Message};
 
 use super::heartbeat::Heartbeat;
 use super::packet::{self, Frame, Packet};
-use super::session::{EngineSession, Protocol, Transport};
-use super::{end_session, Connecting, Engine};
+use smallvec::SmallVec;
+
+use super::session::{EngineSession, Protocol, Queued, Transport};
+use super::{end_session, Connecting, Engine, SentPacket};
 use crate::reason::DisconnectReason;
 use crate::ws::{FrameWriter, Stream, WsStream};
 
@@ -151,13 +153,29 @@ async fn serve_frames<S: Stream>(
     let mut invalid_utf8 = false;
     poll_fn(|cx| {
         loop {
-            // Packets are handled in order: while a namespace connect runs
-            // its guards, the next ones wait in the socket.
+            // Packets are handled in order: while a namespace connect runs its
+            // guards, the next messages wait for it in the session (a client
+            // that closes meanwhile is noticed), and past the wait's bound, or
+            // from a plain client, in the socket.
             if let Some(c) = connecting.as_mut() {
                 if c.as_mut().poll(cx).is_pending() {
-                    break;
+                    if session.protocol == Protocol::Raw || session.deferral_full() {
+                        break;
+                    }
+                } else {
+                    connecting = None;
+                    match super::resume(session) {
+                        Ok(None) => {}
+                        Ok(Some(c)) => {
+                            connecting = Some(c);
+                            continue;
+                        }
+                        Err(reason) => {
+                            session.close(reason);
+                            break;
+                        }
+                    }
                 }
-                connecting = None;
             }
             if session.is_closed() {
                 break;
@@ -166,6 +184,7 @@ async fn serve_frames<S: Stream>(
             let read = ws.poll_read(cx, |msg| {
                 seen = true;
                 match on_message(session, msg) {
+                    Ok(None) if connecting.is_some() && session.deferral_full() => ControlFlow::Break(()),
                     Ok(None) => ControlFlow::Continue(()),
                     Ok(Some(c)) => {
                         connecting = Some(c);
@@ -266,17 +285,31 @@ fn write_queued<S: Stream>(cx: &mut Context<'_>, ws: &mut WsStream<S>, session: 
     Ok(())
 }
 
-fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Frame>, session: &EngineSession) {
+fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Queued>, session: &EngineSession) {
+    let watching = session.watching();
+    let mut deflated: SmallVec<[bool; 4]> = SmallVec::new();
     let mut bytes = 0;
-    for frame in frames {
-        bytes += frame.len();
-        match frame {
-            Frame::Text(t) => w.text(t),
-            Frame::Binary(b) if session.eio3 => w.binary(&super::v3::binary_frame(b)),
-            Frame::Binary(b) => w.binary(b),
+    for q in frames {
+        bytes += q.frame.len();
+        let compress = q.options.compress;
+        let d = match &q.frame {
+            Frame::Text(t) => w.message(1, t.as_bytes(), compress),
+            Frame::Binary(b) if session.eio3 => w.message(2, &super::v3::binary_frame(b), compress),
+            Frame::Binary(b) => w.message(2, b, compress),
+        };
+        if watching {
+            deflated.push(d);
         }
     }
     session.counters.bytes_sent.add(bytes as u64);
+    if watching {
+        let sent: Vec<SentPacket<'_>> = frames
+            .iter()
+            .zip(deflated)
+            .map(|(q, deflated)| SentPacket { frame: &q.frame, options: q.options, websocket: true, deflated })
+            .collect();
+        session.receiver.packets_sent(session, &sent);
+    }
 }
 
 fn close_reason_for(e: &Error) -> DisconnectReason {

@@ -25,6 +25,10 @@ pub struct wshub_target {
     pub except_count: usize,
     /// One socket left out (e.g. the sender), or NULL.
     pub except_socket: *const c_char,
+    /// Sent as it is, never deflated, even on connections that negotiated
+    /// permessage-deflate (Socket.IO's `compress(false)`): for data that is
+    /// compressed already. false (zero): deflated as the connection allows.
+    pub uncompressed: bool,
 }
 
 unsafe fn str_list<'a>(list: *const *const c_char, count: usize, what: &str) -> Result<Vec<&'a str>, wshub_status> {
@@ -50,7 +54,7 @@ unsafe fn resolve_target(h: &wshub_t, target: *const wshub_target) -> Result<Tar
     if let Some(id) = optional_str(t.except_socket, "except_socket")? {
         target = target.except(id);
     }
-    Ok(target)
+    Ok(target.compress(!t.uncompressed))
 }
 
 unsafe fn find_socket(
@@ -299,6 +303,24 @@ pub unsafe extern "C" fn wshub_leave(
     room: *const c_char,
 ) -> wshub_status {
     run(|| with_room(hub, name_space, socket_id, room, Socket::leave))
+}
+
+/// Whether the packets that the connection of socket `socket_id` of
+/// `name_space` (NULL: "/") hands its transport from now on reach the
+/// namespace's `wshub_on_packets` callbacks. `WSHUB_NOT_FOUND` if the socket
+/// is not connected. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_watch_packets(
+    hub: *mut wshub_t,
+    name_space: *const c_char,
+    socket_id: *const c_char,
+    on: bool,
+) -> wshub_status {
+    run(|| {
+        let h = usable(hub)?;
+        find_socket(h, name_space, socket_id)?.watch_packets(on);
+        Ok(())
+    })
 }
 
 /// Disconnects a socket from its namespace (the client sees

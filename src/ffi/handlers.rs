@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::oneshot;
 
+use super::args::wshub_bytes;
 use super::event::{c_string, EventData};
 use super::lifecycle::{usable, wshub_free_fn, wshub_t};
 use super::{fail, guard, optional_str, run, wshub_event, wshub_status, wshub_status::*};
@@ -29,6 +30,39 @@ pub type wshub_disconnect_cb = Option<
         socket_id: *const c_char,
         name_space: *const c_char,
         reason: *const c_char,
+    ),
+>;
+
+/// One packet that a watched socket's connection handed its transport (see
+/// `wshub_on_packets`); borrowed for the call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct wshub_packet {
+    /// Its Engine.IO type: "open", "close", "ping", "pong", "message",
+    /// "upgrade" or "noop" (a binary packet is a "message").
+    pub kind: *const c_char,
+    /// A text packet's data without its type digit; a binary packet's bytes.
+    pub data: wshub_bytes,
+    pub binary: bool,
+    /// The emit let it be deflated (`wshub_target.uncompressed` was false).
+    pub compress: bool,
+    /// Encoded once for all the receivers of a broadcast, and shared by them.
+    pub shared: bool,
+    /// Written as a WebSocket message (else in a polling response).
+    pub websocket: bool,
+    /// Written deflated (permessage-deflate on, and the packet past its threshold).
+    pub deflated: bool,
+}
+
+/// Packets a watched socket's connection handed its transport, in order
+/// (all borrowed for the call).
+pub type wshub_packets_cb = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        socket_id: *const c_char,
+        name_space: *const c_char,
+        packets: *const wshub_packet,
+        count: usize,
     ),
 >;
 
@@ -140,6 +174,55 @@ pub unsafe extern "C" fn wshub_on_upgrade(
     })
 }
 
+/// Registers a callback told of the packets that the connection of each
+/// watched socket of `name_space` (NULL: "/"; see `wshub_watch_packets`)
+/// hands its transport: Socket.IO's `packetCreate`. A connection's packets
+/// are those of all its namespaces. For looking at the wire: nothing is
+/// copied while no socket watches. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_on_packets(
+    hub: *mut wshub_t,
+    name_space: *const c_char,
+    callback: wshub_packets_cb,
+    userdata: *mut c_void,
+    free_userdata: wshub_free_fn,
+) -> wshub_status {
+    run(|| {
+        let (h, ns, cb) = register(hub, name_space, callback)?;
+        let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
+        ns.on_packets(move |socket, packets| {
+            let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
+            let (ud, packets) = (ud.clone(), packets.to_vec()); // the data is shared, not copied
+            dispatcher.push(Box::new(move || {
+                let views: Vec<wshub_packet> = packets.iter().map(packet_view).collect();
+                unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr(), views.as_ptr(), views.len()) }
+            }));
+        });
+        Ok(())
+    })
+}
+
+fn packet_view(p: &crate::Packet) -> wshub_packet {
+    let kind: &'static std::ffi::CStr = match p.kind {
+        "open" => c"open",
+        "close" => c"close",
+        "ping" => c"ping",
+        "pong" => c"pong",
+        "upgrade" => c"upgrade",
+        "noop" => c"noop",
+        _ => c"message",
+    };
+    wshub_packet {
+        kind: kind.as_ptr(),
+        data: wshub_bytes::of(&p.data),
+        binary: p.binary,
+        compress: p.compress,
+        shared: p.shared,
+        websocket: p.websocket,
+        deflated: p.deflated,
+    }
+}
+
 /// A socket handler that calls `cb` with the socket's id and namespace on the dispatcher.
 fn socket_callback(
     h: &wshub_t,
@@ -187,6 +270,31 @@ pub unsafe extern "C" fn wshub_on_error(
     run(|| {
         let (h, ns, cb) = register(hub, name_space, callback)?;
         ns.on_error(socket_text_callback(h, cb, h.keep_userdata(userdata, free_userdata)));
+        Ok(())
+    })
+}
+
+/// Registers a callback told of a client whose connection closed while the
+/// guards of `name_space` (NULL: "/") ran for it: `socket_id` is its
+/// request's, the text is the connection's reason ("transport close", …).
+/// Its request may still be decided; that lets nobody in. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_on_guard_abandoned(
+    hub: *mut wshub_t,
+    name_space: *const c_char,
+    callback: wshub_disconnect_cb,
+    userdata: *mut c_void,
+    free_userdata: wshub_free_fn,
+) -> wshub_status {
+    run(|| {
+        let (h, ns, cb) = register(hub, name_space, callback)?;
+        let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
+        let name = c_string(ns.name());
+        let name = std::sync::Arc::new(name);
+        ns.on_guard_abandoned(move |id, reason| {
+            let (id, reason, ud, name) = (c_string(id), c_string(reason.as_str()), ud.clone(), name.clone());
+            dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), name.as_ptr(), reason.as_ptr()) }));
+        });
         Ok(())
     })
 }

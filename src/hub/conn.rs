@@ -137,6 +137,11 @@ impl engineio::Receiver for Conn {
         }
     }
 
+    fn packets_sent(&self, session: &EngineSession, packets: &[engineio::SentPacket<'_>]) {
+        let sockets = self.state.lock().sockets.connected();
+        super::packets::sent(session, &sockets, packets);
+    }
+
     /// Detaches every socket of the closed session, with the session's reason.
     fn closed(&self, reason: DisconnectReason) {
         let sockets = self.state.lock().sockets.take();
@@ -371,7 +376,10 @@ impl Conn {
             };
             tokio::select! {
                 v = ns.admit(request) => v.inspect_err(|_| ns.counters.connect_refusals.add(1))?,
-                _ = session.closed.cancelled() => return Err(ConnectRefusal::new("connection closed")),
+                _ = session.closed.cancelled() => {
+                    ns.dispatch_abandoned(&join.id, session.close_reason());
+                    return Err(ConnectRefusal::new("connection closed"));
+                }
             };
         }
         let core = &self.core;

@@ -11,6 +11,7 @@
 pub(crate) mod cluster;
 mod conn;
 mod namespaces;
+mod packets;
 mod recovery;
 mod socket;
 mod target;
@@ -20,6 +21,7 @@ pub(crate) use cluster::handshake_without_auth;
 pub use cluster::{RemoteSocket, ServerEvent};
 pub(crate) use conn::Connections;
 pub(crate) use namespaces::Namespaces;
+pub use packets::Packet;
 pub use socket::{AckError, Event, Socket};
 pub use target::Target;
 
@@ -40,6 +42,8 @@ pub(crate) type EventHandler = Arc<dyn Fn(Event) + Send + Sync>;
 pub(crate) type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 pub(crate) type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) + Send + Sync>;
 pub(crate) type ErrorHandler = Arc<dyn Fn(Socket, &str) + Send + Sync>;
+pub(crate) type PacketHandler = Arc<dyn Fn(Socket, &[Packet]) + Send + Sync>;
+pub(crate) type AbandonedHandler = Arc<dyn Fn(&str, DisconnectReason) + Send + Sync>;
 pub(crate) type ServerEventHandler = Arc<dyn Fn(ServerEvent) + Send + Sync>;
 pub(crate) use crate::engineio::BoxFuture;
 pub(crate) type Guard = Arc<dyn Fn(ConnectRequest) -> BoxFuture<Result<(), ConnectRefusal>> + Send + Sync>;
@@ -114,7 +118,11 @@ pub(crate) struct Handlers {
     pub upgrade: Vec<ConnectHandler>,
     /// Told why a socket's client broke the protocol, before it is disconnected.
     pub error: Vec<ErrorHandler>,
+    /// Told of the packets handed to a watching socket's transport (`Socket::watch_packets`).
+    pub packets: Vec<PacketHandler>,
     pub guards: Vec<Guard>,
+    /// Told of a client whose connection closed while its guards ran.
+    pub abandoned: Vec<AbandonedHandler>,
     /// Events other nodes of the cluster send with `server_side_emit`.
     pub server_events: HashMap<String, ServerEventHandler>,
 }
@@ -391,6 +399,14 @@ impl Namespace {
         let handlers = self.handlers.read().disconnect.clone();
         for h in handlers {
             call_guarded("disconnect handler", || h(socket.clone(), reason));
+        }
+    }
+
+    /// The client asking to join as socket `id` left while its guards ran.
+    pub fn dispatch_abandoned(&self, id: &str, reason: DisconnectReason) {
+        let handlers = self.handlers.read().abandoned.clone();
+        for h in handlers {
+            call_guarded("abandoned-connect handler", || h(id, reason));
         }
     }
 

@@ -40,6 +40,8 @@ pub(crate) struct SocketState {
     /// This socket took over a recovered session (its id, rooms and missed
     /// packets); set once, before its connect handlers run.
     pub recovered: AtomicBool,
+    /// Its namespace's packet handlers hear of its connection's packets.
+    pub watch_packets: AtomicBool,
 }
 
 impl SocketState {
@@ -63,6 +65,7 @@ impl SocketState {
             runtime,
             pid,
             recovered: AtomicBool::new(false),
+            watch_packets: AtomicBool::new(false),
         })
     }
 
@@ -179,6 +182,15 @@ impl Socket {
     /// or "websocket" (see `Namespace::on_upgrade`).
     pub fn transport(&self) -> &'static str {
         self.0.session.transport_name()
+    }
+
+    /// Whether its namespace's packet handlers (`Namespace::on_packets`)
+    /// hear of the packets its connection hands the transport from now on.
+    pub fn watch_packets(&self, on: bool) {
+        self.0.watch_packets.store(on, Ordering::Relaxed);
+        if on {
+            self.0.session.set_watching(true); // the connection stops once none of its sockets watches
+        }
     }
 
     pub fn connected(&self) -> bool {

@@ -9,7 +9,7 @@ use once_cell::sync::OnceCell;
 use super::cluster::{local_remote_socket, Adapter, RemoteSocket, Scope};
 use super::{Namespace, Registry, Socket, SocketState};
 use crate::engineio::packet::Frames;
-use crate::engineio::session::Protocol;
+use crate::engineio::session::{PacketOptions, Protocol};
 use crate::rawws;
 use crate::socketio::packet as sio;
 use crate::socketio::payload::Payload;
@@ -38,6 +38,8 @@ pub struct Target {
     local: bool,
     /// Dropped for a receiver whose queue is full (see [`Target::volatile`]).
     volatile: bool,
+    /// May be deflated (see [`Target::compress`]).
+    compress: bool,
 }
 
 impl Target {
@@ -49,6 +51,7 @@ impl Target {
             except_sockets: Vec::new(),
             local: false,
             volatile: false,
+            compress: true,
         }
     }
 
@@ -64,6 +67,14 @@ impl Target {
     /// ```
     pub fn volatile(mut self) -> Target {
         self.volatile = true;
+        self
+    }
+
+    /// Whether the emits of this target may be deflated, on connections that
+    /// negotiated permessage-deflate (Socket.IO's `compress` flag; on by
+    /// default). Off, they go as they are: for data that is compressed already.
+    pub fn compress(mut self, on: bool) -> Target {
+        self.compress = on;
         self
     }
 
@@ -216,6 +227,7 @@ impl Target {
             None => sio::encode_event(&self.ns.name, event, args, None),
             Some(offset) => sio::encode_event_at(&self.ns.name, event, args, offset),
         };
+        let options = PacketOptions { compress: self.compress, shared: true };
         let mut delivered = 0;
         let first = || {
             if offset.is_some() {
@@ -231,8 +243,7 @@ impl Target {
                 Protocol::Raw => raw.get_or_init(|| rawws::encode_event(event, args, Protocol::Raw)),
                 Protocol::Engine => engine.get_or_init(|| rawws::encode_event(event, args, Protocol::Engine)),
             };
-            let frames = frames.iter().cloned();
-            let queued = if self.volatile { s.session.push_volatile(frames) } else { s.session.push(frames) };
+            let queued = s.session.push_with(frames.iter().cloned(), self.volatile, options);
             if queued {
                 delivered += 1;
                 if watched.is_some() && shown.len() < WATCHED_RECEIVERS {

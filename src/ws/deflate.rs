@@ -163,11 +163,12 @@ impl Deflate {
         self.params.response_header()
     }
 
-    /// Appends one data message as a frame to `out`, compressed (RSV1) when it reaches the threshold.
-    pub(crate) fn push_message(&mut self, out: &mut Vec<u8>, opcode: u8, data: &[u8]) -> Result<(), Error> {
+    /// Appends one data message as a frame to `out`, compressed (RSV1) when
+    /// it reaches the threshold; true when it was.
+    pub(crate) fn push_message(&mut self, out: &mut Vec<u8>, opcode: u8, data: &[u8]) -> Result<bool, Error> {
         if data.len() < self.threshold {
             push_frame(out, 0x80 | opcode, data);
-            return Ok(());
+            return Ok(false);
         }
         let (level, bits) = (self.level, self.params.server_max_window_bits);
         let c =
@@ -181,7 +182,7 @@ impl Deflate {
         if self.scratch.capacity() > KEEP_SCRATCH {
             self.scratch = Vec::new();
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Inflates one received fragment of a compressed message onto `msg`
@@ -434,6 +435,40 @@ mod tests {
         assert!(matches!(ws.recv().await, Err(Error::ConnectionClosed)));
         ws.close(None, "").await;
         assert_eq!(server_frame(&mut client).await, (0x88, vec![0x03, 0xE8]));
+    }
+
+    #[tokio::test]
+    async fn a_message_sent_uncompressed_leaves_the_context_as_it_was() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let params = negotiate(["permessage-deflate"], &DeflateConfig::default()).unwrap();
+        let deflate = Some(Deflate::new(params, &DeflateConfig::default()));
+        let mut ws = WsStream::new(server, Vec::new(), deflate, 1 << 20);
+        let text: String = (0..400u32).map(|i| format!("{i}:{} ", i.wrapping_mul(7919) % 1009)).collect();
+        let mut deflated = Vec::new();
+        poll_fn(|cx| {
+            Poll::Ready(ws.send(cx, |w| {
+                deflated.push(w.message(1, text.as_bytes(), true));
+                deflated.push(w.message(1, text.as_bytes(), false));
+                deflated.push(w.message(1, text.as_bytes(), true));
+            }))
+        })
+        .await
+        .unwrap();
+        poll_fn(|cx| ws.poll_flush(cx)).await.unwrap();
+        assert_eq!(deflated, [true, false, true]);
+        let mut d = Decompress::new(false);
+        for expect in [0xC1, 0x81, 0xC1] {
+            let (b0, mut p) = server_frame(&mut client).await;
+            assert_eq!(b0, expect);
+            if b0 == 0x81 {
+                assert_eq!(p, text.as_bytes(), "sent as it is, past the threshold");
+                continue;
+            }
+            p.extend_from_slice(&TAIL);
+            let mut out = Vec::new();
+            inflate_into(&mut d, &p, &mut out, 1 << 20).unwrap();
+            assert_eq!(out, text.as_bytes(), "the third still inflates with the first's context");
+        }
     }
 
     #[tokio::test]

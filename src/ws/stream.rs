@@ -103,22 +103,35 @@ pub struct FrameWriter<'a> {
 
 impl FrameWriter<'_> {
     pub fn text(&mut self, text: &str) {
-        self.data(1, text.as_bytes());
+        self.data(1, text.as_bytes(), true);
     }
 
-    pub fn binary(&mut self, data: &[u8]) {
-        self.data(2, data);
+    /// A data frame (1: text, 2: binary), deflated when permessage-deflate
+    /// was negotiated, `compress` allows it and it reaches the threshold;
+    /// true when it was. Skipping the deflate of one message is allowed
+    /// (RFC 7692 6.1) and leaves the compression context as it was.
+    pub fn message(&mut self, opcode: u8, payload: &[u8], compress: bool) -> bool {
+        self.data(opcode, payload, compress)
     }
 
-    fn data(&mut self, opcode: u8, payload: &[u8]) {
+    fn data(&mut self, opcode: u8, payload: &[u8], compress: bool) -> bool {
         match self.deflate.as_deref_mut() {
-            None => push_frame(self.out, 0x80 | opcode, payload),
-            Some(d) if self.error.is_none() => {
-                if let Err(e) = d.push_message(self.out, opcode, payload) {
-                    self.error = Some(e);
+            Some(d) if compress => {
+                if self.error.is_some() {
+                    return false;
+                }
+                match d.push_message(self.out, opcode, payload) {
+                    Ok(deflated) => deflated,
+                    Err(e) => {
+                        self.error = Some(e);
+                        false
+                    }
                 }
             }
-            Some(_) => {}
+            _ => {
+                push_frame(self.out, 0x80 | opcode, payload);
+                false
+            }
         }
     }
 }

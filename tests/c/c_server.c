@@ -78,7 +78,7 @@ static void on_ack(void *ud, wshub_status status, const wshub_event *answer) {
 static void on_event(void *ud, const wshub_event *ev) {
     const char *name = ev->name;
     char heads[2][256], rest[1 << 16], buf[1 << 16];
-    wshub_target t;
+    wshub_target t = {0};
     (void)ud;
     memset(&t, 0, sizeof t);
     t.name_space = ev->name_space;

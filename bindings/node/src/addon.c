@@ -32,7 +32,7 @@
 
 #include "wshub.h"
 
-enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7, K_UPGRADE = 8, K_ALLOW = 9, K_ERROR = 10 };
+enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7, K_UPGRADE = 8, K_ALLOW = 9, K_ERROR = 10, K_PACKET = 11, K_ABANDONED = 12 };
 #define STRIDE 7
 
 typedef struct item {
@@ -41,10 +41,10 @@ typedef struct item {
     int status;
     uint64_t num;    /* GUARD, RESOLVE: request id; ACK, RESPONSE: token */
     wshub_event *ev; /* EVENT, ACK (retained; NULL for an ack without reply) */
-    char *s[5];      /* CONNECT, UPGRADE: ns, sid; DISCONNECT: ns, sid, reason; ERROR: ns, sid, message; GUARD, RESOLVE: ns, auth, remote, url, sid;
-                        REMOVED: ns; ALLOW: remote, url, headers (JSON);
+    char *s[5];      /* CONNECT, UPGRADE: ns, sid; DISCONNECT: ns, sid, reason; ERROR: ns, sid, message; ABANDONED: ns, sid, reason; GUARD, RESOLVE: ns, auth, remote, url, sid;
+                        REMOVED: ns; ALLOW: remote, url, headers (JSON); PACKET: ns, sid, kind, data;
                         RESPONSE: headers as "name\nvalue\n" pairs, body */
-    size_t body_len; /* RESPONSE: the length of s[1] */
+    size_t body_len; /* RESPONSE: the length of s[1]; PACKET: of s[3] */
 } item;
 
 typedef struct {
@@ -171,6 +171,26 @@ static void on_connection(void *ud, const char *sid, const char *ns) { push_sock
 
 static void on_upgrade(void *ud, const char *sid, const char *ns) { push_socket(ud, sid, ns, K_UPGRADE); }
 
+/* One item per packet; status holds its flags (bit 0 binary, 1 compress,
+ * 2 shared, 3 websocket, 4 deflated). */
+static void on_packets(void *ud, const char *sid, const char *ns, const wshub_packet *packets, uintptr_t count) {
+    uintptr_t i;
+    for (i = 0; i < count; i++) {
+        const wshub_packet *p = &packets[i];
+        item *it = new_item(K_PACKET);
+        if (!it) return;
+        it->s[0] = dup_str(ns);
+        it->s[1] = dup_str(sid);
+        it->s[2] = dup_str(p->kind);
+        it->s[3] = malloc(p->data.len ? p->data.len : 1);
+        if (it->s[3] && p->data.len) memcpy(it->s[3], p->data.data, p->data.len);
+        it->body_len = p->data.len;
+        it->status = (p->binary ? 1 : 0) | (p->compress ? 2 : 0) | (p->shared ? 4 : 0) | (p->websocket ? 8 : 0) |
+                     (p->deflated ? 16 : 0);
+        push(ud, it);
+    }
+}
+
 static void push_socket_text(void *ud, const char *sid, const char *ns, const char *text, int kind) {
     item *it = new_item(kind);
     if (!it) return;
@@ -186,6 +206,10 @@ static void on_disconnect(void *ud, const char *sid, const char *ns, const char 
 
 static void on_error(void *ud, const char *sid, const char *ns, const char *message) {
     push_socket_text(ud, sid, ns, message, K_ERROR);
+}
+
+static void on_abandoned(void *ud, const char *sid, const char *ns, const char *reason) {
+    push_socket_text(ud, sid, ns, reason, K_ABANDONED);
 }
 
 static void push_request(void *ud, const wshub_connect_request *req, int kind) {
@@ -334,6 +358,7 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
         case K_UPGRADE:
         case K_DISCONNECT:
         case K_ERROR:
+        case K_ABANDONED:
             v[1] = str_or_undef(env, it->s[0]);
             v[2] = str_or_undef(env, it->s[1]);
             v[3] = str_or_undef(env, it->s[2]);
@@ -341,6 +366,19 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
         case K_REMOVED:
             v[1] = str_or_undef(env, it->s[0]);
             break;
+        case K_PACKET: {
+            void *data;
+            v[1] = str_or_undef(env, it->s[0]);
+            v[2] = str_or_undef(env, it->s[1]);
+            v[3] = str_or_undef(env, it->s[2]);
+            if (it->status & 1)
+                napi_create_buffer_copy(env, it->body_len, it->s[3] ? (const void *)it->s[3] : (const void *)"",
+                                        &data, &v[4]);
+            else
+                napi_create_string_utf8(env, it->s[3] ? it->s[3] : "", it->s[3] ? it->body_len : 0, &v[4]);
+            v[5] = num(env, it->status);
+            break;
+        }
         case K_ALLOW:
             v[1] = str_or_undef(env, it->s[0]);
             v[2] = num(env, (double)it->num);
@@ -896,11 +934,12 @@ static napi_value js_register(napi_env env, napi_callback_info info) {
     if (s == WSHUB_OK) s = wshub_on_disconnect(st->hub, ns.p, on_disconnect, st, NULL);
     if (s == WSHUB_OK) s = wshub_on_upgrade(st->hub, ns.p, on_upgrade, st, NULL);
     if (s == WSHUB_OK) s = wshub_on_error(st->hub, ns.p, on_error, st, NULL);
+    if (s == WSHUB_OK) s = wshub_on_packets(st->hub, ns.p, on_packets, st, NULL);
     free_str(&ns);
     return ret_int(env, s);
 }
 
-/* setGuard(h, ns) */
+/* setGuard(h, ns): guards asked through K_GUARD items; a client that leaves meanwhile comes as K_ABANDONED */
 static napi_value js_set_guard(napi_env env, napi_callback_info info) {
     ARGS(2);
     hub_state *st = get_state(env, argv[0]);
@@ -910,6 +949,7 @@ static napi_value js_set_guard(napi_env env, napi_callback_info info) {
     HUB_OR_STOPPED(st);
     if (!get_str(env, argv[1], &ns)) return NULL;
     s = wshub_set_guard(st->hub, ns.p, on_guard, st, NULL);
+    if (s == WSHUB_OK) s = wshub_on_guard_abandoned(st->hub, ns.p, on_abandoned, st, NULL);
     free_str(&ns);
     return ret_int(env, s);
 }
@@ -974,15 +1014,16 @@ static napi_value js_refuse(napi_env env, napi_callback_info info) {
     return ret_int(env, s);
 }
 
-/* emit(h, ns, rooms|null, exceptRooms|null, exceptSocket|null, event, json, attachments|null, volatile) -> status */
+/* emit(h, ns, rooms|null, exceptRooms|null, exceptSocket|null, event, json, attachments|null, volatile, uncompressed)
+ * -> status */
 static napi_value js_emit(napi_env env, napi_callback_info info) {
-    ARGS(9);
-    bool is_volatile = false;
+    ARGS(10);
+    bool is_volatile = false, uncompressed = false;
     hub_state *st = get_state(env, argv[0]);
     jstr ns, except_socket, event, json;
     jstrlist rooms, except;
     jbufs atts;
-    wshub_target t;
+    wshub_target t = {0};
     wshub_status s = WSHUB_INVALID_ARGUMENT;
     int ok;
     if (!st) return NULL;
@@ -1002,6 +1043,8 @@ static napi_value js_emit(napi_env env, napi_callback_info info) {
         t.except_count = except.count;
         t.except_socket = except_socket.p;
         napi_get_value_bool(env, argv[8], &is_volatile); /* not a boolean: stays false */
+        napi_get_value_bool(env, argv[9], &uncompressed);
+        t.uncompressed = uncompressed;
         s = is_volatile ? wshub_emit_volatile(st->hub, &t, event.p, json.p, json.len, atts.items, atts.count, NULL)
                         : wshub_emit(st->hub, &t, event.p, json.p, json.len, atts.items, atts.count, NULL);
     }
@@ -1126,6 +1169,25 @@ static napi_value js_disconnect(napi_env env, napi_callback_info info) {
     return ret_int(env, s);
 }
 
+/* watchPackets(h, ns, sid, on) -> status */
+static napi_value js_watch_packets(napi_env env, napi_callback_info info) {
+    ARGS(4);
+    hub_state *st = get_state(env, argv[0]);
+    jstr ns, sid;
+    bool on = false;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    int ok;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    ns.p = sid.p = NULL;
+    napi_get_value_bool(env, argv[3], &on);
+    ok = get_str(env, argv[1], &ns) && get_str(env, argv[2], &sid);
+    if (ok) s = wshub_watch_packets(st->hub, ns.p, sid.p, on);
+    free_str(&ns); free_str(&sid);
+    if (!ok) return NULL;
+    return ret_int(env, s);
+}
+
 /* socketInfo(h, ns, sid) -> JSON string | null */
 static napi_value js_socket_info(napi_env env, napi_callback_info info) {
     ARGS(3);
@@ -1170,7 +1232,7 @@ static napi_value js_sockets(napi_env env, napi_callback_info info) {
     hub_state *st = get_state(env, argv[0]);
     jstr ns, except_socket;
     jstrlist rooms, except;
-    wshub_target t;
+    wshub_target t = {0};
     char *out = NULL;
     napi_value r;
     int ok;
@@ -1314,6 +1376,7 @@ static napi_value init(napi_env env, napi_value exports) {
         FN("join", js_join),
         FN("leave", js_leave),
         FN("disconnect", js_disconnect),
+        FN("watchPackets", js_watch_packets),
         FN("socketInfo", js_socket_info),
         FN("sockets", js_sockets),
         FN("metrics", js_metrics),

@@ -151,3 +151,27 @@ test('allowRequest: a refused request gets 403 with the message and no session, 
   assert.equal(seen[0].address, '127.0.0.1');
   assert.equal(io.sockets.sockets.size, 1);
 });
+
+test("a client that leaves while a middleware runs: the socket's conn closes and next() lets nobody in", async (t) => {
+  for (const transports of [['polling'], ['websocket']]) {
+    const io = startServer(t);
+    let connections = 0;
+    io.on('connection', () => connections++);
+    let c;
+    const closed = new Promise((resolve) => {
+      io.use((socket, next) => {
+        socket.client.conn.on('close', (reason) => {
+          assert.equal(socket.conn.readyState, 'closed');
+          process.nextTick(next);
+          resolve(reason);
+        });
+        c.io.engine.close();
+      });
+    });
+    c = client(t, io, '/', { transports });
+    const reason = await closed;
+    assert.match(reason, /^transport (close|error)$/, transports[0]);
+    await sleep(100);
+    assert.equal(connections, 0, transports[0]);
+  }
+});

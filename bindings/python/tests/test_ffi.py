@@ -26,6 +26,7 @@ STRUCTS = {
     "wshub_header": _ffi.wshub_header,
     "wshub_http_request": _ffi.wshub_http_request,
     "wshub_http_response": _ffi.wshub_http_response,
+    "wshub_packet": _ffi.wshub_packet,
 }
 
 

@@ -70,6 +70,7 @@ class wshub_target(Structure):
         ("except_rooms", POINTER(c_char_p)),
         ("except_count", c_uintptr),
         ("except_socket", c_char_p),
+        ("uncompressed", c_bool),
     ]
 
 
@@ -214,6 +215,23 @@ wshub_free_fn = CFUNCTYPE(None, c_void_p)
 wshub_connection_cb = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
 wshub_disconnect_cb = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p, c_char_p)
 wshub_guard_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_connect_request))
+
+
+class wshub_packet(Structure):
+    """One packet a watched socket's connection handed its transport (``wshub_on_packets``)."""
+
+    _fields_ = [
+        ("kind", c_char_p),
+        ("data", wshub_bytes),
+        ("binary", c_bool),
+        ("compress", c_bool),
+        ("shared", c_bool),
+        ("websocket", c_bool),
+        ("deflated", c_bool),
+    ]
+
+
+wshub_packets_cb = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p, POINTER(wshub_packet), c_uintptr)
 wshub_namespace_cb = CFUNCTYPE(None, c_void_p, c_char_p)
 wshub_handshake_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_handshake_request))
 wshub_respond_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_http_response))
@@ -289,6 +307,7 @@ _fn("wshub_ack", wshub_status,
 _fn("wshub_join", wshub_status, [wshub_t_p, c_char_p, c_char_p, c_char_p])
 _fn("wshub_leave", wshub_status, [wshub_t_p, c_char_p, c_char_p, c_char_p])
 _fn("wshub_disconnect", wshub_status, [wshub_t_p, c_char_p, c_char_p, c_bool])
+_fn("wshub_watch_packets", wshub_status, [wshub_t_p, c_char_p, c_char_p, c_bool])
 _fn("wshub_socket_info", wshub_status, [wshub_t_p, c_char_p, c_char_p, POINTER(c_void_p)])
 _fn("wshub_sockets", wshub_status, [wshub_t_p, POINTER(wshub_target), POINTER(c_void_p)])
 _fn("wshub_metrics", wshub_status, [wshub_t_p, POINTER(c_void_p)])
@@ -300,6 +319,8 @@ _fn("wshub_on_disconnect", wshub_status, [wshub_t_p, c_char_p, wshub_disconnect_
 _fn("wshub_set_guard", wshub_status, [wshub_t_p, c_char_p, wshub_guard_cb, c_void_p, wshub_free_fn])
 _fn("wshub_on_upgrade", wshub_status, [wshub_t_p, c_char_p, wshub_connection_cb, c_void_p, wshub_free_fn])
 _fn("wshub_on_error", wshub_status, [wshub_t_p, c_char_p, wshub_disconnect_cb, c_void_p, wshub_free_fn])
+_fn("wshub_on_guard_abandoned", wshub_status, [wshub_t_p, c_char_p, wshub_disconnect_cb, c_void_p, wshub_free_fn])
+_fn("wshub_on_packets", wshub_status, [wshub_t_p, c_char_p, wshub_packets_cb, c_void_p, wshub_free_fn])
 _fn("wshub_set_namespace_resolver", wshub_status, [wshub_t_p, wshub_guard_cb, c_void_p, wshub_free_fn])
 _fn("wshub_on_namespace_removed", wshub_status, [wshub_t_p, wshub_namespace_cb, c_void_p, wshub_free_fn])
 _fn("wshub_set_request_guard", wshub_status, [wshub_t_p, wshub_handshake_cb, c_void_p, wshub_free_fn])
