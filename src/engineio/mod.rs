@@ -89,9 +89,9 @@ pub trait Receiver: Send + Sync {
     fn closed(&self, reason: DisconnectReason);
     /// The session moved from polling to its WebSocket (called once, if ever).
     fn upgraded(&self) {}
-    /// Packets just handed to the transport, in order; called only while
-    /// the session is watched (`EngineSession::set_watching`), by the task
-    /// that writes them, outside every lock.
+    /// Packets just handed to the transport, in order: those queued while
+    /// the session was watched (`EngineSession::set_watching`). Called by the
+    /// task that writes them, outside every lock.
     fn packets_sent(&self, _session: &EngineSession, _packets: &[SentPacket<'_>]) {}
 }
 

@@ -108,9 +108,10 @@ async fn finish_connecting(engine: &Engine, session: &Arc<EngineSession>, mut co
 
 /// The frames of queued packets, told to a watching receiver first.
 fn sent(session: &EngineSession, queued: Vec<Queued>) -> Vec<Frame> {
-    if session.watching() {
+    if queued.iter().any(|q| q.watched) {
         let packets: Vec<SentPacket<'_>> = queued
             .iter()
+            .filter(|q| q.watched)
             .map(|q| SentPacket { frame: &q.frame, options: q.options, websocket: false, deflated: false })
             .collect();
         session.receiver.packets_sent(session, &packets);

@@ -100,6 +100,9 @@ pub enum Deferral {
 pub struct Queued {
     pub frame: Frame,
     pub options: PacketOptions,
+    /// Queued while the session was watched: the receiver hears of it when
+    /// it is sent (one made before the watch began is not told, even if sent after).
+    pub watched: bool,
 }
 
 struct Outbox {
@@ -371,9 +374,10 @@ impl EngineSession {
             // bound is checked once the frames are in, and undone if broken.
             let mut over = queued_frames + frames.len() > self.max_frames;
             if !over {
+                let watched = self.watching();
                 for frame in frames {
                     out.bytes += frame.len();
-                    out.frames.push_back(Queued { frame, options });
+                    out.frames.push_back(Queued { frame, options, watched });
                 }
                 over = queued_frames > 0 && out.bytes > self.max_bytes;
                 if over {

@@ -286,8 +286,8 @@ fn write_queued<S: Stream>(cx: &mut Context<'_>, ws: &mut WsStream<S>, session: 
 }
 
 fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Queued>, session: &EngineSession) {
-    let watching = session.watching();
     let mut deflated: SmallVec<[bool; 4]> = SmallVec::new();
+    let mut watched = false;
     let mut bytes = 0;
     for q in frames {
         bytes += q.frame.len();
@@ -297,14 +297,16 @@ fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Queued>, session: &En
             Frame::Binary(b) if session.eio3 => w.message(2, &super::v3::binary_frame(b), compress),
             Frame::Binary(b) => w.message(2, b, compress),
         };
-        if watching {
+        if q.watched {
+            watched = true;
             deflated.push(d);
         }
     }
     session.counters.bytes_sent.add(bytes as u64);
-    if watching {
+    if watched {
         let sent: Vec<SentPacket<'_>> = frames
             .iter()
+            .filter(|q| q.watched)
             .zip(deflated)
             .map(|(q, deflated)| SentPacket { frame: &q.frame, options: q.options, websocket: true, deflated })
             .collect();
