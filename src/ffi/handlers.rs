@@ -289,8 +289,7 @@ pub unsafe extern "C" fn wshub_on_guard_abandoned(
     run(|| {
         let (h, ns, cb) = register(hub, name_space, callback)?;
         let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
-        let name = c_string(ns.name());
-        let name = std::sync::Arc::new(name);
+        let name = std::sync::Arc::new(c_string(ns.name()));
         ns.on_guard_abandoned(move |id, reason| {
             let (id, reason, ud, name) = (c_string(id), c_string(reason.as_str()), ud.clone(), name.clone());
             dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), name.as_ptr(), reason.as_ptr()) }));

@@ -3,6 +3,7 @@
 //! socket's `conn`). Nothing is copied or told while no socket watches.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -63,9 +64,8 @@ impl Packet {
 
 /// Tells the packet handlers of every watching socket of a connection; the
 /// session stops reporting once none watches.
-pub(crate) fn sent(session: &EngineSession, sockets: &[std::sync::Arc<SocketState>], sent: &[SentPacket<'_>]) {
-    let watching: Vec<&std::sync::Arc<SocketState>> =
-        sockets.iter().filter(|s| s.watch_packets.load(Ordering::Relaxed)).collect();
+pub(crate) fn sent(session: &EngineSession, sockets: &[Arc<SocketState>], sent: &[SentPacket<'_>]) {
+    let watching: Vec<&Arc<SocketState>> = sockets.iter().filter(|s| s.watch_packets.load(Ordering::Relaxed)).collect();
     if watching.is_empty() {
         session.set_watching(false);
         return;
