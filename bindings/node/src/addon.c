@@ -6,9 +6,11 @@
  * for events and ack replies, strdup for the rest) and appends it to this
  * hub's queue; when the queue goes from empty to non-empty it wakes the JS
  * thread through a napi_threadsafe_function. On the JS thread, call_js takes
- * the whole queue at once and hands it to the JS dispatch function as ONE
- * flat array (STRIDE slots per item), so a busy hub pays one wake-up and one
- * JS call per batch, not per event. The dispatcher never waits for JS.
+ * the whole queue at once and hands it to the JS dispatch function in ONE
+ * call, STRIDE values per item as the call's arguments (no array filled slot
+ * by slot: napi_set_element was a tenth of the echo's cost), so a busy hub
+ * pays one wake-up and one JS call per batch, not per event. The dispatcher
+ * never waits for JS.
  *
  * Lifetime. A `hub_state` is shared by the JS external (its finalizer) and
  * the threadsafe function (its finalizer): freed when both are gone.
@@ -323,11 +325,19 @@ static napi_value num(napi_env env, double d) {
     return v;
 }
 
-/* Hands everything queued to `fn` as one flat array; frees the items. */
+/* Up to this many items go to `fn` as its arguments (STRIDE per item), which
+ * V8 turns into the rest-parameter array itself; a longer batch (a burst of
+ * connects) goes as one array built slot by slot, so that no call needs a
+ * deep stack. Either way a batch is one call. */
+#define ARGV_ITEMS 512
+
+/* Hands everything queued to `fn` in one call, STRIDE values per item; frees the items. */
 static void drain(napi_env env, hub_state *st, napi_value fn) {
     item *list, *it;
     uint32_t n = 0, base = 0;
-    napi_value arr, undef, global, result;
+    napi_value arr, undef, global, result, minus_one, kinds[K_ERROR + 1];
+    napi_value *argv;
+    int k;
     pthread_mutex_lock(&st->lock);
     list = st->head;
     st->head = st->tail = NULL;
@@ -336,13 +346,16 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
     if (!list) return;
     if (!env || !fn) { free_items(list); return; }
     for (it = list; it; it = it->next) n++;
-    napi_create_array_with_length(env, (size_t)n * STRIDE, &arr);
+    argv = malloc((size_t)n * STRIDE * sizeof *argv);
+    if (!argv) { free_items(list); return; }
     napi_get_undefined(env, &undef);
+    for (k = 0; k <= K_ERROR; k++) kinds[k] = num(env, k);
+    minus_one = num(env, -1);
     for (it = list; it; it = it->next, base += STRIDE) {
-        napi_value v[STRIDE];
+        napi_value *v = argv + base;
         int i;
         for (i = 0; i < STRIDE; i++) v[i] = undef;
-        v[0] = num(env, it->kind);
+        v[0] = kinds[it->kind];
         switch (it->kind) {
         case K_EVENT: {
             const wshub_event *ev = it->ev;
@@ -351,7 +364,7 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
             v[3] = str_or_undef(env, ev->name);
             v[4] = args_of(env, ev);
             v[5] = attachments_of(env, ev);
-            v[6] = num(env, ev->has_ack ? (double)ev->ack_id : -1);
+            v[6] = ev->has_ack ? num(env, (double)ev->ack_id) : minus_one;
             break;
         }
         case K_CONNECT:
@@ -412,13 +425,20 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
             }
             break;
         }
-        for (i = 0; i < STRIDE; i++) napi_set_element(env, arr, base + (uint32_t)i, v[i]);
     }
     free_items(list);
     napi_get_global(env, &global);
     /* The JS dispatcher catches what handlers throw; anything else surfaces
      * as an uncaught exception, as it would from any callback. */
-    napi_call_function(env, global, fn, 1, &arr, &result);
+    if (n <= ARGV_ITEMS) {
+        napi_call_function(env, global, fn, (size_t)n * STRIDE, argv, &result);
+    } else {
+        uint32_t i;
+        napi_create_array_with_length(env, (size_t)n * STRIDE, &arr);
+        for (i = 0; i < n * STRIDE; i++) napi_set_element(env, arr, i, argv[i]);
+        napi_call_function(env, global, fn, 1, &arr, &result);
+    }
+    free(argv);
 }
 
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
@@ -479,26 +499,35 @@ typedef struct {
     char small[256];
 } jstr;
 
-/* Reads a JS string (or null/undefined: p = NULL). Returns 0 on failure (exception pending). */
+/* Reads a JS string (or null/undefined: p = NULL). Returns 0 on failure (exception pending).
+ * Most strings (ids, names, small payloads) fit the inline buffer: one N-API
+ * call copies them, with no length query first. A copy that ends within 4
+ * bytes (one UTF-8 character) of the buffer's end may be cut short, so such
+ * a string is measured and copied again. */
 static int get_str(napi_env env, napi_value v, jstr *out) {
     napi_valuetype t;
     size_t len = 0;
     out->p = NULL;
     out->len = 0;
+    if (napi_get_value_string_utf8(env, v, out->small, sizeof out->small, &len) == napi_ok) {
+        if (len + 4 < sizeof out->small - 1) {
+            out->p = out->small;
+            out->len = len;
+            return 1;
+        }
+        napi_get_value_string_utf8(env, v, NULL, 0, &len);
+        out->p = len < sizeof out->small ? out->small : malloc(len + 1);
+        if (!out->p) {
+            napi_throw_error(env, NULL, "wshub: out of memory");
+            return 0;
+        }
+        napi_get_value_string_utf8(env, v, out->p, len + 1, &out->len);
+        return 1;
+    }
     napi_typeof(env, v, &t);
     if (t == napi_null || t == napi_undefined) return 1;
-    if (t != napi_string) {
-        napi_throw_type_error(env, NULL, "wshub: expected a string");
-        return 0;
-    }
-    napi_get_value_string_utf8(env, v, NULL, 0, &len);
-    out->p = len < sizeof out->small ? out->small : malloc(len + 1);
-    if (!out->p) {
-        napi_throw_error(env, NULL, "wshub: out of memory");
-        return 0;
-    }
-    napi_get_value_string_utf8(env, v, out->p, len + 1, &out->len);
-    return 1;
+    napi_throw_type_error(env, NULL, "wshub: expected a string");
+    return 0;
 }
 
 static void free_str(jstr *s) {
