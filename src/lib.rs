@@ -94,6 +94,9 @@ struct HubInner {
     counters: Arc<metrics::HubCounters>,
     /// The admin UI's server side, when `admin_ui` is set.
     admin: Option<Arc<admin::AdminUi>>,
+    /// The runtime's workers yield to the thread that runs the handlers (see
+    /// `Hub::yield_workers_to_handlers`).
+    workers_yield: std::sync::atomic::AtomicBool,
     running: Mutex<Option<Running>>,
 }
 
@@ -142,12 +145,28 @@ impl Hub {
             admin.install(&namespaces);
         }
         let request_guard = Default::default();
-        let inner = HubInner { config, namespaces, request_guard, counters, admin, running: Mutex::new(None) };
+        let inner = HubInner {
+            config,
+            namespaces,
+            request_guard,
+            counters,
+            admin,
+            workers_yield: std::sync::atomic::AtomicBool::new(false),
+            running: Mutex::new(None),
+        };
         Ok(Hub { inner: Arc::new(inner) })
     }
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// From the next start, the runtime's workers do not preempt the thread
+    /// that runs the handlers when it wakes them (an emit): for a hub whose
+    /// handlers run on a thread of their own (the C ABI's dispatcher, Node's
+    /// JS thread). See `deferred_wake::yield_on_wake`.
+    pub(crate) fn yield_workers_to_handlers(&self) {
+        self.inner.workers_yield.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The namespace `name` (created, and so open to clients, on first use).
@@ -303,12 +322,16 @@ impl Hub {
             return Err(Error::AlreadyRunning);
         }
         let cfg = self.inner.config.clone();
+        let yield_on_wake = self.inner.workers_yield.load(std::sync::atomic::Ordering::Relaxed);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cfg.worker_threads)
             .thread_name("wshub-worker")
-            .on_thread_start(|| {
+            .on_thread_start(move || {
                 ON_HUB_THREAD.with(|f| f.set(true));
                 deferred_wake::mark_worker();
+                if yield_on_wake {
+                    deferred_wake::yield_on_wake();
+                }
             })
             .on_thread_park(deferred_wake::run_pending)
             .enable_all()

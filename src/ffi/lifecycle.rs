@@ -346,6 +346,8 @@ pub unsafe extern "C" fn wshub_new(config: *const wshub_config, out: *mut *mut w
             Ok(h) => h,
             Err(e) => return fail(WSHUB_INVALID_CONFIG, e.to_string()),
         };
+        // Every handler runs on the dispatcher (or the host's own thread).
+        hub.yield_workers_to_handlers();
         let dispatcher = match Dispatcher::start() {
             Ok(d) => Arc::new(d),
             Err(e) => return fail(WSHUB_IO_ERROR, format!("cannot start the dispatcher thread: {e}")),
