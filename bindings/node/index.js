@@ -275,35 +275,40 @@ function toRoomList(rooms) {
 // ---------- a small listener registry (Socket's own events) ----------
 
 class Listeners {
+  // Each list is replaced, never changed in place, so take() can hand out
+  // the list itself (no copy per event): a listener added or removed while
+  // the list is being called takes effect from the next event.
   constructor() {
     this.map = new Map();
   }
   add(event, fn, once, prepend) {
     if (typeof fn !== 'function') throw new TypeError('wshub: a listener must be a function');
-    let list = this.map.get(event);
-    if (!list) this.map.set(event, (list = []));
+    const list = this.map.get(event) || [];
     const entry = { fn, once };
-    if (prepend) list.unshift(entry);
-    else list.push(entry);
+    this.map.set(event, prepend ? [entry, ...list] : [...list, entry]);
   }
   remove(event, fn) {
     const list = this.map.get(event);
     if (!list) return;
     const i = list.findIndex((e) => e.fn === fn);
-    if (i >= 0) list.splice(i, 1);
-    if (!list.length) this.map.delete(event);
+    if (i < 0) return;
+    const rest = list.filter((_, j) => j !== i);
+    if (rest.length) this.map.set(event, rest);
+    else this.map.delete(event);
   }
   /** The entries to call now (once-entries are removed). */
   take(event) {
     const list = this.map.get(event);
     if (!list) return null;
-    const now = list.slice();
-    if (now.some((e) => e.once)) {
-      const rest = list.filter((e) => !e.once);
-      if (rest.length) this.map.set(event, rest);
-      else this.map.delete(event);
+    for (let i = 0; i < list.length; i++) {
+      if (list[i].once) {
+        const rest = list.filter((e) => !e.once);
+        if (rest.length) this.map.set(event, rest);
+        else this.map.delete(event);
+        break;
+      }
     }
-    return now;
+    return list;
   }
 }
 
