@@ -34,7 +34,7 @@
 
 #include "wshub.h"
 
-enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7, K_UPGRADE = 8, K_ALLOW = 9, K_ERROR = 10, K_PACKET = 11, K_ABANDONED = 12 };
+enum { K_EVENT = 0, K_CONNECT = 1, K_DISCONNECT = 2, K_GUARD = 3, K_ACK = 4, K_RESPONSE = 5, K_RESOLVE = 6, K_REMOVED = 7, K_UPGRADE = 8, K_ALLOW = 9, K_ERROR = 10, K_PACKET = 11, K_ABANDONED = 12, K_KINDS };
 #define STRIDE 7
 
 typedef struct item {
@@ -46,7 +46,11 @@ typedef struct item {
     char *s[5];      /* CONNECT, UPGRADE: ns, sid; DISCONNECT: ns, sid, reason; ERROR: ns, sid, message; ABANDONED: ns, sid, reason; GUARD, RESOLVE: ns, auth, remote, url, sid;
                         REMOVED: ns; ALLOW: remote, url, headers (JSON); PACKET: ns, sid, kind, data;
                         RESPONSE: headers as "name\nvalue\n" pairs, body */
-    size_t body_len; /* RESPONSE: the length of s[1]; PACKET: of s[3] */
+    size_t body_len; /* RESPONSE: the length of s[1]; PACKET: of s[3]; EVENT (inline): of the args */
+    int inline_s;    /* s[] point into text[] (not freed one by one) */
+    int has_ack;     /* EVENT (inline) */
+    uint64_t ack_id; /* EVENT (inline) */
+    char text[];     /* EVENT without attachments: ns, sid, name, args, each NUL-terminated */
 } item;
 
 typedef struct {
@@ -106,7 +110,8 @@ static char *dup_str(const char *s) {
 static void free_item(item *it) {
     int i;
     if (it->ev) wshub_event_free(it->ev);
-    for (i = 0; i < 5; i++) free(it->s[i]);
+    if (!it->inline_s)
+        for (i = 0; i < 5; i++) free(it->s[i]);
     free(it);
 }
 
@@ -153,11 +158,41 @@ static item *new_item(int kind) {
     return it;
 }
 
+/* An event without attachments (nearly all) is copied into its item, one
+ * allocation; one with attachments is retained. */
 static void on_event(void *ud, const wshub_event *ev) {
-    item *it = new_item(K_EVENT);
+    const char *parts[4];
+    size_t lens[4], total = 0, at = 0;
+    item *it;
+    int i;
+    if (ev->attachment_count) {
+        it = new_item(K_EVENT);
+        if (!it) return;
+        it->ev = wshub_event_retain(ev);
+        if (!it->ev) { free(it); return; }
+        push(ud, it);
+        return;
+    }
+    parts[0] = ev->name_space; parts[1] = ev->socket_id; parts[2] = ev->name;
+    parts[3] = ev->args_json ? ev->args_json : "[]";
+    for (i = 0; i < 4; i++) {
+        lens[i] = i == 3 ? (ev->args_json ? ev->args_len : 2) : (parts[i] ? strlen(parts[i]) : 0);
+        total += lens[i] + 1;
+    }
+    it = malloc(sizeof *it + total);
     if (!it) return;
-    it->ev = wshub_event_retain(ev);
-    if (!it->ev) { free(it); return; }
+    memset(it, 0, sizeof *it);
+    it->kind = K_EVENT;
+    it->inline_s = 1;
+    for (i = 0; i < 4; i++) {
+        it->s[i] = it->text + at;
+        if (lens[i]) memcpy(it->text + at, parts[i], lens[i]);
+        it->text[at + lens[i]] = 0;
+        at += lens[i] + 1;
+    }
+    it->body_len = lens[3];
+    it->has_ack = ev->has_ack;
+    it->ack_id = ev->ack_id;
     push(ud, it);
 }
 
@@ -335,7 +370,7 @@ static napi_value num(napi_env env, double d) {
 static void drain(napi_env env, hub_state *st, napi_value fn) {
     item *list, *it;
     uint32_t n = 0, base = 0;
-    napi_value arr, undef, global, result, minus_one, kinds[K_ERROR + 1];
+    napi_value arr, undef, global, result, minus_one, kinds[K_KINDS];
     napi_value *argv;
     int k;
     pthread_mutex_lock(&st->lock);
@@ -349,7 +384,7 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
     argv = malloc((size_t)n * STRIDE * sizeof *argv);
     if (!argv) { free_items(list); return; }
     napi_get_undefined(env, &undef);
-    for (k = 0; k <= K_ERROR; k++) kinds[k] = num(env, k);
+    for (k = 0; k < K_KINDS; k++) kinds[k] = num(env, k);
     minus_one = num(env, -1);
     for (it = list; it; it = it->next, base += STRIDE) {
         napi_value *v = argv + base;
@@ -359,6 +394,15 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
         switch (it->kind) {
         case K_EVENT: {
             const wshub_event *ev = it->ev;
+            if (!ev) {
+                napi_create_string_utf8(env, it->s[0], NAPI_AUTO_LENGTH, &v[1]);
+                napi_create_string_utf8(env, it->s[1], NAPI_AUTO_LENGTH, &v[2]);
+                napi_create_string_utf8(env, it->s[2], NAPI_AUTO_LENGTH, &v[3]);
+                napi_create_string_utf8(env, it->s[3], it->body_len, &v[4]);
+                napi_get_null(env, &v[5]);
+                v[6] = it->has_ack ? num(env, (double)it->ack_id) : minus_one;
+                break;
+            }
             v[1] = str_or_undef(env, ev->name_space);
             v[2] = str_or_undef(env, ev->socket_id);
             v[3] = str_or_undef(env, ev->name);
