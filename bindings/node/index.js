@@ -1138,8 +1138,8 @@ class Server {
     this._unref = false;
     this._closing = null; // the close() under way or done
     this._closed = false; // close() is done: listen() may start anew
-    // The addon passes a batch as the arguments, STRIDE per item (a long one as one array).
-    this._dispatchFn = (...batch) => this._dispatch(batch.length === 1 ? batch[0] : batch);
+    // The addon passes a batch as the arguments, STRIDE per item.
+    this._dispatchFn = (...batch) => this._dispatch(batch);
     this._httpServer = null;
     this._host = null;
     this._busy = new Set(); // broadcast targets sent to in this tick (see _sending)

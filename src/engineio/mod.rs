@@ -34,7 +34,7 @@ use crate::reason::DisconnectReason;
 use crate::Handshake;
 use heartbeat::Heartbeat;
 use packet::{Frame, Packet};
-use session::{Deferral, EngineSession, PacketOptions, Protocol, Transport};
+use session::{EngineSession, PacketOptions, Protocol, Queued, Transport};
 
 /// A future of the layer above that the session's reader waits for.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -93,6 +93,19 @@ pub trait Receiver: Send + Sync {
     /// the session was watched (`EngineSession::set_watching`). Called by the
     /// task that writes them, outside every lock.
     fn packets_sent(&self, _session: &EngineSession, _packets: &[SentPacket<'_>]) {}
+}
+
+/// Tells a watching receiver of the packets just handed to a transport:
+/// those queued while the session was watched, each with whether it went
+/// deflated. One pass and no allocation while none was.
+fn tell_sent<'a>(session: &EngineSession, sent: impl Iterator<Item = (&'a Queued, bool)>, websocket: bool) {
+    let packets: Vec<SentPacket<'_>> = sent
+        .filter(|(q, _)| q.watched)
+        .map(|(q, deflated)| SentPacket { frame: &q.frame, options: q.options, websocket, deflated })
+        .collect();
+    if !packets.is_empty() {
+        session.receiver.packets_sent(session, &packets);
+    }
 }
 
 /// A packet handed to a transport, as a watching receiver hears of it.
@@ -324,8 +337,8 @@ pub fn on_packet(session: &Arc<EngineSession>, packet: Packet) -> Result<Option<
     }
     let packet = match packet {
         Packet::Message(_) | Packet::Binary(_) => match session.defer(packet) {
-            Deferral::Now(p) => p,
-            Deferral::Deferred | Deferral::Full => return Ok(None),
+            Some(p) => p,
+            None => return Ok(None),
         },
         other => other,
     };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::packet::{self, Frame};
 use super::session::{EngineSession, PollBatch, Protocol, Queued, Transport};
-use super::{allowed, on_packet, open_session, EioQuery, Engine, ErrorCode, SentPacket};
+use super::{allowed, on_packet, open_session, EioQuery, Engine, ErrorCode};
 use crate::http::{Request, Response};
 use crate::reason::DisconnectReason;
 
@@ -108,14 +108,7 @@ async fn finish_connecting(engine: &Engine, session: &Arc<EngineSession>, mut co
 
 /// The frames of queued packets, told to a watching receiver first.
 fn sent(session: &EngineSession, queued: Vec<Queued>) -> Vec<Frame> {
-    if queued.iter().any(|q| q.watched) {
-        let packets: Vec<SentPacket<'_>> = queued
-            .iter()
-            .filter(|q| q.watched)
-            .map(|q| SentPacket { frame: &q.frame, options: q.options, websocket: false, deflated: false })
-            .collect();
-        session.receiver.packets_sent(session, &packets);
-    }
+    super::tell_sent(session, queued.iter().map(|q| (q, false)), false);
     queued.into_iter().map(|q| q.frame).collect()
 }
 

@@ -85,14 +85,13 @@ struct Deferred {
     bytes: usize,
 }
 
-/// What `EngineSession::defer` did with a packet.
-pub enum Deferral {
-    /// No connect runs: handle it now.
-    Now(Packet),
-    /// It waits for the connect.
-    Deferred,
-    /// It waits, and the wait is full: read no more now.
-    Full,
+/// What a packet weighs in the wait for a connect.
+fn deferred_bytes(packet: &Packet) -> usize {
+    match packet {
+        Packet::Message(t) => t.len(),
+        Packet::Binary(b) => b.len(),
+        _ => 0,
+    }
 }
 
 /// A frame in a session's queue, with how it is to travel.
@@ -306,24 +305,17 @@ impl EngineSession {
         }
     }
 
-    /// Keeps `packet` for after the running connect, if one runs.
-    pub fn defer(&self, packet: Packet) -> Deferral {
+    /// Keeps `packet` for after the running connect, if one runs; gives it
+    /// back when none does (handle it now).
+    pub fn defer(&self, packet: Packet) -> Option<Packet> {
         if !self.deferring.load(Ordering::Acquire) {
-            return Deferral::Now(packet);
+            return Some(packet);
         }
         let mut guard = self.deferred.lock();
-        let Some(d) = guard.as_mut() else { return Deferral::Now(packet) };
-        d.bytes += match &packet {
-            Packet::Message(t) => t.len(),
-            Packet::Binary(b) => b.len(),
-            _ => 0,
-        };
+        let Some(d) = guard.as_mut() else { return Some(packet) };
+        d.bytes += deferred_bytes(&packet);
         d.packets.push_back(packet);
-        if d.packets.len() >= DEFERRED_PACKETS || d.bytes >= DEFERRED_BYTES {
-            Deferral::Full
-        } else {
-            Deferral::Deferred
-        }
+        None
     }
 
     /// The first packet waiting; none left, the wait ends.
@@ -332,9 +324,7 @@ impl EngineSession {
         let d = guard.as_mut()?;
         let next = d.packets.pop_front();
         match &next {
-            Some(Packet::Message(t)) => d.bytes -= t.len(),
-            Some(Packet::Binary(b)) => d.bytes -= b.len(),
-            Some(_) => {}
+            Some(p) => d.bytes -= deferred_bytes(p),
             None => {
                 *guard = None;
                 self.deferring.store(false, Ordering::Release);

@@ -17,7 +17,7 @@ use super::packet::{self, Frame, Packet};
 use smallvec::SmallVec;
 
 use super::session::{EngineSession, Protocol, Queued, Transport};
-use super::{end_session, Connecting, Engine, SentPacket};
+use super::{end_session, Connecting, Engine};
 use crate::reason::DisconnectReason;
 use crate::ws::{FrameWriter, Stream, WsStream};
 
@@ -286,8 +286,8 @@ fn write_queued<S: Stream>(cx: &mut Context<'_>, ws: &mut WsStream<S>, session: 
 }
 
 fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Queued>, session: &EngineSession) {
+    // Whether each watched packet went deflated (none is kept for the others).
     let mut deflated: SmallVec<[bool; 4]> = SmallVec::new();
-    let mut watched = false;
     let mut bytes = 0;
     for q in frames {
         bytes += q.frame.len();
@@ -298,19 +298,12 @@ fn write_frames(w: &mut FrameWriter<'_>, frames: &VecDeque<Queued>, session: &En
             Frame::Binary(b) => w.message(2, b, compress),
         };
         if q.watched {
-            watched = true;
             deflated.push(d);
         }
     }
     session.counters.bytes_sent.add(bytes as u64);
-    if watched {
-        let sent: Vec<SentPacket<'_>> = frames
-            .iter()
-            .filter(|q| q.watched)
-            .zip(deflated)
-            .map(|(q, deflated)| SentPacket { frame: &q.frame, options: q.options, websocket: true, deflated })
-            .collect();
-        session.receiver.packets_sent(session, &sent);
+    if !deflated.is_empty() {
+        super::tell_sent(session, frames.iter().filter(|q| q.watched).zip(deflated), true);
     }
 }
 

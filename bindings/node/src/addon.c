@@ -362,15 +362,15 @@ static napi_value num(napi_env env, double d) {
 
 /* Up to this many items go to `fn` as its arguments (STRIDE per item), which
  * V8 turns into the rest-parameter array itself; a longer batch (a burst of
- * connects) goes as one array built slot by slot, so that no call needs a
- * deep stack. Either way a batch is one call. */
+ * connects) goes in calls of at most ARGV_ITEMS items, so that no call needs
+ * a deep stack. */
 #define ARGV_ITEMS 512
 
-/* Hands everything queued to `fn` in one call, STRIDE values per item; frees the items. */
+/* Hands everything queued to `fn`, STRIDE values per item (calls of at most ARGV_ITEMS items); frees the items. */
 static void drain(napi_env env, hub_state *st, napi_value fn) {
     item *list, *it;
     uint32_t n = 0, base = 0;
-    napi_value arr, undef, global, result, minus_one, kinds[K_KINDS];
+    napi_value undef, global, result, minus_one, kinds[K_KINDS];
     napi_value *argv;
     int k;
     pthread_mutex_lock(&st->lock);
@@ -474,13 +474,9 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
     napi_get_global(env, &global);
     /* The JS dispatcher catches what handlers throw; anything else surfaces
      * as an uncaught exception, as it would from any callback. */
-    if (n <= ARGV_ITEMS) {
-        napi_call_function(env, global, fn, (size_t)n * STRIDE, argv, &result);
-    } else {
-        uint32_t i;
-        napi_create_array_with_length(env, (size_t)n * STRIDE, &arr);
-        for (i = 0; i < n * STRIDE; i++) napi_set_element(env, arr, i, argv[i]);
-        napi_call_function(env, global, fn, 1, &arr, &result);
+    for (base = 0; base < n; base += ARGV_ITEMS) {
+        uint32_t count = n - base < ARGV_ITEMS ? n - base : ARGV_ITEMS;
+        napi_call_function(env, global, fn, (size_t)count * STRIDE, argv + (size_t)base * STRIDE, &result);
     }
     free(argv);
 }

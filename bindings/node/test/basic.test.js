@@ -461,3 +461,19 @@ test('an event that arrives together with its socket\'s disconnect is dropped, a
   await sleep(50);
   assert.deepEqual(got, ['kept']);
 });
+
+test('a burst of events that queue up while JS is busy arrives whole and in order (one batch in several calls)', async (t) => {
+  const io = startServer(t);
+  const { c, socket } = await pair(t, io);
+  const got = [];
+  socket.on('n', (i) => {
+    if (got.length === 0) {
+      const end = Date.now() + 300; // JS stays busy: the hub queues the rest into one batch
+      while (Date.now() < end);
+    }
+    got.push(i);
+  });
+  for (let i = 0; i < 2000; i++) c.emit('n', i);
+  await until(() => got.length === 2000, 10_000, 'all 2,000 events');
+  assert.deepEqual(got, Array.from({ length: 2000 }, (_, i) => i));
+});
