@@ -604,6 +604,12 @@ typedef struct {
 } wshub_config;
 
 /*
+ Called with its userdata after one or more callbacks ran inline
+ (`wshub_deliver_inline`).
+ */
+typedef void (*wshub_ready_fn)(void *userdata);
+
+/*
  Receives the events of one relayed WebSocket, in order, on the
  dispatcher thread: ACCEPTED or REFUSED first, then TEXT and BINARY, then
  CLOSED; REFUSED and CLOSED are the last (exactly one of them comes, also
@@ -999,6 +1005,26 @@ wshub_config wshub_config_default(void);
  */
 wshub_status wshub_new(const wshub_config *config,
                        wshub_t **out);
+
+/*
+ Before `wshub_start`: from now on the hub runs every callback on the
+ thread where its event happened (a runtime worker, or the thread of the
+ wshub_* call that caused it: any thread, several at once) instead of on
+ its dispatcher thread, and calls `ready(userdata)` once a burst of them is
+ over: on a runtime worker when it runs out of I/O to do (or after 32
+ callbacks), elsewhere right after the callback. `userdata` is the host's;
+ it is not finalized.
+
+ For a host whose callbacks only hand what they are given to a thread of
+ its own and wake that thread in `ready` (the Node addon): the event then
+ skips the dispatcher, one thread hop. Such callbacks must be thread-safe
+ and quick, must not block, and may call only `wshub_event_retain` and
+ `wshub_event_free`. `WSHUB_INVALID_ARGUMENT` if set twice,
+ `WSHUB_ALREADY_RUNNING` once started.
+ */
+wshub_status wshub_deliver_inline(wshub_t *hub,
+                                  wshub_ready_fn ready,
+                                  void *userdata);
 
 /*
  Starts serving. Writes the bound port to `*out_port` when it is not NULL

@@ -366,6 +366,45 @@ pub unsafe extern "C" fn wshub_new(config: *const wshub_config, out: *mut *mut w
     })
 }
 
+/// Called with its userdata after one or more callbacks ran inline
+/// (`wshub_deliver_inline`).
+pub type wshub_ready_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+
+/// Before `wshub_start`: from now on the hub runs every callback on the
+/// thread where its event happened (a runtime worker, or the thread of the
+/// wshub_* call that caused it: any thread, several at once) instead of on
+/// its dispatcher thread, and calls `ready(userdata)` once a burst of them is
+/// over: on a runtime worker when it runs out of I/O to do (or after 32
+/// callbacks), elsewhere right after the callback. `userdata` is the host's;
+/// it is not finalized.
+///
+/// For a host whose callbacks only hand what they are given to a thread of
+/// its own and wake that thread in `ready` (the Node addon): the event then
+/// skips the dispatcher, one thread hop. Such callbacks must be thread-safe
+/// and quick, must not block, and may call only `wshub_event_retain` and
+/// `wshub_event_free`. `WSHUB_INVALID_ARGUMENT` if set twice,
+/// `WSHUB_ALREADY_RUNNING` once started.
+#[no_mangle]
+pub unsafe extern "C" fn wshub_deliver_inline(
+    hub: *mut wshub_t,
+    ready: wshub_ready_fn,
+    userdata: *mut c_void,
+) -> wshub_status {
+    guard(|| {
+        let Some(h) = hub.as_ref() else { return fail(WSHUB_NULL_ARGUMENT, "hub is NULL") };
+        let Some(ready) = ready else { return fail(WSHUB_NULL_ARGUMENT, "ready is NULL") };
+        let state = h.state.lock();
+        match *state {
+            HubState::Running => return fail(WSHUB_ALREADY_RUNNING, "the hub is already running"),
+            HubState::Stopped => return fail(WSHUB_STOPPED, "the hub was stopped"),
+            HubState::Created => {}
+        }
+        if !h.dispatcher.deliver_inline(ready, userdata) {
+            return fail(WSHUB_INVALID_ARGUMENT, "inline delivery is already set");
+        }
+        WSHUB_OK
+    })
+}
 /// Starts serving. Writes the bound port to `*out_port` when it is not NULL
 /// (useful with port 0). Returns at once; the hub runs on its own threads.
 /// Any thread, including a callback.

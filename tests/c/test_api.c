@@ -1,5 +1,6 @@
 /* The C ABI driven from C with real socket.io-client clients (tests/c/client.mjs).
  * Run from the repository root; prints TAP-like lines and "N passed, M failed". */
+#define _GNU_SOURCE /* pthread_getname_np */
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -757,6 +758,92 @@ static void test_recovery(void) {
     report(ok, "connection state recovery: a client that drops and claims its session gets its id and missed events");
 }
 
+/* ---- inline delivery: callbacks on the hub's own threads, then `ready` ---- */
+
+static int inl_connected, inl_disconnected, inl_on_worker, inl_readies, inl_unannounced, inl_after_stop;
+static char inl_id[64];
+static int inl_stopped; /* under `shared`: set once wshub_stop returned */
+
+static int on_worker_thread(void) {
+    char name[32] = "";
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    return strncmp(name, "wshub-worker", 12) == 0;
+}
+
+static void inl_on_connection(void *ud, const char *id, const char *ns) {
+    (void)ud, (void)ns;
+    pthread_mutex_lock(&shared);
+    inl_connected++;
+    inl_unannounced++;
+    inl_on_worker += on_worker_thread();
+    snprintf(inl_id, sizeof inl_id, "%s", id);
+    if (inl_stopped) inl_after_stop++;
+    pthread_mutex_unlock(&shared);
+}
+
+static void inl_on_disconnect(void *ud, const char *id, const char *ns, const char *reason) {
+    (void)ud, (void)id, (void)ns, (void)reason;
+    pthread_mutex_lock(&shared);
+    inl_disconnected++;
+    inl_unannounced++;
+    if (inl_stopped) inl_after_stop++;
+    pthread_mutex_unlock(&shared);
+}
+
+static void inl_ready(void *ud) {
+    (void)ud;
+    pthread_mutex_lock(&shared);
+    inl_readies++;
+    inl_unannounced = 0;
+    if (inl_stopped) inl_after_stop++;
+    pthread_cond_broadcast(&shared_changed);
+    pthread_mutex_unlock(&shared);
+}
+
+static void test_deliver_inline(void) {
+    int ok = 1, announced;
+    uint16_t port = 0;
+    wshub_t *hub = new_hub();
+    char args[64], last[256];
+    FILE *client;
+
+    EXPECT(wshub_deliver_inline(NULL, inl_ready, NULL) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_deliver_inline(hub, NULL, NULL) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_deliver_inline(hub, inl_ready, NULL) == WSHUB_OK);
+    EXPECT(wshub_deliver_inline(hub, inl_ready, NULL) == WSHUB_INVALID_ARGUMENT); /* set once */
+    EXPECT(wshub_on_connection(hub, NULL, inl_on_connection, NULL, NULL) == WSHUB_OK);
+    EXPECT(wshub_on_disconnect(hub, NULL, inl_on_disconnect, NULL, NULL) == WSHUB_OK);
+    EXPECT(wshub_start(hub, &port) == WSHUB_OK);
+    EXPECT(wshub_deliver_inline(hub, inl_ready, NULL) == WSHUB_ALREADY_RUNNING);
+    snprintf(args, sizeof args, "hold %u", (unsigned)port);
+    client = start_client(args);
+    EXPECT(client != NULL);
+    pthread_mutex_lock(&shared);
+    EXPECT(wait_locked(&inl_connected, 5000));
+    EXPECT(wait_locked(&inl_readies, 5000));
+    EXPECT(inl_on_worker == inl_connected); /* ran on the runtime's worker, no dispatcher hop */
+    EXPECT(inl_unannounced == 0);           /* and `ready` followed it */
+    pthread_mutex_unlock(&shared);
+    /* Stop closes the client; its disconnect runs inline too, followed by `ready`, before stop returns. */
+    EXPECT(wshub_stop(hub, 500) == WSHUB_OK);
+    pthread_mutex_lock(&shared);
+    inl_stopped = 1;
+    EXPECT(inl_disconnected == 1);
+    EXPECT(inl_unannounced == 0);
+    announced = inl_readies;
+    pthread_mutex_unlock(&shared);
+    sleep_ms(100);
+    pthread_mutex_lock(&shared);
+    EXPECT(inl_after_stop == 0 && inl_readies == announced); /* nothing runs once stop returned */
+    pthread_mutex_unlock(&shared);
+    wshub_free(hub);
+    if (client) {
+        EXPECT(finish_client(client, last, sizeof last) == 0);
+        EXPECT(strstr(last, "DISCONNECT") != NULL);
+    }
+    report(ok, "inline delivery: callbacks on a worker, each burst followed by ready, none after stop");
+}
+
 int main(void) {
     test_bad_calls();
     test_host_calls();
@@ -766,6 +853,7 @@ int main(void) {
     test_dynamic_namespaces();
     test_two_hubs_and_eight_emitting_threads();
     test_stop_and_free_under_load();
+    test_deliver_inline();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

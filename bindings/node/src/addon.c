@@ -1,16 +1,18 @@
 /*
  * wshub's Node addon: plain N-API over the C ABI of include/wshub.h.
  *
- * Threads. wshub runs every callback on its ONE dispatcher thread. Each
- * callback here copies what it was given into an item (wshub_event_retain
- * for events and ack replies, strdup for the rest) and appends it to this
- * hub's queue; when the queue goes from empty to non-empty it wakes the JS
- * thread through a napi_threadsafe_function. On the JS thread, call_js takes
+ * Threads. Each callback here copies what it was given into an item
+ * (wshub_event_retain for events with attachments and ack replies, one copy
+ * for the rest) and appends it to this hub's queue. That is all they do, so
+ * they run inline on the hub's own threads (wshub_deliver_inline), not on its
+ * dispatcher thread: an event saves that hop. After a burst of them the hub
+ * calls on_ready, which wakes the JS thread through a
+ * napi_threadsafe_function if the queue holds something not yet announced. On the JS thread, call_js takes
  * the whole queue at once and hands it to the JS dispatch function in ONE
  * call, STRIDE values per item as the call's arguments (no array filled slot
  * by slot: napi_set_element was a tenth of the echo's cost), so a busy hub
- * pays one wake-up and one JS call per batch, not per event. The dispatcher
- * never waits for JS.
+ * pays one wake-up and one JS call per batch, not per event. The hub never
+ * waits for JS.
  *
  * Lifetime. A `hub_state` is shared by the JS external (its finalizer) and
  * the threadsafe function (its finalizer): freed when both are gone.
@@ -59,6 +61,7 @@ typedef struct {
     pthread_mutex_t lock;
     item *head, *tail;
     int wake_pending;
+    int inline_delivery; /* callbacks run on the hub's threads; on_ready wakes JS */
     int refs;        /* the external and the threadsafe function */
     int stopping;    /* a stop is under way on a worker */
     int stop_done;   /* the worker's wshub_stop returned (under lock) */
@@ -137,19 +140,30 @@ static void state_unref(hub_state *st) {
 
 /* ---------- the dispatcher side (any thread but JS's) ---------- */
 
-static void push(hub_state *st, item *it) {
+/* Wakes the JS thread if something is queued and it was not woken yet. The
+ * tsfn is released only after wshub_stop returned, i.e. after the last
+ * callback and the last on_ready: it is valid whenever they run. */
+static void wake_js(hub_state *st) {
     int wake = 0;
     napi_threadsafe_function tsfn;
+    pthread_mutex_lock(&st->lock);
+    if (st->head && !st->wake_pending) st->wake_pending = wake = 1;
+    tsfn = st->tsfn;
+    pthread_mutex_unlock(&st->lock);
+    if (wake && tsfn) napi_call_threadsafe_function(tsfn, NULL, napi_tsfn_nonblocking);
+}
+
+/* The callbacks run inline, on the hub's threads (wshub_deliver_inline):
+ * they only queue; the hub calls this once a burst of them is over. */
+static void on_ready(void *ud) { wake_js(ud); }
+
+static void push(hub_state *st, item *it) {
     pthread_mutex_lock(&st->lock);
     it->next = NULL;
     if (st->tail) st->tail->next = it; else st->head = it;
     st->tail = it;
-    if (!st->wake_pending) st->wake_pending = wake = 1;
-    tsfn = st->tsfn;
     pthread_mutex_unlock(&st->lock);
-    /* The tsfn is released only after wshub_stop returned, i.e. after the
-     * last callback: it is valid whenever a callback runs. */
-    if (wake && tsfn) napi_call_threadsafe_function(tsfn, NULL, napi_tsfn_nonblocking);
+    if (!st->inline_delivery) wake_js(st);
 }
 
 static item *new_item(int kind) {
@@ -366,6 +380,27 @@ static napi_value num(napi_env env, double d) {
  * a deep stack. */
 #define ARGV_ITEMS 512
 
+/* True when the n bytes at p are all ASCII (a word at a time). */
+static int is_ascii(const char *p, size_t n) {
+    size_t i = 0;
+    uint64_t acc = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) acc |= (unsigned char)p[i];
+    return (acc & 0x8080808080808080ULL) == 0;
+}
+
+/* A JS string of UTF-8 text. ASCII text (nearly all of it: ids, names, JSON)
+ * is made as a one-byte string straight away; V8's UTF-8 decoder costs more
+ * than this check. */
+static void text_value(napi_env env, const char *p, size_t n, napi_value *out) {
+    if (is_ascii(p, n)) napi_create_string_latin1(env, p, n, out);
+    else napi_create_string_utf8(env, p, n, out);
+}
+
 /* Hands everything queued to `fn`, STRIDE values per item (calls of at most ARGV_ITEMS items); frees the items. */
 static void drain(napi_env env, hub_state *st, napi_value fn) {
     item *list, *it;
@@ -395,10 +430,10 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
         case K_EVENT: {
             const wshub_event *ev = it->ev;
             if (!ev) {
-                napi_create_string_utf8(env, it->s[0], NAPI_AUTO_LENGTH, &v[1]);
-                napi_create_string_utf8(env, it->s[1], NAPI_AUTO_LENGTH, &v[2]);
-                napi_create_string_utf8(env, it->s[2], NAPI_AUTO_LENGTH, &v[3]);
-                napi_create_string_utf8(env, it->s[3], it->body_len, &v[4]);
+                text_value(env, it->s[0], strlen(it->s[0]), &v[1]);
+                text_value(env, it->s[1], strlen(it->s[1]), &v[2]);
+                text_value(env, it->s[2], strlen(it->s[2]), &v[3]);
+                text_value(env, it->s[3], it->body_len, &v[4]);
                 napi_get_null(env, &v[5]);
                 v[6] = it->has_ack ? num(env, (double)it->ack_id) : minus_one;
                 break;
@@ -819,6 +854,10 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     pthread_cond_init(&st->stopped, NULL);
     st->hub = hub;
     st->refs = 2;
+    /* Each callback only queues its item: it may as well run on the thread
+     * where the event happened, which saves it the hop through wshub's
+     * dispatcher thread. Before any start, so it cannot fail but for memory. */
+    st->inline_delivery = wshub_deliver_inline(hub, on_ready, st) == WSHUB_OK;
     napi_create_string_utf8(env, "wshub", NAPI_AUTO_LENGTH, &name);
     if (napi_create_threadsafe_function(env, fn, NULL, name, 0, 1, st, state_finalize, st, call_js, &st->tsfn) != napi_ok) {
         st->refs = 1; /* no owner yet: this frees the hub and the state */

@@ -212,6 +212,7 @@ wshub_t_p = POINTER(wshub_t)
 wshub_ack_cb = CFUNCTYPE(None, c_void_p, wshub_status, POINTER(wshub_event))
 wshub_event_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_event))
 wshub_free_fn = CFUNCTYPE(None, c_void_p)
+wshub_ready_fn = CFUNCTYPE(None, c_void_p)  # wshub_deliver_inline: not used by this binding
 wshub_connection_cb = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
 wshub_disconnect_cb = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p, c_char_p)
 wshub_guard_cb = CFUNCTYPE(None, c_void_p, POINTER(wshub_connect_request))
@@ -338,6 +339,7 @@ _fn("wshub_relay_open", wshub_status,
     [wshub_t_p, POINTER(wshub_http_request), wshub_relay_cb, c_void_p, wshub_free_fn, POINTER(c_uint64)])
 _fn("wshub_relay_send", wshub_status, [wshub_t_p, c_uint64, c_bool, c_char_p, _u])
 _fn("wshub_relay_close", wshub_status, [wshub_t_p, c_uint64])
+_fn("wshub_deliver_inline", wshub_status, [wshub_t_p, wshub_ready_fn, c_void_p])
 _fn("wshub_stop", wshub_status, [wshub_t_p, c_uint32])
 _fn("wshub_free", None, [wshub_t_p])
 
