@@ -216,6 +216,11 @@ typedef struct {
    */
   bool has_ack;
   uint64_t ack_id;
+  /*
+   The socket's handle: a number unique in the process, never reused,
+   for `wshub_emit_to_socket` (0 in an ack reply).
+   */
+  uint64_t socket_handle;
 } wshub_event;
 
 /*
@@ -697,6 +702,21 @@ wshub_status wshub_emit_to(wshub_t *hub,
                            uintptr_t args_len,
                            const wshub_bytes *attachments,
                            uintptr_t attachment_count);
+
+/*
+ Emits `event` to the socket with this handle (`wshub_event.socket_handle`,
+ or "handle" in `wshub_socket_info`): as `wshub_emit_to`, found by one
+ number instead of its namespace and id. `WSHUB_NOT_FOUND` once it left
+ (a handle is never reused; with connection state recovery, keep an event
+ for a client that may come back with `wshub_emit_to`).
+ */
+wshub_status wshub_emit_to_socket(wshub_t *hub,
+                                  uint64_t socket_handle,
+                                  const char *event,
+                                  const char *args_json,
+                                  uintptr_t args_len,
+                                  const wshub_bytes *attachments,
+                                  uintptr_t attachment_count);
 
 /*
  Emits `event` to one socket and waits up to `timeout_ms` for its ack;

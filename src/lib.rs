@@ -169,6 +169,11 @@ impl Hub {
         self.inner.workers_yield.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The connected socket with this handle ([`Socket::handle`]), of any namespace.
+    pub(crate) fn socket_by_handle(&self, handle: u64) -> Option<Socket> {
+        self.inner.namespaces.handles.get(handle).map(Socket)
+    }
+
     /// The namespace `name` (created, and so open to clients, on first use).
     pub fn of(&self, name: &str) -> Namespace {
         let namespaces = &self.inner.namespaces;

@@ -508,6 +508,7 @@ class Socket {
   constructor(nsp, id, handshake) {
     this.nsp = nsp;
     this.id = id;
+    this._handle = 0; // set by _attach
     this.handshake = handshake;
     this.data = {};
     /** True when this socket took over the session of a client that came back (connectionStateRecovery). */
@@ -649,7 +650,11 @@ class Socket {
         // A socket id is a room of one.
         check(native.emit(h, this.nsp.name, [this.id], null, null, event, json, atts, !!flags.volatile, flags.compress === false), 'emit');
       } else {
-        check(native.emitTo(h, this.nsp.name, this.id, event, json, atts), 'emit');
+        // Found by its handle (one number) while connected; by namespace and id
+        // otherwise, which also keeps the event for a client that is away.
+        let st = this._handle && this.connected ? native.emitToSocket(h, this._handle, event, json, atts) : NOT_FOUND;
+        if (st === NOT_FOUND) st = native.emitTo(h, this.nsp.name, this.id, event, json, atts);
+        check(st, 'emit');
       }
     }
     return true;
@@ -747,6 +752,7 @@ class Socket {
 
   _attach(id, info) {
     this.id = id;
+    this._handle = (info && info.handle) || 0; // the hub's number for it (0: unknown), see Server._byHandle
     if (info) {
       this.handshake.headers = info.headers || {};
       this.handshake.query = info.query || this.handshake.query;
@@ -823,6 +829,7 @@ class Socket {
     this._emitReserved('disconnecting', reason);
     this.connected = false;
     this.nsp.sockets.delete(this.id);
+    this.nsp.server._byHandle.delete(this._handle);
     this.nsp.server._outgoingWatched.delete(this);
     this.nsp._keepData(this, reason);
     this.rooms = new Set();
@@ -1129,6 +1136,9 @@ class Server {
     this._h = null;
     this._port = null;
     this._nsps = new Map();
+    // Connected sockets by the hub's handle: an event names its socket by
+    // that number, found here without a namespace and id lookup.
+    this._byHandle = new Map();
     this._parentNsps = new Map(); // matcher (name, auth, next) -> ParentNamespace, in the order made
     this._parentsFromRegExp = new Map(); // RegExp -> ParentNamespace (io.of(name) adopts matching names)
     this._resolving = false; // the hub asks _onResolve about namespaces nobody made
@@ -1641,7 +1651,7 @@ class Server {
       try {
         switch (batch[i]) {
           case K_EVENT:
-            this._onEvent(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5], batch[i + 6]);
+            this._onEvent(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
             break;
           case K_CONNECT:
             this._onConnect(batch[i + 1], batch[i + 2]);
@@ -1692,9 +1702,9 @@ class Server {
     return nsp && nsp.sockets.get(id);
   }
 
-  _onEvent(ns, id, name, json, atts, ackId) {
-    const socket = this._socketOf(ns, id);
-    if (!socket || (this._leaving && this._leaving.has(id))) return;
+  _onEvent(handle, name, json, atts, ackId) {
+    const socket = this._byHandle.get(handle);
+    if (!socket || (this._leaving && this._leaving.has(socket.id))) return;
     let args;
     try {
       args = decode(json, atts);
@@ -1720,6 +1730,7 @@ class Server {
       nsp._kept.delete(id);
     }
     nsp.sockets.set(id, socket);
+    if (socket._handle) this._byHandle.set(socket._handle, socket);
     nsp._emitReserved('connection', socket);
     nsp._emitReserved('connect', socket);
   }

@@ -167,6 +167,33 @@ pub unsafe extern "C" fn wshub_emit_to(
     })
 }
 
+/// Emits `event` to the socket with this handle (`wshub_event.socket_handle`,
+/// or "handle" in `wshub_socket_info`): as `wshub_emit_to`, found by one
+/// number instead of its namespace and id. `WSHUB_NOT_FOUND` once it left
+/// (a handle is never reused; with connection state recovery, keep an event
+/// for a client that may come back with `wshub_emit_to`).
+#[no_mangle]
+pub unsafe extern "C" fn wshub_emit_to_socket(
+    hub: *mut wshub_t,
+    socket_handle: u64,
+    event: *const c_char,
+    args_json: *const c_char,
+    args_len: usize,
+    attachments: *const wshub_bytes,
+    attachment_count: usize,
+) -> wshub_status {
+    run(|| {
+        let h = usable(hub)?;
+        let event = required_str(event, "event")?;
+        let payload = payload_from_c(args_json, args_len, attachments, attachment_count)?;
+        let socket = h
+            .hub
+            .socket_by_handle(socket_handle)
+            .ok_or_else(|| fail(WSHUB_NOT_FOUND, format!("no socket with handle {socket_handle}")))?;
+        socket.emit(event, &payload).map_err(|e| fail(WSHUB_DISCONNECTED, e.to_string()))
+    })
+}
+
 /// Receives the client's answer to `wshub_emit_with_ack`, exactly once, on
 /// the dispatcher thread: status `WSHUB_OK` with the reply's arguments in
 /// `reply` (borrowed for the call), or `WSHUB_TIMEOUT` / `WSHUB_DISCONNECTED`
@@ -237,7 +264,7 @@ pub unsafe extern "C" fn wshub_emit_with_ack(
         let (id, ns) = (socket.id().to_string(), socket.namespace().to_string());
         socket.emit_with_ack_callback(event, &payload, Duration::from_millis(timeout_ms.into()), move |result| {
             match result {
-                Ok(args) => reply.finish(WSHUB_OK, Some(EventData::new(&id, &ns, "", &args, None))),
+                Ok(args) => reply.finish(WSHUB_OK, Some(EventData::new((&id, 0), &ns, "", &args, None))),
                 Err(AckError::Timeout) => reply.finish(WSHUB_TIMEOUT, None),
                 Err(AckError::Disconnected) => reply.finish(WSHUB_DISCONNECTED, None),
                 Err(AckError::Unsupported) => reply.finish(WSHUB_INVALID_ARGUMENT, None),
@@ -369,6 +396,7 @@ pub unsafe extern "C" fn wshub_socket_info(
         let auth: serde_json::Value = serde_json::from_str(socket.auth()).unwrap_or_default();
         let info = serde_json::json!({
             "id": socket.id(),
+            "handle": socket.handle(),
             "namespace": socket.namespace(),
             "remote_address": hs.remote_addr.to_string(),
             "url": hs.url,

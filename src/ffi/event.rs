@@ -31,6 +31,9 @@ pub struct wshub_event {
     /// True when the client waits for an ack: answer with `wshub_ack` and `ack_id`.
     pub has_ack: bool,
     pub ack_id: u64,
+    /// The socket's handle: a number unique in the process, never reused,
+    /// for `wshub_emit_to_socket` (0 in an ack reply).
+    pub socket_handle: u64,
 }
 
 /// Owned data behind an event view (Send: no raw pointers inside).
@@ -42,6 +45,7 @@ pub(crate) struct EventData {
     starts: [usize; 3],
     attachments: Vec<Bytes>,
     ack_id: Option<u64>,
+    socket_handle: u64,
 }
 
 /// A C copy of `s` (one allocation); an inner NUL, which C cannot carry,
@@ -68,12 +72,19 @@ fn push_c(text: &mut Vec<u8>, s: &[u8]) {
 }
 
 impl EventData {
-    pub fn new(socket_id: &str, namespace: &str, name: &str, args: &Payload, ack_id: Option<u64>) -> EventData {
-        let parts = [socket_id.as_bytes(), namespace.as_bytes(), name.as_bytes(), args.json().as_bytes()];
-        EventData::from_parts(parts, args.attachments().to_vec(), ack_id)
+    /// An event of the socket with this id and handle (an ack reply: handle 0).
+    pub fn new(
+        socket: (&str, u64),
+        namespace: &str,
+        name: &str,
+        args: &Payload,
+        ack_id: Option<u64>,
+    ) -> EventData {
+        let parts = [socket.0.as_bytes(), namespace.as_bytes(), name.as_bytes(), args.json().as_bytes()];
+        EventData::from_parts(parts, args.attachments().to_vec(), ack_id, socket.1)
     }
 
-    fn from_parts(parts: [&[u8]; 4], attachments: Vec<Bytes>, ack_id: Option<u64>) -> EventData {
+    fn from_parts(parts: [&[u8]; 4], attachments: Vec<Bytes>, ack_id: Option<u64>, socket_handle: u64) -> EventData {
         let mut text = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
         let mut starts = [0; 3];
         for (i, part) in parts.iter().enumerate() {
@@ -82,7 +93,7 @@ impl EventData {
             }
             push_c(&mut text, part);
         }
-        EventData { text, starts, attachments, ack_id }
+        EventData { text, starts, attachments, ack_id, socket_handle }
     }
 
     fn c_str_at(&self, start: usize) -> *const c_char {
@@ -108,6 +119,7 @@ impl EventData {
             attachment_count: views.len(),
             has_ack: self.ack_id.is_some(),
             ack_id: self.ack_id.unwrap_or(0),
+            socket_handle: self.socket_handle,
         }
     }
 }
@@ -143,7 +155,7 @@ pub unsafe extern "C" fn wshub_event_retain(event: *const wshub_event) -> *mut w
             attachments.push(Bytes::copy_from_slice(bytes));
         }
         let parts = [c_bytes(ev.socket_id), c_bytes(ev.name_space), c_bytes(ev.name), c_bytes(ev.args_json)];
-        let data = EventData::from_parts(parts, attachments, ev.has_ack.then_some(ev.ack_id));
+        let data = EventData::from_parts(parts, attachments, ev.has_ack.then_some(ev.ack_id), ev.socket_handle);
         let views: Vec<wshub_bytes> = data.attachments.iter().map(|b| wshub_bytes::of(b)).collect();
         let mut retained = Box::new(RetainedEvent { view: *ev, views, data });
         retained.view = retained.data.view(&retained.views);

@@ -127,7 +127,8 @@ pub unsafe extern "C" fn wshub_on(
         let event = optional_str(event, "event")?.map(str::to_string);
         let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
         let handler = move |ev: crate::Event| {
-            let data = EventData::new(ev.socket().id(), ev.socket().namespace(), ev.name(), ev.args(), ev.ack_id());
+            let socket = ev.socket();
+            let data = EventData::new((socket.id(), socket.handle()), socket.namespace(), ev.name(), ev.args(), ev.ack_id());
             let ud = ud.clone();
             dispatcher.push(Box::new(move || data.with_view(|view| unsafe { cb(ud.ptr, view) })));
         };

@@ -150,6 +150,21 @@ pub(crate) struct Namespace {
     /// Its counts; a socket reaches them through its namespace, with no lookup.
     pub counters: NamespaceCounters,
     observer: Option<Arc<dyn Observer>>,
+    /// The hub's sockets by handle, kept with this namespace's registry.
+    handles: Arc<SocketHandles>,
+}
+
+/// Every connected socket of a hub by its handle (`SocketState::handle`): a
+/// binding's emit to one socket finds it with one lookup of a number instead
+/// of its namespace's and its id's. Written under the namespace registry's
+/// write lock, after it (so a socket is here exactly while it is a member).
+#[derive(Default)]
+pub(crate) struct SocketHandles(RwLock<FxHashMap<u64, Arc<SocketState>>>);
+
+impl SocketHandles {
+    pub fn get(&self, handle: u64) -> Option<Arc<SocketState>> {
+        self.0.read().get(&handle).cloned()
+    }
 }
 
 impl Namespace {
@@ -158,6 +173,7 @@ impl Namespace {
         cluster: Option<Arc<dyn Adapter>>,
         recovery: Option<crate::config::RecoveryConfig>,
         observer: Option<Arc<dyn Observer>>,
+        handles: Arc<SocketHandles>,
     ) -> Arc<Namespace> {
         Arc::new(Namespace {
             name: Arc::from(name),
@@ -169,6 +185,7 @@ impl Namespace {
             child_of: Default::default(),
             counters: NamespaceCounters::default(),
             observer,
+            handles,
         })
     }
 
@@ -218,7 +235,9 @@ impl Namespace {
     }
 
     pub fn insert(&self, socket: Arc<SocketState>) {
-        self.registry.write().sockets.insert(socket.id.clone(), socket);
+        let mut reg = self.registry.write();
+        self.handles.0.write().insert(socket.handle, socket.clone());
+        reg.sockets.insert(socket.id.clone(), socket);
     }
 
     /// Inserts a socket that claims a saved session (connection state
@@ -247,6 +266,7 @@ impl Namespace {
             return false;
         }
         let restored = restore();
+        self.handles.0.write().insert(socket.handle, socket.clone());
         reg.sockets.insert(socket.id.clone(), socket.clone());
         if let Some(restored) = restored {
             for room in restored.rooms {
@@ -267,6 +287,7 @@ impl Namespace {
         if reg.sockets.remove(&socket.id).is_none() {
             return false;
         }
+        self.handles.0.write().remove(&socket.handle);
         for room in socket.rooms.lock().drain() {
             if let Some(members) = reg.rooms.get_mut(&room) {
                 members.remove(&socket.id);

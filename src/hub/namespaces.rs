@@ -43,6 +43,8 @@ pub(crate) struct Namespaces {
     order: Mutex<()>,
     /// This set itself, for the dynamic namespaces to find their way back.
     this: Weak<Namespaces>,
+    /// The sockets of every namespace here, by handle.
+    pub handles: Arc<super::SocketHandles>,
 }
 
 impl Namespaces {
@@ -62,6 +64,7 @@ impl Namespaces {
             cleanup_empty,
             order: Mutex::new(()),
             this: this.clone(),
+            handles: Arc::default(),
         })
     }
 
@@ -78,7 +81,15 @@ impl Namespaces {
             .map
             .write()
             .entry(name.to_string())
-            .or_insert_with(|| Namespace::new(name, self.cluster.clone(), self.recovery.clone(), self.observer.clone()))
+            .or_insert_with(|| {
+                Namespace::new(
+                    name,
+                    self.cluster.clone(),
+                    self.recovery.clone(),
+                    self.observer.clone(),
+                    self.handles.clone(),
+                )
+            })
             .clone();
         if let Some(cluster) = &self.cluster {
             cluster.watch_namespace(name);

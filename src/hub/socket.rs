@@ -27,6 +27,10 @@ pub(crate) struct AckTable {
 
 pub(crate) struct SocketState {
     pub id: Arc<str>,
+    /// A number for this socket, unique in the process and never reused:
+    /// what a binding holds to find it again without its namespace and id
+    /// (see `SocketHandles`).
+    pub handle: u64,
     pub namespace: Arc<Namespace>,
     /// The connection's outbound queue.
     pub session: Outbound,
@@ -54,8 +58,10 @@ impl SocketState {
         max_pending_acks: usize,
         pid: Option<Arc<str>>,
     ) -> Arc<SocketState> {
+        static NEXT_HANDLE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Arc::new(SocketState {
             id,
+            handle: NEXT_HANDLE.fetch_add(1, Ordering::Relaxed),
             namespace,
             session,
             rooms: Mutex::new(HashSet::new()),
@@ -156,6 +162,11 @@ impl Socket {
     /// The socket's id (distinct from the Engine.IO session id, as in Socket.IO v5).
     pub fn id(&self) -> &str {
         &self.0.id
+    }
+
+    /// A number unique in the process, never reused (the C ABI's socket handle).
+    pub(crate) fn handle(&self) -> u64 {
+        self.0.handle
     }
 
     pub fn namespace(&self) -> &str {

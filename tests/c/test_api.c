@@ -844,6 +844,67 @@ static void test_deliver_inline(void) {
     report(ok, "inline delivery: callbacks on a worker, each burst followed by ready, none after stop");
 }
 
+/* ---- emit by socket handle ---- */
+
+static int eh_connected; /* under `shared` */
+static char eh_id[64];
+
+static void eh_on_connection(void *ud, const char *id, const char *ns) {
+    (void)ud, (void)ns;
+    pthread_mutex_lock(&shared);
+    snprintf(eh_id, sizeof eh_id, "%s", id);
+    eh_connected = 1;
+    pthread_cond_broadcast(&shared_changed);
+    pthread_mutex_unlock(&shared);
+}
+
+static void test_emit_to_socket(void) {
+    int ok = 1, i, gone = 0;
+    uint16_t port = 0;
+    uint64_t handle = 0;
+    wshub_t *hub = new_hub();
+    char args[64], last[256], id[64], json[32], *info = NULL;
+    const char *at;
+    FILE *client;
+
+    EXPECT(wshub_on_connection(hub, NULL, eh_on_connection, NULL, NULL) == WSHUB_OK);
+    EXPECT(wshub_start(hub, &port) == WSHUB_OK);
+    snprintf(args, sizeof args, "count %u h 3", (unsigned)port);
+    client = start_client(args);
+    EXPECT(client != NULL);
+    pthread_mutex_lock(&shared);
+    EXPECT(wait_locked(&eh_connected, 5000));
+    snprintf(id, sizeof id, "%s", eh_id);
+    pthread_mutex_unlock(&shared);
+    /* The handle is in the socket's info (and in each of its events' socket_handle). */
+    EXPECT(wshub_socket_info(hub, NULL, id, &info) == WSHUB_OK);
+    at = info ? strstr(info, "\"handle\":") : NULL;
+    EXPECT(at != NULL);
+    if (at) handle = strtoull(at + 9, NULL, 10);
+    wshub_string_free(info);
+    EXPECT(handle > 0);
+    EXPECT(wshub_emit_to_socket(hub, handle + 1000000, "h", "[0,0]", 5, NULL, 0) == WSHUB_NOT_FOUND);
+    EXPECT(wshub_emit_to_socket(hub, handle, "h", "[0", 2, NULL, 0) == WSHUB_INVALID_ARGUMENT);
+    EXPECT(wshub_emit_to_socket(hub, handle, NULL, "[]", 2, NULL, 0) == WSHUB_NULL_ARGUMENT);
+    EXPECT(wshub_emit_to_socket(NULL, handle, "h", "[]", 2, NULL, 0) == WSHUB_NULL_ARGUMENT);
+    for (i = 0; i < 3; i++) {
+        int n = snprintf(json, sizeof json, "[9,%d]", i);
+        EXPECT(wshub_emit_to_socket(hub, handle, "h", json, (size_t)n, NULL, 0) == WSHUB_OK);
+    }
+    if (client) {
+        EXPECT(finish_client(client, last, sizeof last) == 0); /* it got the 3, distinct */
+        EXPECT(strstr(last, "GOT 3 DISTINCT 3") != NULL);
+    }
+    /* Once it left, its handle finds nothing (and is never given to another socket). */
+    for (i = 0; i < 100 && !gone; i++) {
+        gone = wshub_emit_to_socket(hub, handle, "h", "[]", 2, NULL, 0) == WSHUB_NOT_FOUND;
+        if (!gone) sleep_ms(50);
+    }
+    EXPECT(gone);
+    wshub_free(hub);
+    report(ok, "emit to a socket by its handle; bad calls and a handle that left get a status");
+}
+
 int main(void) {
     test_bad_calls();
     test_host_calls();
@@ -854,6 +915,7 @@ int main(void) {
     test_two_hubs_and_eight_emitting_threads();
     test_stop_and_free_under_load();
     test_deliver_inline();
+    test_emit_to_socket();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

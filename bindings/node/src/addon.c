@@ -173,10 +173,11 @@ static item *new_item(int kind) {
 }
 
 /* An event without attachments (nearly all) is copied into its item, one
- * allocation; one with attachments is retained. */
+ * allocation: its name and its arguments; JS finds the socket by its handle
+ * (num). One with attachments is retained. */
 static void on_event(void *ud, const wshub_event *ev) {
-    const char *parts[4];
-    size_t lens[4], total = 0, at = 0;
+    const char *parts[2];
+    size_t lens[2], total = 0, at = 0;
     item *it;
     int i;
     if (ev->attachment_count) {
@@ -187,10 +188,10 @@ static void on_event(void *ud, const wshub_event *ev) {
         push(ud, it);
         return;
     }
-    parts[0] = ev->name_space; parts[1] = ev->socket_id; parts[2] = ev->name;
-    parts[3] = ev->args_json ? ev->args_json : "[]";
-    for (i = 0; i < 4; i++) {
-        lens[i] = i == 3 ? (ev->args_json ? ev->args_len : 2) : (parts[i] ? strlen(parts[i]) : 0);
+    parts[0] = ev->name;
+    parts[1] = ev->args_json ? ev->args_json : "[]";
+    for (i = 0; i < 2; i++) {
+        lens[i] = i == 1 ? (ev->args_json ? ev->args_len : 2) : (parts[i] ? strlen(parts[i]) : 0);
         total += lens[i] + 1;
     }
     it = malloc(sizeof *it + total);
@@ -198,13 +199,14 @@ static void on_event(void *ud, const wshub_event *ev) {
     memset(it, 0, sizeof *it);
     it->kind = K_EVENT;
     it->inline_s = 1;
-    for (i = 0; i < 4; i++) {
+    it->num = ev->socket_handle;
+    for (i = 0; i < 2; i++) {
         it->s[i] = it->text + at;
         if (lens[i]) memcpy(it->text + at, parts[i], lens[i]);
         it->text[at + lens[i]] = 0;
         at += lens[i] + 1;
     }
-    it->body_len = lens[3];
+    it->body_len = lens[1];
     it->has_ack = ev->has_ack;
     it->ack_id = ev->ack_id;
     push(ud, it);
@@ -429,21 +431,20 @@ static void drain(napi_env env, hub_state *st, napi_value fn) {
         switch (it->kind) {
         case K_EVENT: {
             const wshub_event *ev = it->ev;
+            /* handle, name, args, attachments, ack id */
             if (!ev) {
-                text_value(env, it->s[0], strlen(it->s[0]), &v[1]);
-                text_value(env, it->s[1], strlen(it->s[1]), &v[2]);
-                text_value(env, it->s[2], strlen(it->s[2]), &v[3]);
-                text_value(env, it->s[3], it->body_len, &v[4]);
-                napi_get_null(env, &v[5]);
-                v[6] = it->has_ack ? num(env, (double)it->ack_id) : minus_one;
+                v[1] = num(env, (double)it->num);
+                text_value(env, it->s[0], strlen(it->s[0]), &v[2]);
+                text_value(env, it->s[1], it->body_len, &v[3]);
+                napi_get_null(env, &v[4]);
+                v[5] = it->has_ack ? num(env, (double)it->ack_id) : minus_one;
                 break;
             }
-            v[1] = str_or_undef(env, ev->name_space);
-            v[2] = str_or_undef(env, ev->socket_id);
-            v[3] = str_or_undef(env, ev->name);
-            v[4] = args_of(env, ev);
-            v[5] = attachments_of(env, ev);
-            v[6] = ev->has_ack ? num(env, (double)ev->ack_id) : minus_one;
+            v[1] = num(env, (double)ev->socket_handle);
+            v[2] = str_or_undef(env, ev->name);
+            v[3] = args_of(env, ev);
+            v[4] = attachments_of(env, ev);
+            v[5] = ev->has_ack ? num(env, (double)ev->ack_id) : minus_one;
             break;
         }
         case K_CONNECT:
@@ -1182,6 +1183,28 @@ static napi_value js_emit_to(napi_env env, napi_callback_info info) {
     return ret_int(env, s);
 }
 
+/* emitToSocket(h, handle, event, json, attachments|null) -> status */
+static napi_value js_emit_to_socket(napi_env env, napi_callback_info info) {
+    ARGS(5);
+    hub_state *st = get_state(env, argv[0]);
+    jstr event, json;
+    jbufs atts;
+    double handle = 0;
+    wshub_status s = WSHUB_INVALID_ARGUMENT;
+    int ok;
+    if (!st) return NULL;
+    HUB_OR_STOPPED(st);
+    event.p = json.p = NULL;
+    atts.items = NULL;
+    ok = napi_get_value_double(env, argv[1], &handle) == napi_ok && handle >= 0;
+    if (!ok) napi_throw_type_error(env, NULL, "wshub: expected a socket handle");
+    ok = ok && get_str(env, argv[2], &event) && get_str(env, argv[3], &json) && get_bufs(env, argv[4], &atts);
+    if (ok) s = wshub_emit_to_socket(st->hub, (uint64_t)handle, event.p, json.p, json.len, atts.items, atts.count);
+    free_str(&event); free_str(&json); free_bufs(&atts);
+    if (!ok) return NULL;
+    return ret_int(env, s);
+}
+
 /* emitWithAck(h, ns, sid, event, json, attachments|null, timeoutMs, token) -> status */
 static napi_value js_emit_with_ack(napi_env env, napi_callback_info info) {
     ARGS(8);
@@ -1479,6 +1502,7 @@ static napi_value init(napi_env env, napi_value exports) {
         FN("refuse", js_refuse),
         FN("emit", js_emit),
         FN("emitTo", js_emit_to),
+        FN("emitToSocket", js_emit_to_socket),
         FN("emitWithAck", js_emit_with_ack),
         FN("ack", js_ack),
         FN("join", js_join),

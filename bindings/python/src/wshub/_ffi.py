@@ -96,6 +96,7 @@ class wshub_event(Structure):
         ("attachment_count", c_uintptr),
         ("has_ack", c_bool),
         ("ack_id", c_uint64),
+        ("socket_handle", c_uint64),
     ]
 
 
@@ -300,6 +301,8 @@ _fn("wshub_emit_volatile", wshub_status,
     [wshub_t_p, POINTER(wshub_target), c_char_p, c_char_p, _u, POINTER(wshub_bytes), _u, POINTER(_u)])
 _fn("wshub_emit_to", wshub_status,
     [wshub_t_p, c_char_p, c_char_p, c_char_p, c_char_p, _u, POINTER(wshub_bytes), _u])
+_fn("wshub_emit_to_socket", wshub_status,
+    [wshub_t_p, c_uint64, c_char_p, c_char_p, _u, POINTER(wshub_bytes), _u])
 _fn("wshub_emit_with_ack", wshub_status,
     [wshub_t_p, c_char_p, c_char_p, c_char_p, c_char_p, _u, POINTER(wshub_bytes), _u,
      c_uint32, wshub_ack_cb, c_void_p])
