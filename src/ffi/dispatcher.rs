@@ -114,9 +114,9 @@ impl Dispatcher {
         self.inline.set((target, waker)).is_ok()
     }
 
-    /// Queues a job (or runs it, inline); false (and the job is dropped) once
-    /// the dispatcher closed.
-    pub fn push(&self, job: Job) -> bool {
+    /// Queues a job (or runs it, inline: then it is not even boxed); false
+    /// (and the job is dropped) once the dispatcher closed.
+    pub fn push(&self, job: impl FnOnce() + Send + 'static) -> bool {
         if let Some((target, waker)) = self.inline.get() {
             return push_inline(target, waker, job);
         }
@@ -124,7 +124,7 @@ impl Dispatcher {
         if q.closed {
             return false;
         }
-        q.jobs.push_back(job);
+        q.jobs.push_back(Box::new(job));
         let queued = q.jobs.len();
         drop(q);
         // On a runtime worker, wake the dispatcher when the worker parks (one
@@ -154,7 +154,7 @@ impl Dispatcher {
     }
 }
 
-fn push_inline(target: &Inline, waker: &Arc<dyn Wake>, job: Job) -> bool {
+fn push_inline(target: &Inline, waker: &Arc<dyn Wake>, job: impl FnOnce()) -> bool {
     let closed = target.closed.read_recursive();
     if *closed {
         return false;
@@ -170,7 +170,7 @@ fn push_inline(target: &Inline, waker: &Arc<dyn Wake>, job: Job) -> bool {
     true
 }
 
-fn run_job(job: Job) {
+fn run_job(job: impl FnOnce()) {
     let outer = IN_CALLBACK.with(|f| f.replace(true));
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
         tracing::error!("a callback wrapper panicked; the hub goes on");

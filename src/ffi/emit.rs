@@ -223,12 +223,12 @@ impl Drop for AckReply {
             self.callback,
             std::mem::replace(&mut self.userdata, super::lifecycle::Userdata::new(std::ptr::null_mut(), None)),
         );
-        self.dispatcher.push(Box::new(move || unsafe {
+        self.dispatcher.push(move || unsafe {
             match &data {
                 Some(d) => d.with_view(|view| cb(ud.ptr(), status, view)),
                 None => cb(ud.ptr(), status, std::ptr::null()),
             }
-        }));
+        });
     }
 }
 

@@ -130,7 +130,7 @@ pub unsafe extern "C" fn wshub_on(
             let socket = ev.socket();
             let data = EventData::new((socket.id(), socket.handle()), socket.namespace(), ev.name(), ev.args(), ev.ack_id());
             let ud = ud.clone();
-            dispatcher.push(Box::new(move || data.with_view(|view| unsafe { cb(ud.ptr, view) })));
+            dispatcher.push(move || data.with_view(|view| unsafe { cb(ud.ptr, view) }));
         };
         match event {
             Some(name) => ns.on(&name, handler),
@@ -194,10 +194,10 @@ pub unsafe extern "C" fn wshub_on_packets(
         ns.on_packets(move |socket, packets| {
             let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
             let (ud, packets) = (ud.clone(), packets.to_vec()); // the data is shared, not copied
-            dispatcher.push(Box::new(move || {
+            dispatcher.push(move || {
                 let views: Vec<wshub_packet> = packets.iter().map(packet_view).collect();
                 unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr(), views.as_ptr(), views.len()) }
-            }));
+            });
         });
         Ok(())
     })
@@ -234,7 +234,7 @@ fn socket_callback(
     move |socket| {
         let (id, ns) = (c_string(socket.id()), c_string(socket.namespace()));
         let ud = ud.clone();
-        dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr()) }));
+        dispatcher.push(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr()) });
     }
 }
 
@@ -293,7 +293,7 @@ pub unsafe extern "C" fn wshub_on_guard_abandoned(
         let name = std::sync::Arc::new(c_string(ns.name()));
         ns.on_guard_abandoned(move |id, reason| {
             let (id, reason, ud, name) = (c_string(id), c_string(reason.as_str()), ud.clone(), name.clone());
-            dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), name.as_ptr(), reason.as_ptr()) }));
+            dispatcher.push(move || unsafe { cb(ud.ptr, id.as_ptr(), name.as_ptr(), reason.as_ptr()) });
         });
         Ok(())
     })
@@ -310,7 +310,7 @@ fn socket_text_callback(
     move |socket, text| {
         let (id, ns, text) = (c_string(socket.id()), c_string(socket.namespace()), c_string(text));
         let ud = ud.clone();
-        dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr(), text.as_ptr()) }));
+        dispatcher.push(move || unsafe { cb(ud.ptr, id.as_ptr(), ns.as_ptr(), text.as_ptr()) });
     }
 }
 
@@ -373,7 +373,7 @@ pub unsafe extern "C" fn wshub_on_namespace_removed(
         let (ud, dispatcher) = (h.keep_userdata(userdata, free_userdata), h.dispatcher.clone());
         h.hub.on_namespace_removed(move |name| {
             let (ud, name) = (ud.clone(), c_string(name));
-            dispatcher.push(Box::new(move || unsafe { cb(ud.ptr, name.as_ptr()) }));
+            dispatcher.push(move || unsafe { cb(ud.ptr, name.as_ptr()) });
         });
         Ok(())
     })
@@ -427,7 +427,7 @@ impl Asker {
         let id = self.counter.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(id, tx);
-        if !self.dispatcher.push(Box::new(move || call(id))) {
+        if !self.dispatcher.push(move || call(id)) {
             self.pending.lock().remove(&id);
         }
         Box::pin(async move { rx.await.unwrap_or_else(|_| Err(ConnectRefusal::new("server shutting down"))) })

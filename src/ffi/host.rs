@@ -128,10 +128,10 @@ pub unsafe extern "C" fn wshub_handle_request(
         let ud = Userdata::new(userdata, None);
         h.hub.handle_request(req, move |resp| {
             // The host's code runs on the dispatcher, never on a runtime worker.
-            dispatcher.push(Box::new(move || {
+            dispatcher.push(move || {
                 let ud = ud;
                 respond_to_c(respond, ud.ptr(), &resp);
-            }));
+            });
         });
         Ok(())
     })

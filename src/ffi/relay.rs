@@ -79,7 +79,7 @@ pub unsafe extern "C" fn wshub_relay_open(
             .hub
             .relay_websocket(req, move |m: RelayMessage| {
                 let (ud, relays) = (ud.clone(), relays.clone());
-                dispatcher.push(Box::new(move || deliver(on_event, &ud, &relays, id, m)));
+                dispatcher.push(move || deliver(on_event, &ud, &relays, id, m));
             })
             .map_err(|e| fail(status_of(&e), e.to_string()))?;
         open.insert(id, handle);
