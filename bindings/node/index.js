@@ -42,6 +42,9 @@ const TIMEOUT = 11;
 const GONE = new Set([NOT_FOUND, DISCONNECTED, NOT_RUNNING, STOPPED]);
 
 // Item kinds of a dispatch batch (src/addon.c).
+// A socket's flags for its next emit while none is set: shared, never written.
+const NO_FLAGS = Object.freeze({});
+
 const K_EVENT = 0;
 const K_CONNECT = 1;
 const K_DISCONNECT = 2;
@@ -520,7 +523,14 @@ class Socket {
     this._any = [];
     this._anyOutgoing = [];
     this._fns = [];
-    this._flags = {};
+    this._flags = NO_FLAGS;
+  }
+
+  /** Sets a flag of the next emit (its own object, made only when a flag is set). */
+  _flag(name, value) {
+    if (this._flags === NO_FLAGS) this._flags = {};
+    this._flags[name] = value;
+    return this;
   }
 
   get server() {
@@ -627,7 +637,7 @@ class Socket {
   emit(event, ...args) {
     if (RESERVED.has(event)) throw new Error(`"${event}" is a reserved event name`);
     const flags = this._flags;
-    this._flags = {};
+    this._flags = NO_FLAGS;
     const server = this.nsp.server;
     event = String(event);
     if (this._anyOutgoing.length) {
@@ -679,20 +689,17 @@ class Socket {
 
   /** The next emit waits at most `ms` for the client's ack: callback(err, ...reply). */
   timeout(ms) {
-    this._flags.timeout = ms;
-    return this;
+    return this._flag('timeout', ms);
   }
 
   /** The next emit is volatile: dropped, not queued, while this client's outbound queue is full. */
   get volatile() {
-    this._flags.volatile = true;
-    return this;
+    return this._flag('volatile', true);
   }
 
   /** The next emit may be deflated (true, the default) or goes as it is (false); see BroadcastOperator's. */
   compress(compress) {
-    this._flags.compress = compress;
-    return this;
+    return this._flag('compress', compress);
   }
 
   /** This process's other sockets of the namespace. */
