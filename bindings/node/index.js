@@ -1155,8 +1155,9 @@ class Server {
     this._unref = false;
     this._closing = null; // the close() under way or done
     this._closed = false; // close() is done: listen() may start anew
-    // The addon passes a batch as the arguments, STRIDE per item.
-    this._dispatchFn = (...batch) => this._dispatch(batch);
+    // The addon passes a batch as the arguments: the JSON of its events' args
+    // (one array of their args arrays), then STRIDE per item.
+    this._dispatchFn = (args, ...batch) => this._dispatch(args, batch);
     this._httpServer = null;
     this._host = null;
     this._busy = new Set(); // broadcast targets sent to in this tick (see _sending)
@@ -1646,7 +1647,7 @@ class Server {
     else process.nextTick(() => cb(new Error('socket has been disconnected')));
   }
 
-  _dispatch(batch) {
+  _dispatch(argsJson, batch) {
     // socket.io handles an event on the tick after it arrives, and drops it if
     // its socket left meanwhile: an event followed, in the same batch, by its
     // socket's disconnect is dropped here alike.
@@ -1654,11 +1655,20 @@ class Server {
     for (let i = 0; i < batch.length; i += STRIDE) {
       if (batch[i] === K_DISCONNECT) (this._leaving || (this._leaving = new Set())).add(batch[i + 2]);
     }
+    // The hub checked each event's args, so this parses; if it did not, the events would be dropped.
+    let args = null;
+    if (argsJson !== undefined) {
+      try {
+        args = JSON.parse(argsJson);
+      } catch (err) {
+        this._reportError(err);
+      }
+    }
     for (let i = 0; i < batch.length; i += STRIDE) {
       try {
         switch (batch[i]) {
           case K_EVENT:
-            this._onEvent(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
+            if (args) this._onEvent(batch[i + 1], batch[i + 2], args[batch[i + 3]], batch[i + 4], batch[i + 5]);
             break;
           case K_CONNECT:
             this._onConnect(batch[i + 1], batch[i + 2]);
@@ -1709,16 +1719,10 @@ class Server {
     return nsp && nsp.sockets.get(id);
   }
 
-  _onEvent(handle, name, json, atts, ackId) {
+  _onEvent(handle, name, args, atts, ackId) {
     const socket = this._byHandle.get(handle);
-    if (!socket || (this._leaving && this._leaving.has(socket.id))) return;
-    let args;
-    try {
-      args = decode(json, atts);
-    } catch {
-      return;
-    }
-    socket._onevent(name, args, ackId);
+    if (!socket || (this._leaving && this._leaving.has(socket.id)) || !Array.isArray(args)) return;
+    socket._onevent(name, atts ? reconstruct(args, atts) : args, ackId);
   }
 
   _onConnect(ns, id) {
