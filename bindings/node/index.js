@@ -41,10 +41,10 @@ const TIMEOUT = 11;
 // for an emit, as with Socket.IO.
 const GONE = new Set([NOT_FOUND, DISCONNECTED, NOT_RUNNING, STOPPED]);
 
-// Item kinds of a dispatch batch (src/addon.c).
 // A socket's flags for its next emit while none is set: shared, never written.
 const NO_FLAGS = Object.freeze({});
 
+// Item kinds of a dispatch batch (src/addon.c).
 const K_EVENT = 0;
 const K_CONNECT = 1;
 const K_DISCONNECT = 2;

@@ -236,6 +236,11 @@ impl Namespace {
 
     pub fn insert(&self, socket: Arc<SocketState>) {
         let mut reg = self.registry.write();
+        self.add_locked(&mut reg, socket);
+    }
+
+    /// Makes `socket` a member (its id and its handle), under the registry's write lock.
+    fn add_locked(&self, reg: &mut Registry, socket: Arc<SocketState>) {
         self.handles.0.write().insert(socket.handle, socket.clone());
         reg.sockets.insert(socket.id.clone(), socket);
     }
@@ -266,8 +271,7 @@ impl Namespace {
             return false;
         }
         let restored = restore();
-        self.handles.0.write().insert(socket.handle, socket.clone());
-        reg.sockets.insert(socket.id.clone(), socket.clone());
+        self.add_locked(&mut reg, socket.clone());
         if let Some(restored) = restored {
             for room in restored.rooms {
                 self.join_locked(&mut reg, socket, room);

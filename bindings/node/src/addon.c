@@ -7,9 +7,10 @@
  * they run inline on the hub's own threads (wshub_deliver_inline), not on its
  * dispatcher thread: an event saves that hop. After a burst of them the hub
  * calls on_ready, which wakes the JS thread through a
- * napi_threadsafe_function if the queue holds something not yet announced. On the JS thread, call_js takes
- * the whole queue at once and hands it to the JS dispatch function in ONE
- * call, STRIDE values per item as the call's arguments (no array filled slot
+ * napi_threadsafe_function if the queue holds something not yet announced.
+ * On the JS thread, call_js takes the whole queue at once and hands it to
+ * the JS dispatch function in ONE call: the JSON of its events' args, then
+ * STRIDE values per item as the call's arguments (no array filled slot
  * by slot: napi_set_element was a tenth of the echo's cost), so a busy hub
  * pays one wake-up and one JS call per batch, not per event. The hub never
  * waits for JS.
